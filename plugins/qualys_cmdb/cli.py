@@ -1,0 +1,175 @@
+"""``qcmdb``: the command line of the Qualys CMDB sync (config checks, database, queue, connection test, simulators)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+
+def _config_validate(args: argparse.Namespace) -> int:
+    from qualys_cmdb.config import ConfigError, config_path, load_config
+
+    path = config_path(args.file)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    dags = [s.dag_id for s in config.active_intake_schedules()]
+    print(f"{path}: OK — {len(config.sources)} source(s), {len(config.schedules)} schedule(s); DAGs: {', '.join(dags) or 'none'}")
+    return 0
+
+
+def _db(args: argparse.Namespace) -> int:
+    from qualys_cmdb.staging.database import check, get_engine
+    from qualys_cmdb.staging.migrate import current_revision, head_revision, upgrade
+
+    engine = get_engine()
+    if args.action == "upgrade":
+        print(f"staging database at revision {upgrade(engine)} (PostgreSQL {check(engine)})")
+    else:
+        current, head = current_revision(engine), head_revision()
+        print(f"staging database revision {current or 'none'}; package head {head}"
+              f"{'' if current == head else ' — run: qcmdb db upgrade'}")
+    return 0
+
+
+def _embedded(args: argparse.Namespace) -> int:
+    from qualys_cmdb.staging.database import embedded_url, home, stop_embedded
+
+    if args.action == "stop":
+        print("embedded PostgreSQL stopped" if stop_embedded() else "embedded PostgreSQL is not running")
+        return 0
+    url = embedded_url(args.database)
+    if args.action == "url":
+        print(url.render_as_string(hide_password=False))
+    else:
+        print(f"embedded PostgreSQL running under {home() / 'pgdata'}; database {args.database}: "
+              f"{url.render_as_string(hide_password=False)}")
+    return 0
+
+
+def _test_connection(args: argparse.Namespace) -> int:
+    from qualys_cmdb.config import load_config
+    from qualys_cmdb.hooks.qualys import QualysHook
+
+    config = load_config(args.config)
+    hook = QualysHook.for_source(config.source(args.source), config.properties)
+    ok, message = hook.test_connection()
+    hook.close()
+    print(message)
+    return 0 if ok else 1
+
+
+def _queue(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from qualys_cmdb.staging import store
+    from qualys_cmdb.staging.database import get_engine
+    from qualys_cmdb.staging.schema import sync_queue
+
+    engine = get_engine()
+    if args.action == "requeue":
+        if args.refetch:
+            from qualys_cmdb.config import load_config
+            from qualys_cmdb.intake.fetch import refetch_record
+
+            config = load_config(args.config)
+            for queue_id in args.ids:
+                print(refetch_record(engine, config, queue_id))
+        done = store.requeue(engine, args.ids)
+        missing = sorted(set(args.ids) - set(done))
+        print(f"re-queued {len(done)} record(s): {done}" + (f"; not found: {missing}" if missing else ""))
+        print("They are parsed and staged by the schedule's next run (trigger it in Airflow).")
+        return 1 if missing else 0
+    query = select(sync_queue.c.id, sync_queue.c.schedule, sync_queue.c.run_id, sync_queue.c.status,
+                   sync_queue.c.page_no, sync_queue.c.record_count, sync_queue.c.notes).order_by(sync_queue.c.id)
+    if args.schedule:
+        query = query.where(sync_queue.c.schedule == args.schedule)
+    if args.status:
+        query = query.where(sync_queue.c.status == args.status)
+    with engine.connect() as conn:
+        for row in conn.execute(query.limit(args.limit)):
+            print(f"{row.id:>8} {row.schedule:<20} {row.status:<10} page {row.page_no:>4} "
+                  f"{row.record_count or 0:>4} assets  {row.notes or ''}")
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from qualys_cmdb.config import load_config
+    from qualys_cmdb.staging.database import get_engine
+    from qualys_cmdb.summary import intake_summary, render
+
+    config = load_config(args.config)
+    schedule = config.schedule(args.schedule)
+    summary = intake_summary(get_engine(), schedule.name, schedule.source)
+    print(render(summary))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        print(f"summary written to {args.json}")
+    return 0
+
+
+def _sim(args: argparse.Namespace, rest: list[str]) -> int:
+    # The simulators are a separate, optional package (demo and tests); product code never imports them.
+    module = importlib.import_module(f"simulators.{args.service}.server")
+    module.main(rest)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qcmdb", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("config", help="check the configuration file")
+    p.add_argument("action", choices=["validate"])
+    p.add_argument("file", nargs="?", help="default: $QUALYS_CMDB_CONFIG or include/config/qualys_cmdb.yaml")
+    p.set_defaults(func=_config_validate)
+
+    p = sub.add_parser("db", help="staging database schema (Alembic)")
+    p.add_argument("action", choices=["upgrade", "status"])
+    p.set_defaults(func=_db)
+
+    p = sub.add_parser("embedded", help="the embedded PostgreSQL under $QUALYS_CMDB_HOME")
+    p.add_argument("action", choices=["start", "stop", "url"])
+    p.add_argument("--database", default="qualys_cmdb")
+    p.set_defaults(func=_embedded)
+
+    p = sub.add_parser("test-connection", help="check a source's credentials, subscription and modules")
+    p.add_argument("source")
+    p.add_argument("--config")
+    p.set_defaults(func=_test_connection)
+
+    p = sub.add_parser("queue", help="list or re-queue sync-queue records")
+    p.add_argument("action", choices=["list", "requeue"])
+    p.add_argument("ids", nargs="*", type=int)
+    p.add_argument("--schedule")
+    p.add_argument("--status", choices=["Queued", "Processing", "Success", "Error"])
+    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--refetch", action="store_true", help="download the page again before re-queueing it")
+    p.add_argument("--config")
+    p.set_defaults(func=_queue)
+
+    p = sub.add_parser("summary", help="what the schedule's last run did and what is staged")
+    p.add_argument("--schedule", required=True)
+    p.add_argument("--json", help="also write the summary as JSON to this file")
+    p.add_argument("--config")
+    p.set_defaults(func=_summary)
+
+    p = sub.add_parser("sim", help="run a simulator (demo and tests)", add_help=False)
+    p.add_argument("service", choices=["qualys"])
+
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "sim":
+        return _sim(args, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""Typed configuration: API sources, schedules and properties from one YAML file, with clear validation errors.
+
+The file is ``include/config/qualys_cmdb.yaml`` by default; ``QUALYS_CMDB_CONFIG`` names another one. Every problem
+is reported with its place (``schedules[2].interval: ...``), all at once; an invalid file yields no configuration
+at all, so no DAG is ever half-built from it. Credentials never appear here: a source names the Airflow connection
+that holds them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from qualys_cmdb.pods import PLATFORMS
+from qualys_cmdb.qql import QqlError, QqlFilter, parse_qql
+
+CONFIG_ENV = "QUALYS_CMDB_CONFIG"
+DEFAULT_CONFIG = Path("include") / "config" / "qualys_cmdb.yaml"
+
+#: Page-size limits of the two asset APIs (reference/qualys-api.md §3.2 and §4.3).
+PAGE_SIZE_LIMIT = {"csam": 300, "hostasset": 1000}
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+}
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+class ConfigError(ValueError):
+    """An invalid configuration file: ``problems`` holds one ``place: message`` line per problem."""
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path = str(path)
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid Qualys CMDB configuration {self.path} ({len(problems)} problem(s)):\n{lines}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DetailFlags(_Model):
+    """Which asset details a schedule fetches and stages (QS-4). Cloud metadata always comes along."""
+
+    ports: bool = True
+    volumes: bool = True
+    interfaces: bool = True
+    software: bool = True
+    processors: bool = True
+
+
+class Source(_Model):
+    """A Qualys subscription to read from (SRC-1, SRC-2); credentials live in the Airflow connection."""
+
+    name: Annotated[str, Field(pattern=_NAME)]
+    active: bool = True
+    pod: str | None = None
+    api_url: str | None = None
+    gateway_url: str | None = None
+    api: Literal["csam", "hostasset"] = "csam"
+    connection_id: Annotated[str, Field(min_length=1)]
+    qualys_to_cmdb: bool = True
+    cmdb_to_qualys: bool = False
+    sync_software_catalog: bool = False
+    sync_software_catalog_to_cmdb: bool = False
+
+    @field_validator("pod")
+    @classmethod
+    def _known_pod(cls, value: str | None) -> str | None:
+        if value is not None and value.upper() not in PLATFORMS:
+            raise ValueError(f"unknown POD {value!r}; use one of {', '.join(PLATFORMS)} or set api_url/gateway_url")
+        return value.upper() if value else value
+
+    @field_validator("api_url", "gateway_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/") if value else value
+
+
+class Schedule(_Model):
+    """A Qualys → CMDB sync schedule: one DAG (QS-1 … QS-7)."""
+
+    name: Annotated[str, Field(pattern=_NAME)]
+    active: bool = True
+    source: str
+    direction: Literal["qualys_to_cmdb"] = "qualys_to_cmdb"
+    interval: str | None = None
+    download_assets_since: datetime | None = None
+    qql_filter: str | None = None
+    tag_filter: str | None = None
+    details: DetailFlags = DetailFlags()
+    auto_approve: bool = False
+    target_class: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9_]*$")] = None
+
+    @field_validator("interval")
+    @classmethod
+    def _valid_interval(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in ("", "manual", "none"):
+            return None
+        value = value.strip()
+        if _DURATION.match(value) or value in _PRESETS:
+            if _DURATION.match(value) and int(_DURATION.match(value).group(1)) == 0:  # type: ignore[union-attr]
+                raise ValueError("an interval must be longer than zero")
+            return value
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(
+                f"{value!r} is neither a duration (15m, 1h, 1d), a preset ({', '.join(_PRESETS)}), "
+                "a cron expression, nor 'manual'"
+            )
+        return value
+
+    @field_validator("download_assets_since")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @field_validator("qql_filter")
+    @classmethod
+    def _valid_qql(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_qql(value)
+            except QqlError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def dag_id(self) -> str:
+        """The DAG built for this schedule."""
+        return f"qualys_to_cmdb__{self.name}"
+
+    @property
+    def qql(self) -> list[QqlFilter]:
+        """The schedule's QQL filter as equality filters."""
+        return parse_qql(self.qql_filter or "")
+
+    def timetable_spec(self) -> timedelta | str | None:
+        """A ``timedelta`` for a duration, a cron string for cron/presets, ``None`` for on-demand."""
+        if self.interval is None:
+            return None
+        match = _DURATION.match(self.interval)
+        if match:
+            return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return _PRESETS.get(self.interval, self.interval)
+
+
+class Properties(_Model):
+    """Global properties, with the vendor app's defaults and ranges (PR-1 … PR-7)."""
+
+    download_batch_size: Annotated[int, Field(ge=1, le=1000)] = 100
+    download_processors: Annotated[int, Field(ge=1, le=32)] = 3
+    upload_batch_size: Annotated[int, Field(ge=1, le=1000)] = 10
+    max_transaction_lifetime_minutes: Annotated[int, Field(ge=10, le=60)] = 10
+    api_timeout_ms: Annotated[int, Field(ge=1000, le=3_600_000)] = 480_000
+    insertion_method: Literal["ire", "transform_map"] = "ire"
+    software_catalog_page_size: Annotated[int, Field(ge=1, le=300)] = 300
+    allow_asset_group_sync: bool = False
+    debug_logging: bool = False
+
+
+class QualysCmdbConfig(_Model):
+    """The whole configuration file."""
+
+    sources: list[Source] = []
+    schedules: list[Schedule] = []
+    properties: Properties = Properties()
+
+    def source(self, name: str) -> Source:
+        """The source called ``name``."""
+        for src in self.sources:
+            if src.name == name:
+                return src
+        raise KeyError(f"no source named {name!r}")
+
+    def schedule(self, name: str) -> Schedule:
+        """The schedule called ``name``."""
+        for sch in self.schedules:
+            if sch.name == name:
+                return sch
+        raise KeyError(f"no schedule named {name!r}")
+
+    def active_intake_schedules(self) -> list[Schedule]:
+        """Active Qualys → CMDB schedules whose source is active and allows that direction, in file order."""
+        out = []
+        for sch in self.schedules:
+            src = self.source(sch.source)
+            if sch.active and sch.direction == "qualys_to_cmdb" and src.active and src.qualys_to_cmdb:
+                out.append(sch)
+        return out
+
+
+def config_path(path: str | Path | None = None) -> Path:
+    """The file to read: ``path``, else ``$QUALYS_CMDB_CONFIG``, else ``include/config/qualys_cmdb.yaml``."""
+    if path:
+        return Path(path)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def load_config(path: str | Path | None = None) -> QualysCmdbConfig:
+    """Read and validate the configuration; raise :class:`ConfigError` listing every problem."""
+    file = config_path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(file, [f"cannot read the file: {exc.strerror or exc}"]) from None
+    return parse_config(text, file)
+
+
+def parse_config(text: str, origin: str | Path = "<string>") -> QualysCmdbConfig:
+    """Validate YAML ``text``; ``origin`` names it in messages."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(origin, [f"{where}: not valid YAML ({problem})"]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(origin, ["(top level): expected a mapping with sources, schedules and properties"])
+    try:
+        config = QualysCmdbConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(origin, [_describe(err) for err in exc.errors()]) from None
+    problems = _cross_check(config)
+    if problems:
+        raise ConfigError(origin, problems)
+    return config
+
+
+def _place(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _describe(err: Any) -> str:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown setting (check the spelling)"
+    elif err["type"] == "missing":
+        msg = "required setting is missing"
+    return f"{_place(loc)}: {msg}"
+
+
+def _cross_check(config: QualysCmdbConfig) -> list[str]:
+    problems: list[str] = []
+    sources: dict[str, Source] = {}
+    for i, src in enumerate(config.sources):
+        if src.name in sources:
+            problems.append(f"sources[{i}].name: {src.name!r} is used by another source; names must be unique")
+        sources[src.name] = src
+        if src.pod is None:
+            needed = "gateway_url" if src.api == "csam" else "api_url"
+            if getattr(src, needed) is None:
+                problems.append(f"sources[{i}]: set pod (one of {', '.join(PLATFORMS)}) or {needed} for a PCP")
+    names: set[str] = set()
+    batch = config.properties.download_batch_size
+    for i, sch in enumerate(config.schedules):
+        if sch.name in names:
+            problems.append(f"schedules[{i}].name: {sch.name!r} is used by another schedule; names must be unique")
+        names.add(sch.name)
+        src = sources.get(sch.source)
+        if src is None:
+            known = ", ".join(sources) or "none defined"
+            problems.append(f"schedules[{i}].source: no source named {sch.source!r} (known: {known})")
+            continue
+        if sch.qql_filter and src.api != "csam":
+            problems.append(
+                f"schedules[{i}].qql_filter: QQL filters need a source with api: csam "
+                f"(source {src.name!r} reads hostasset; use tag_filter instead)"
+            )
+        limit = PAGE_SIZE_LIMIT[src.api]
+        if sch.active and batch > limit:
+            problems.append(
+                f"properties.download_batch_size: {batch} exceeds the {src.api} API's page limit of {limit} "
+                f"(used by schedule {sch.name!r})"
+            )
+    return problems

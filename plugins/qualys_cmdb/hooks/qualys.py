@@ -1,0 +1,555 @@
+"""All I/O to Qualys: the connection type ``qualys``, asset search pages, JWT, retries and the connection test.
+
+One ``requests.Session`` per hook (and so per task). The retry policy follows reference/qualys-api.md §7: retry
+202/409/429/5xx/520 and transport errors, waiting what the server asks (``SECONDS_TO_WAIT``,
+``X-RateLimit-ToWait-Sec``, ``Retry-After``) or a growing back-off; refresh the JWT once on a gateway 401; never
+retry a request Qualys rejected as bad. When the rate headers say the window is spent, the hook waits *before* the
+next call instead of getting blocked (BY-5). Credentials are read from the Airflow connection and never appear in
+a log line or an exception.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Any
+
+import requests
+
+from qualys_cmdb.hooks.qualys_protocol import (
+    Envelope,
+    QualysAccessDenied,
+    QualysAuthError,
+    QualysError,
+    QualysRateLimited,
+    QualysRequestError,
+    QualysResponseError,
+    QualysSubscriptionExpired,
+    QualysUnreachable,
+    csam_filters,
+    hostasset_request,
+    qps_error,
+    read_csam_envelope,
+    read_hostasset_envelope,
+    simple_return,
+)
+from qualys_cmdb.pods import platform
+
+if TYPE_CHECKING:
+    from qualys_cmdb.config import Properties, Source
+
+try:  # Airflow's BaseHook (task SDK); the hook also works outside Airflow (CLI) with explicit settings.
+    from airflow.sdk import BaseHook
+except ImportError:  # pragma: no cover
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({202, 409, 429, 500, 501, 502, 503, 504, 520})
+JWT_LIFETIME_S = 4 * 3600 - 30
+USER_AGENT = "qualys-cmdb-sync"
+CSAM_FIELDS_ALWAYS = (
+    "assetId,assetUUID,hostId,agentId,assetName,dnsName,netbiosName,address,assetType,lastModifiedDate,createdDate,"
+    "biosSerialNumber,biosAssetTag,biosDescription,hwUUID,totalMemory,cpuCount,timeZone,lastBoot,lastLoggedOnUser,"
+    "domainRole,operatingSystem,hardware,tagList,cloudProvider,provider"
+)
+CSAM_DETAIL_FIELDS = {
+    "ports": "openPortListData",
+    "volumes": "volumeListData",
+    "interfaces": "networkInterfaceListData",
+    "software": "softwareListData",
+    "processors": "processor",
+}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry: back-off grows by ``backoff_s`` per attempt up to ``backoff_max_s``."""
+
+    max_attempts: int = 8
+    backoff_s: float = 15.0
+    backoff_max_s: float = 300.0
+    max_wait_s: float = 900.0  # a server-requested wait longer than this ends the run (it resumes later)
+
+    def backoff(self, attempt: int) -> float:
+        return min(self.backoff_s * attempt, self.backoff_max_s)
+
+
+@dataclass
+class Page:
+    """One stored response page: gzip of the raw body in a temporary file, and its paging fields."""
+
+    payload: IO[bytes]
+    format: str
+    envelope: Envelope
+    raw_bytes: int
+    status: int
+    request: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.payload.close()
+
+
+@dataclass
+class Endpoints:
+    """Where a source's APIs live."""
+
+    api_url: str | None
+    gateway_url: str | None
+
+
+class QualysHook(BaseHook):  # type: ignore[misc]
+    """Talk to one Qualys subscription.
+
+    :param qualys_conn_id: Airflow connection (type ``qualys``): host = API server URL (or empty with a POD in
+        extra), login/password = a Qualys user with API access, extra ``pod``, ``gateway_url``, ``verify``.
+    :param api_url: override of the API server URL (a source's ``api_url``).
+    :param gateway_url: override of the gateway URL (a source's ``gateway_url``).
+    :param pod: the source's POD when it names one.
+    :param timeout_ms: the API timeout property (PR-4).
+    :param retry: the retry policy.
+    :param sleep: how to wait (tests pass a recorder).
+    """
+
+    conn_name_attr = "qualys_conn_id"
+    default_conn_name = "qualys_default"
+    conn_type = "qualys"
+    hook_name = "Qualys"
+
+    def __init__(
+        self,
+        qualys_conn_id: str = default_conn_name,
+        *,
+        api_url: str | None = None,
+        gateway_url: str | None = None,
+        pod: str | None = None,
+        timeout_ms: int = 480_000,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.qualys_conn_id = qualys_conn_id
+        self._override = Endpoints(api_url, gateway_url)
+        self._pod = pod
+        self.timeout_s = timeout_ms / 1000
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._session: requests.Session | None = None
+        self._credentials: tuple[str, str] | None = None
+        self._endpoints: Endpoints | None = None
+        self._jwt: str | None = None
+        self._jwt_at = 0.0
+        self._not_before = 0.0  # monotonic time before which the rate window is known to be spent
+        self.api_calls = 0
+
+    @classmethod
+    def for_source(cls, source: Source, properties: Properties) -> QualysHook:
+        """The hook for a configured source, with its URL overrides and the API timeout property."""
+        return cls(
+            source.connection_id,
+            api_url=source.api_url,
+            gateway_url=source.gateway_url,
+            pod=source.pod,
+            timeout_ms=properties.api_timeout_ms,
+        )
+
+    # ------------------------------------------------------------------------------------------ connection
+    def _load(self) -> None:
+        if self._credentials is not None:
+            return
+        conn = self.get_connection(self.qualys_conn_id)
+        if not conn.login or not conn.password:
+            raise QualysAuthError(
+                f"connection {self.qualys_conn_id!r} has no username or password: set both (a Qualys user with API access)"
+            )
+        self._credentials = (conn.login, conn.password)
+        extra = conn.extra_dejson
+        pod = self._pod or extra.get("pod")
+        api_url = self._override.api_url or _url(conn.host, conn.schema, conn.port) or extra.get("api_url")
+        gateway_url = self._override.gateway_url or extra.get("gateway_url")
+        if pod:
+            plat = platform(str(pod))
+            api_url = api_url or plat.api_url
+            gateway_url = gateway_url or plat.gateway_url
+        self._endpoints = Endpoints(api_url.rstrip("/") if api_url else None, gateway_url.rstrip("/") if gateway_url else None)
+        session = requests.Session()
+        session.headers["User-Agent"] = USER_AGENT
+        session.headers["X-Requested-With"] = USER_AGENT
+        session.verify = _verify(extra)
+        self._session = session
+
+    @property
+    def endpoints(self) -> Endpoints:
+        self._load()
+        assert self._endpoints is not None
+        return self._endpoints
+
+    def _api(self, path: str) -> str:
+        if not self.endpoints.api_url:
+            raise QualysRequestError(
+                f"no API server URL for connection {self.qualys_conn_id!r}: set a POD or the connection host / api_url"
+            )
+        return self.endpoints.api_url + path
+
+    def _gateway(self, path: str) -> str:
+        if not self.endpoints.gateway_url:
+            raise QualysRequestError(
+                f"no gateway URL for connection {self.qualys_conn_id!r}: set a POD or gateway_url (needed for CSAM)"
+            )
+        return self.endpoints.gateway_url + path
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+            self._credentials = None
+
+    # ------------------------------------------------------------------------------------------ HTTP core
+    def _send(self, method: str, url: str, *, stream: bool = False, **kwargs: Any) -> requests.Response:
+        """One HTTP exchange, with transport errors turned into :class:`QualysUnreachable`."""
+        assert self._session is not None
+        wait = self._not_before - time.monotonic()
+        if wait > 0:
+            log.info("Qualys rate window spent: waiting %.1f s before the next call", wait)
+            self._sleep(wait)
+        self.api_calls += 1
+        try:
+            response = self._session.request(method, url, timeout=self.timeout_s, stream=stream, **kwargs)
+        except requests.Timeout:
+            raise QualysUnreachable(f"{method} {_path(url)} timed out after {self.timeout_s:.0f} s") from None
+        except requests.ConnectionError as exc:
+            raise QualysUnreachable(f"cannot reach {_host(url)}: {_reason(exc)}") from None
+        self._note_rate_headers(response)
+        return response
+
+    def _note_rate_headers(self, response: requests.Response) -> None:
+        remaining = _int_header(response, "X-RateLimit-Remaining")
+        to_wait = _int_header(response, "X-RateLimit-ToWait-Sec")
+        if remaining == 0 and to_wait:
+            self._not_before = time.monotonic() + to_wait
+        elif remaining is not None and remaining < 10:
+            log.warning("Qualys rate limit nearly spent: %s calls left in this window", remaining)
+
+    def _request(
+        self, method: str, url: str, *, gateway: bool = False, stream: bool = False, **kwargs: Any
+    ) -> requests.Response:
+        """Send with the retry policy; returns a 2xx response (other than 202) or raises a :class:`QualysError`."""
+        self._load()
+        refreshed = False
+        for attempt in range(1, self.retry.max_attempts + 1):
+            if gateway:
+                kwargs.setdefault("headers", {})["Authorization"] = f"Bearer {self._token()}"
+            try:
+                response = self._send(method, url, stream=stream, **kwargs)
+            except QualysUnreachable as exc:
+                if attempt == self.retry.max_attempts:
+                    raise
+                delay = self.retry.backoff(attempt)
+                log.warning("%s; retry %d/%d in %.0f s", exc, attempt, self.retry.max_attempts - 1, delay)
+                self._sleep(delay)
+                continue
+            status = response.status_code
+            if 200 <= status < 300 and status != 202:
+                return response
+            body = response.content[:65536] if not stream or status >= 300 else b""
+            response.close()
+            if status == 401 and gateway and not refreshed:
+                refreshed = True
+                self._jwt = None  # expired or revoked: get a new one once
+                continue
+            if status not in RETRY_STATUSES:
+                raise _http_error(method, url, status, body)
+            delay = _server_wait(response, body) or self.retry.backoff(attempt)
+            if delay > self.retry.max_wait_s:
+                raise QualysRateLimited(
+                    f"{method} {_path(url)} is blocked by Qualys for {delay:.0f} s (HTTP {status}); "
+                    "the run stops and the next one resumes where this one stopped",
+                    delay,
+                )
+            if attempt == self.retry.max_attempts:
+                raise QualysUnreachable(
+                    f"{method} {_path(url)} still failing after {attempt} attempts (last: HTTP {status} "
+                    f"{_snippet(body)}); check the Qualys status page, then re-run"
+                )
+            log.warning("%s %s: HTTP %d, retry %d in %.1f s", method, _path(url), status, attempt, delay)
+            self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _token(self) -> str:
+        if self._jwt and time.monotonic() - self._jwt_at < JWT_LIFETIME_S:
+            return self._jwt
+        assert self._credentials is not None
+        user, password = self._credentials
+        response = self._send(
+            "POST",
+            self._gateway("/auth"),
+            data={"username": user, "password": password, "token": "true", "permissions": "true"},
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        if response.status_code != 201:
+            body = response.content[:4096]
+            if response.status_code in (401, 403):
+                message = _json_message(body)
+                low = message.lower()
+                if "expired" in low:
+                    raise QualysSubscriptionExpired(f"the Qualys subscription has expired ({message})")
+                if "api access" in low:
+                    raise QualysAccessDenied(f"the user has no API access ({message})")
+                raise QualysAuthError(
+                    f"Qualys rejected the username or password of connection {self.qualys_conn_id!r} ({message})"
+                )
+            raise _http_error("POST", self._gateway("/auth"), response.status_code, body)
+        self._jwt = response.text.strip()
+        self._jwt_at = time.monotonic()
+        return self._jwt
+
+    # ------------------------------------------------------------------------------------------ pages
+    def _store(self, response: requests.Response) -> tuple[IO[bytes], int]:
+        """Stream the body into a gzip temp file (spooled: memory up to 16 MB, then disk)."""
+        spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - returned to the caller
+        raw = 0
+        with gzip.GzipFile(fileobj=spool, mode="wb", compresslevel=5) as gz:
+            for chunk in response.iter_content(chunk_size=256 * 1024):
+                raw += len(chunk)
+                gz.write(chunk)
+        response.close()
+        spool.seek(0)
+        return spool, raw
+
+    def csam_page(
+        self,
+        *,
+        cursor: int,
+        page_size: int,
+        since: datetime,
+        until: datetime,
+        qql: list[dict[str, str]],
+        tag: str | None,
+        details: dict[str, bool],
+    ) -> Page:
+        """One CSAM v2 ``search/am/asset`` page after asset id ``cursor`` (§4.1–4.3). HTTP 204 is the end."""
+        include = ",".join([CSAM_FIELDS_ALWAYS, *(f for k, f in CSAM_DETAIL_FIELDS.items() if details.get(k))])
+        params = {"pageSize": str(page_size), "lastSeenAssetId": str(cursor), "includeFields": include}
+        body = csam_filters(since=since, until=until, qql=qql, tag=tag)
+        request = {"api": "csam", "cursor": cursor, "page_size": page_size, "filters": body["filters"]}
+        url = self._gateway("/rest/2.0/search/am/asset")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        for attempt in range(1, self.retry.max_attempts + 1):
+            response = self._request("POST", url, gateway=True, stream=True, params=params, data=json.dumps(body),
+                                     headers=dict(headers))
+            if response.status_code == 204:
+                response.close()
+                return _empty_page("json", request)
+            payload, raw = self._store(response)
+            try:
+                envelope = read_csam_envelope(payload)
+            except QualysResponseError:
+                # The head of the body is unreadable: keep it anyway so the queue shows what came back.
+                return Page(payload, "json", Envelope(None, 0, None, None), raw, response.status_code, request)
+            problem = _csam_problem(envelope)
+            if problem is None:
+                return Page(payload, "json", envelope, raw, response.status_code, request)
+            payload.close()
+            if attempt == self.retry.max_attempts:
+                raise QualysResponseError(f"CSAM search kept answering badly: {problem}")
+            delay = self.retry.backoff(attempt)
+            log.warning("CSAM search: %s; retry %d in %.0f s", problem, attempt, delay)
+            self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def hostasset_page(
+        self, *, cursor: int, page_size: int, since: datetime, until: datetime, tag: str | None
+    ) -> Page:
+        """One QPS ``search/am/hostasset`` page of ids greater than ``cursor`` (§3.2, §3.3), as XML."""
+        body = hostasset_request(last_id=cursor, page_size=page_size, since=since, until=until, tag=tag)
+        request = {"api": "hostasset", "cursor": cursor, "page_size": page_size, "tag": tag}
+        response = self._request(
+            "POST",
+            self._api("/qps/rest/2.0/search/am/hostasset"),
+            stream=True,
+            data=body,
+            headers={"Content-Type": "text/xml", "Accept": "application/xml"},
+            auth=self._credentials,
+        )
+        payload, raw = self._store(response)
+        try:
+            envelope = read_hostasset_envelope(payload)
+        except QualysResponseError:
+            return Page(payload, "xml", Envelope(None, 0, None, None), raw, response.status_code, request)
+        if envelope.response_code not in (None, "SUCCESS"):
+            payload.close()
+            raise _qps_error(envelope.response_code, envelope.message, self.qualys_conn_id)
+        return Page(payload, "xml", envelope, raw, response.status_code, request)
+
+    # ------------------------------------------------------------------------------------------ connection test
+    def test_connection(self) -> tuple[bool, str]:
+        """Check credentials, subscription, API access and the asset-inventory module (SRC-4); never raises."""
+        try:
+            self._load()
+            self._check_fo()
+            if self.endpoints.gateway_url:
+                response = self._request("POST", self._gateway("/rest/2.0/count/am/asset"), gateway=True,
+                                         headers={"Accept": "application/json"})
+                count = _json_field(response.content, "count")
+                return True, f"Connection OK: API access and asset inventory (CSAM/GAV) available, {count} assets"
+            response = self._request("POST", self._api("/qps/rest/2.0/count/am/hostasset"), auth=self._credentials,
+                                     data=b"<ServiceRequest/>", headers={"Content-Type": "text/xml"})
+            code, message = qps_error(response.content)
+            if code != "SUCCESS":
+                raise _qps_error(code, message, self.qualys_conn_id)
+            return True, "Connection OK: API access and asset management (hostasset) available"
+        except QualysAuthError as exc:
+            return False, f"Wrong credentials: {exc}"
+        except QualysSubscriptionExpired as exc:
+            return False, f"Subscription expired: {exc}"
+        except QualysAccessDenied as exc:
+            return False, f"Access denied: {exc}"
+        except QualysUnreachable as exc:
+            return False, f"Server unreachable: {exc}"
+        except QualysError as exc:
+            return False, f"Qualys error: {exc}"
+        except Exception as exc:  # the Test button must always get an answer
+            return False, f"Unexpected error: {type(exc).__name__}: {exc}"
+
+    def _check_fo(self) -> None:
+        """An FO call tells apart expired subscriptions (CODE 2001 at HTTP 200) and missing API access (403)."""
+        try:
+            response = self._request(
+                "POST", self._api("/api/2.0/fo/asset/ip/"), auth=self._credentials,
+                data={"action": "list", "ips": "127.0.0.1"},
+            )
+        except QualysAccessDenied:
+            raise QualysAccessDenied(
+                "the user has no API access (ask your Qualys manager to enable 'API access' for this user)"
+            ) from None
+        code, text, _ = simple_return(response.content)
+        if code == "2001":
+            raise QualysSubscriptionExpired(f"{text} Contact your Qualys TAM to renew the subscription.")
+        if code is not None and code.startswith("20"):
+            raise QualysAccessDenied(f"Qualys refused the account: {text} (CODE {code})")
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _url(host: str | None, schema: str | None, port: int | None) -> str | None:
+    if not host:
+        return None
+    if "://" not in host:
+        host = f"{schema or 'https'}://{host}"
+    return f"{host}:{port}" if port else host
+
+
+def _verify(extra: dict[str, Any]) -> bool | str:
+    value = extra.get("verify", extra.get("verify_ssl", True))
+    if isinstance(value, str) and value.lower() in ("false", "0", "no"):
+        return False
+    if isinstance(value, str) and value.lower() not in ("true", "1", "yes"):
+        return value  # a CA bundle path
+    return bool(value)
+
+
+def _empty_page(fmt: str, request: dict[str, Any]) -> Page:
+    spool = tempfile.SpooledTemporaryFile()  # noqa: SIM115
+    with gzip.GzipFile(fileobj=spool, mode="wb") as gz:
+        gz.write(b"")
+    spool.seek(0)
+    return Page(spool, fmt, Envelope("SUCCESS", 0, False, None), 0, 204, request)
+
+
+def _csam_problem(envelope: Envelope) -> str | None:
+    if envelope.response_code is None:
+        return "the response has no responseCode (gateway error)"
+    if envelope.response_code != "SUCCESS":
+        return f"responseCode {envelope.response_code}: {envelope.message or 'no message'}"
+    if envelope.has_more is None:
+        return "the response has no hasMore field (an intermittent Qualys issue)"
+    if envelope.has_more and envelope.next_cursor is None:
+        return "hasMore is 1 but lastSeenAssetId is missing"
+    return None
+
+
+def _qps_error(code: str | None, message: str | None, conn_id: str) -> QualysError:
+    text = message or "no details"
+    if code == "INVALID_CREDENTIALS":
+        return QualysAuthError(f"Qualys rejected the username or password of connection {conn_id!r} ({text})")
+    if code == "UNAUTHORIZED":
+        if "expired" in text.lower():
+            return QualysSubscriptionExpired(f"the Qualys subscription has expired ({text})")
+        return QualysAccessDenied(f"not authorised: {text} (the user needs the Asset Management 'Read Asset' permission)")
+    if code == "INVALID_REQUEST":
+        return QualysRequestError(f"Qualys rejected the request: {text}")
+    return QualysResponseError(f"unexpected responseCode {code}: {text}")
+
+
+def _http_error(method: str, url: str, status: int, body: bytes) -> QualysError:
+    snippet = _snippet(body)
+    where = f"{method} {_path(url)}"
+    if status == 401:
+        return QualysAuthError(f"{where}: HTTP 401, Qualys rejected the credentials ({snippet})")
+    if status == 403:
+        return QualysAccessDenied(f"{where}: HTTP 403, access denied ({snippet})")
+    if status == 400 or status == 414:
+        return QualysRequestError(f"{where}: HTTP {status}, Qualys rejected the request ({snippet}); fix it, do not retry")
+    return QualysError(f"{where}: HTTP {status} ({snippet})")
+
+
+def _server_wait(response: requests.Response, body: bytes) -> float | None:
+    """Seconds the server asks us to wait, from SIMPLE_RETURN or headers."""
+    _, _, items = simple_return(body) if body.lstrip().startswith(b"<") else (None, None, {})
+    if items.get("SECONDS_TO_WAIT", "").isdigit():
+        return float(items["SECONDS_TO_WAIT"])
+    for header in ("X-RateLimit-ToWait-Sec", "Retry-After"):
+        value = _int_header(response, header)
+        if value:
+            return float(value)
+    return None
+
+
+def _int_header(response: requests.Response, name: str) -> int | None:
+    value = (response.headers.get(name) or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _json_message(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return _snippet(body)
+    if isinstance(data, dict):
+        return str(data.get("message") or data.get("error") or data)
+    return str(data)
+
+
+def _json_field(body: bytes, key: str) -> Any:
+    try:
+        return json.loads(body).get(key)
+    except (ValueError, AttributeError):
+        return None
+
+
+def _snippet(body: bytes, limit: int = 300) -> str:
+    text = body.decode("utf-8", errors="replace").strip().replace("\n", " ")
+    return text[:limit] + ("…" if len(text) > limit else "") if text else "empty body"
+
+
+def _path(url: str) -> str:
+    return "/" + url.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
+
+
+def _host(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "timed out", "certificate verify failed"):
+        if marker in text:
+            return marker
+    return type(exc).__name__

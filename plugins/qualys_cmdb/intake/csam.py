@@ -1,0 +1,310 @@
+"""CSAM/GAV v2 asset JSON → landing rows, one streaming pass (ijson) over a stored page.
+
+Field names follow reference/qualys-api.md §4.4; staging column names follow the vendor guide's "Field Mapping for
+Tables". Any field may be missing or null; lists may be absent; 64-bit software ids stay integers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO, Any
+
+import ijson
+
+from qualys_cmdb.config import DetailFlags
+from qualys_cmdb.intake.records import (
+    AssetRecord,
+    boolean,
+    date,
+    integer,
+    listed,
+    nested,
+    software_key,
+    split_addresses,
+    text,
+    timestamp,
+)
+
+CLOUD_PROVIDERS = ("aws", "azure", "gcp", "oci", "ibm", "alibaba")
+
+
+def parse_csam_page(stream: IO[bytes], source: str, details: DetailFlags) -> Iterator[AssetRecord]:
+    """Yield one :class:`AssetRecord` per asset of a CSAM search page (``assetListData.asset[]``)."""
+    for raw in ijson.items(stream, "assetListData.asset.item", use_float=False):
+        yield csam_asset(raw, source, details)
+
+
+def csam_asset(raw: dict[str, Any], source: str, details: DetailFlags) -> AssetRecord:
+    """The landing rows of one CSAM asset."""
+    asset_id = integer(raw.get("assetId"))
+    if asset_id is None:
+        raise ValueError("an asset without assetId")
+    os = raw.get("operatingSystem") or {}
+    hw = raw.get("hardware") or {}
+    cloud = _cloud(raw.get("cloudProvider"), raw.get("provider"))
+    record = AssetRecord(
+        asset={
+            "source": source,
+            "asset_id": asset_id,
+            "asset_uuid": text(raw.get("assetUUID")),
+            "qweb_host_id": integer(raw.get("hostId")),
+            "agent_id": text(raw.get("agentId")),
+            "name": text(raw.get("assetName")),
+            "dns_name": text(raw.get("dnsName")),
+            "netbios_name": text(raw.get("netbiosName")),
+            "ip_address": text(raw.get("address")),
+            "asset_type": text(raw.get("assetType")),
+            "tracking_method": text(raw.get("trackingMethod")),
+            "bios_serial_number": text(raw.get("biosSerialNumber")),
+            "bios_asset_tag": text(raw.get("biosAssetTag")),
+            "bios_description": text(raw.get("biosDescription")),
+            "hw_uuid": text(raw.get("hwUUID")),
+            "memory_mb": integer(raw.get("totalMemory")),
+            "cpu_count": integer(raw.get("cpuCount")),
+            "timezone": text(raw.get("timeZone")),
+            "last_boot": timestamp(raw.get("lastBoot")),
+            "last_logged_on_user": text(raw.get("lastLoggedOnUser")),
+            "domain_role": text(raw.get("domainRole")),
+            "cloud_provider": cloud[0] if cloud else None,
+            "created_date": timestamp(raw.get("createdDate")),
+            "last_modified_date": timestamp(raw.get("lastModifiedDate")),
+        }
+    )
+    if os:
+        life = os.get("lifecycle") or {}
+        record.add(
+            "os",
+            {
+                "os_name": text(os.get("osName")),
+                "os_full_name": text(os.get("fullName")),
+                "os_category": text(os.get("category")),
+                "os_category_1": text(os.get("category1")),
+                "os_category_2": text(os.get("category2")),
+                "os_product_name": text(os.get("productName")),
+                "os_publisher": text(os.get("publisher")),
+                "os_edition": text(os.get("edition")),
+                "os_market_version": text(os.get("marketVersion")),
+                "os_version": text(os.get("version")),
+                "os_update": text(os.get("update")),
+                "os_architecture": text(os.get("architecture")),
+                "os_lifecycle_ga": date(life.get("gaDate")),
+                "os_lifecycle_eol_date": date(life.get("eolDate")),
+                "os_lifecycle_eos_date": date(life.get("eosDate")),
+                "os_lifecycle_stage": text(life.get("stage")),
+                "os_lifecycle_confidence": text(life.get("lifeCycleConfidence")),
+                "os_lifecycle_eol_support_stage": text(life.get("eolSupportStage")),
+                "os_lifecycle_eos_support_stage": text(life.get("eosSupportStage")),
+                "os_cpe": text(os.get("cpe")),
+            },
+        )
+    if hw:
+        life = hw.get("lifecycle") or {}
+        record.add(
+            "hardware",
+            {
+                "hardware_full_name": text(hw.get("fullName")),
+                "hardware_category": text(hw.get("category")),
+                "hardware_category_1": text(hw.get("category1")),
+                "hardware_category_2": text(hw.get("category2")),
+                "hardware_manufacturer": text(hw.get("manufacturer")),
+                "hardware_product": text(hw.get("productName")),
+                "hardware_model": text(hw.get("model")),
+                "hardware_lifecycle_intro_date": date(life.get("introDate")),
+                "hardware_lifecycle_ga": date(life.get("gaDate")),
+                "hardware_lifecycle_eos_date": date(life.get("eosDate")),
+                "hardware_lifecycle_obsolete_date": date(life.get("obsoleteDate")),
+                "hardware_lifecycle_stage": text(life.get("stage")),
+                "hardware_lifecycle_confidence": text(life.get("lifeCycleConfidence")),
+            },
+        )
+    serial = record.asset["bios_serial_number"]
+    if serial:
+        record.add("serial_number", {"serial_number": serial, "serial_type": "bios"})
+    for tag in listed(raw, "tagList", "tag"):
+        name = text(nested(tag, "tagName"))
+        if name:
+            record.add("tag", {"tag_id": integer(nested(tag, "tagId")), "tag_name": name})
+    if cloud:
+        record.add("cloud", cloud[1])
+    _interfaces_and_ips(record, raw, details.interfaces)
+    if details.ports:
+        for port in listed(raw, "openPortListData", "openPort"):
+            number = integer(nested(port, "port"))
+            if number is not None:
+                record.add(
+                    "open_port",
+                    {
+                        "port": number,
+                        "protocol": text(port.get("protocol")),
+                        "description": text(port.get("description")),
+                        "detected_service": text(port.get("detectedService")),
+                        "first_found": timestamp(port.get("firstFound")),
+                        "last_updated": timestamp(port.get("lastUpdated")),
+                    },
+                )
+    if details.volumes:
+        for vol in listed(raw, "volumeListData", "volume"):
+            record.add(
+                "volume",
+                {"name": text(nested(vol, "name")), "total_size": integer(nested(vol, "size")),
+                 "free_size": integer(nested(vol, "free"))},
+            )
+    proc = raw.get("processor")
+    if details.processors and isinstance(proc, dict) and any(v is not None for v in proc.values()):
+        record.add(
+            "processor",
+            {
+                "processor_description": text(proc.get("description")),
+                "processor_speed": integer(proc.get("speed")),
+                "processor_cpu_counts": integer(proc.get("numCPUs")) or record.asset["cpu_count"],
+                "cores_per_socket": integer(proc.get("coresPerSocket")),
+                "sockets": integer(proc.get("noOfSocket")),
+                "threads_per_core": integer(proc.get("threadsPerCore")),
+            },
+        )
+    if details.software:
+        for sw in listed(raw, "softwareListData", "software"):
+            if isinstance(sw, dict):
+                record.software.append(_software(sw))
+    record.seal()
+    return record
+
+
+def _interfaces_and_ips(record: AssetRecord, raw: dict[str, Any], keep_interfaces: bool) -> None:
+    seen: set[str] = set()
+    primary = record.asset["ip_address"]
+    if primary:
+        seen.add(primary)
+        record.add("ip_address", {"ip_address": primary, "ip_version": 6 if ":" in primary else 4,
+                                  "interface_name": None, "mac_address": None})
+    for nic in listed(raw, "networkInterfaceListData", "networkInterface"):
+        if not isinstance(nic, dict):
+            continue
+        v4 = split_addresses(nic.get("addressIpV4"))
+        v6 = split_addresses(nic.get("addressIpV6"))
+        name, mac = text(nic.get("interfaceName")), text(nic.get("macAddress"))
+        if keep_interfaces:
+            record.add(
+                "network_interface",
+                {
+                    "interface_name": name,
+                    "mac_address": mac,
+                    "hostname": text(nic.get("hostname")),
+                    "ipv4_addresses": ", ".join(v4) or None,
+                    "ipv6_addresses": ", ".join(v6) or None,
+                    "gateway_address": text(nic.get("gatewayAddress")),
+                    "dns_address": text(nic.get("dnsAddress")),
+                    "netmask": text(nic.get("netmask")),
+                    "manufacturer": text(nic.get("manufacturer")),
+                },
+            )
+        for address in v4 + v6:
+            if address not in seen:
+                seen.add(address)
+                record.add("ip_address", {"ip_address": address, "ip_version": 6 if ":" in address else 4,
+                                          "interface_name": name, "mac_address": mac})
+
+
+def _software(sw: dict[str, Any]) -> dict[str, Any]:
+    life = sw.get("lifecycle") or {}
+    lic = sw.get("license") or {}
+    name = text(sw.get("fullName")) or text(sw.get("productName")) or text(sw.get("discoveredName"))
+    version = text(sw.get("version")) or text(sw.get("discoveredVersion"))
+    publisher = text(sw.get("publisher")) or text(sw.get("discoveredPublisher"))
+    architecture = text(sw.get("architecture"))
+    return {
+        "software_key": software_key(name, version, publisher, architecture),
+        "name": name,
+        "version": version,
+        "publisher": publisher,
+        "product": text(sw.get("productName")),
+        "full_name": text(sw.get("fullName")),
+        "category": text(sw.get("category")),
+        "category_1": text(sw.get("category1")),
+        "category_2": text(sw.get("category2")),
+        "software_type": text(sw.get("softwareType")),
+        "component": text(sw.get("component")),
+        "edition": text(sw.get("edition")),
+        "market_version": text(sw.get("marketVersion")),
+        "update": text(sw.get("update")),
+        "architecture": architecture,
+        "language": text(sw.get("language")),
+        "lifecycle_ga": date(life.get("gaDate")),
+        "lifecycle_eol_date": date(life.get("eolDate")),
+        "lifecycle_eos_date": date(life.get("eosDate")),
+        "lifecycle_stage": text(life.get("stage")),
+        "lifecycle_confidence": text(life.get("lifeCycleConfidence")),
+        "lifecycle_eol_support_stage": text(life.get("eolSupportStage")),
+        "lifecycle_eos_support_stage": text(life.get("eosSupportStage")),
+        "license_category": text(lic.get("category")),
+        "license_subcategory": text(lic.get("subcategory")),
+        "is_ignored": boolean(sw.get("isIgnored")),
+        "ignored_reason": text(sw.get("ignoredReason")),
+        "cpe": text(sw.get("cpe")),
+        "software_id": integer(sw.get("id")),
+        "install_date": timestamp(sw.get("installDate")),
+        "install_path": text(sw.get("installPath")),
+        "last_updated": timestamp(sw.get("lastUpdated")),
+        "last_use_date": timestamp(sw.get("lastUseDate")),
+    }
+
+
+def _cloud(value: Any, provider_hint: Any) -> tuple[str, dict[str, Any]] | None:
+    """(provider, cloud row) from ``cloudProvider`` ({"aws": {...}, "azure": null, …}, or a plain string)."""
+    if isinstance(value, str):
+        name = text(value)
+        return (name.lower(), _cloud_row(name.lower(), {}, [])) if name else None
+    if not isinstance(value, dict):
+        hint = text(provider_hint)
+        return (hint.lower(), _cloud_row(hint.lower(), {}, [])) if hint and hint.lower() in CLOUD_PROVIDERS else None
+    for provider in CLOUD_PROVIDERS:
+        obj = value.get(provider)
+        if isinstance(obj, dict) and obj:
+            # The instance details sit in a sub-object (aws.ec2, azure.vm, gcp.compute …) or at this level.
+            inner = next((v for k, v in obj.items() if isinstance(v, dict) and k != "tags"), obj)
+            return provider, _cloud_row(provider, inner, listed(obj, "tags"))
+    return None
+
+
+def _cloud_row(provider: str, d: dict[str, Any], tags: list[Any]) -> dict[str, Any]:
+    def pick(*keys: str) -> str | None:
+        for key in keys:
+            value = d.get(key)
+            if isinstance(value, dict):
+                value = value.get("code") or value.get("name")
+            out = text(value)
+            if out:
+                return out
+        return None
+
+    return {
+        "provider": provider,
+        "instance_id": pick("instanceId", "vmId", "id"),
+        "instance_type": pick("instanceType", "size", "vmSize", "machineType"),
+        "instance_state": pick("instanceState", "state"),
+        "account_id": pick("accountId", "subscriptionId", "projectId", "projectIdNo"),
+        "region": pick("region", "location"),
+        "zone": pick("availabilityZone", "zone"),
+        "image_id": pick("imageId", "imageOffer", "image"),
+        "network": pick("vpcId", "virtualNetwork", "network"),
+        "subnet": pick("subnetId", "subnet"),
+        "resource_group": pick("resourceGroupName", "resourceGroup"),
+        "private_ip_address": pick("privateIpAddress"),
+        "public_ip_address": pick("publicIpAddress"),
+        "private_dns": pick("privateDNS", "privateDnsName"),
+        "public_dns": pick("publicDNS", "publicDnsName"),
+        "mac_address": pick("macAddress"),
+        "cloud_tags": _tags_json(tags),
+    }
+
+
+def _tags_json(tags: list[Any]) -> str | None:
+    import json
+
+    pairs = {}
+    for tag in tags:
+        if isinstance(tag, dict):
+            key = text(tag.get("key") or tag.get("name"))
+            if key:
+                pairs[key] = text(tag.get("value"))
+    return json.dumps(pairs, sort_keys=True) if pairs else None

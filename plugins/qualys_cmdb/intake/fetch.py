@@ -1,0 +1,329 @@
+"""*fetch*: page through Qualys for a schedule's windows and store every raw page in the sync queue.
+
+Which assets a run fetches (QS-2):
+
+* a manual run with a ``since`` param, or a backfill run, fetches its own window (``since`` or the data interval
+  start, up to the data interval end or now) and leaves the schedule's watermark alone;
+* any other run first finishes a window an earlier run left unfinished (from its stored cursor), then fetches
+  everything modified after the watermark (the end of the last complete window), or after "Download Assets
+  Since" on the first run, up to the data interval end (or now).
+
+Only one page is in memory at a time (and it is spooled to disk when large). After each page the cursor is saved,
+so a run stopped by the max transaction lifetime (PR-3), a rate-limit block or a crash resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from qualys_cmdb.config import Properties, QualysCmdbConfig, Schedule, Source
+from qualys_cmdb.hooks.qualys import Page, QualysHook
+from qualys_cmdb.hooks.qualys_protocol import QualysError, QualysRateLimited
+from qualys_cmdb.qql import to_csam_filters
+from qualys_cmdb.staging import store
+
+log = logging.getLogger(__name__)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class RunInfo:
+    """What the fetch needs to know about the Airflow run."""
+
+    run_id: str
+    run_type: str = "manual"
+    data_interval_start: datetime | None = None
+    data_interval_end: datetime | None = None
+    since: datetime | None = None  # the manual ``since`` param
+
+
+@dataclass
+class Window:
+    """Assets modified in ``(since, until]``, fetched from ``cursor`` on."""
+
+    since: datetime
+    until: datetime
+    cursor: int = 0
+    mainline: bool = True  # part of the watermark chain (not a backfill / ad-hoc window)
+    done: bool = False
+    pages: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["since"], out["until"] = self.since.isoformat(), self.until.isoformat()
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Window:
+        values = {k: v for k, v in data.items() if k != "run_id"}
+        values["since"] = datetime.fromisoformat(values["since"])
+        values["until"] = datetime.fromisoformat(values["until"])
+        return cls(**values)
+
+
+@dataclass
+class FetchResult:
+    """What one fetch did."""
+
+    pages: int = 0
+    assets: int = 0
+    api_calls: int = 0
+    bytes: int = 0
+    errors: int = 0
+    stopped_reason: str | None = None
+    queue_ids: list[int] = field(default_factory=list)
+
+
+def plan_windows(
+    schedule: Schedule, state: dict[str, Any] | None, run: RunInfo, now: datetime, earlier: list[Window] | None
+) -> list[Window]:
+    """The windows this run fetches (see the module docstring)."""
+    if earlier and not all(w.done for w in earlier):
+        return earlier  # the same run again (task retry or clear): carry on
+    until = min(run.data_interval_end or now, now)
+    if run.since is not None or run.run_type == "backfill":
+        since = run.since or run.data_interval_start or schedule.download_assets_since or EPOCH
+        return [Window(since, until, mainline=False)]
+    windows: list[Window] = []
+    start = schedule.download_assets_since or EPOCH
+    if state:
+        resume = state.get("resume")
+        if resume:
+            windows.append(Window.from_json(resume))
+            start = windows[-1].until
+        elif state.get("watermark"):
+            start = state["watermark"]
+    if until > start:
+        windows.append(Window(start, until))
+    return windows
+
+
+def fetch_assets(
+    engine: Engine,
+    hook: QualysHook,
+    *,
+    schedule: Schedule,
+    source: Source,
+    properties: Properties,
+    run: RunInfo,
+    app_log: store.AppLog,
+    clock: Callable[[], float] = time.monotonic,
+) -> FetchResult:
+    """Fetch the run's windows into the sync queue; returns the counts. Raises on errors a re-run cannot fix."""
+    started = clock()
+    deadline = started + properties.max_transaction_lifetime_minutes * 60
+    store.start_run(engine, schedule.name, source.name, run.run_id)
+    previous = store.get_run(engine, schedule.name, run.run_id)
+    earlier = [Window.from_json(w) for w in (previous or {}).get("windows") or []]
+    windows = plan_windows(schedule, store.get_state(engine, schedule.name), run, datetime.now(UTC), earlier)
+    result = FetchResult()
+    app_log.info(
+        "fetch",
+        f"fetch started: {len(windows)} window(s) from {source.name} ({source.api})",
+        windows=[w.to_json() for w in windows],
+    )
+    try:
+        for window in windows:
+            if window.done:
+                continue
+            if window.cursor:
+                app_log.info("fetch", f"resuming window {window.since.isoformat()} – {window.until.isoformat()} "
+                             f"after asset id {window.cursor}")
+            stopped = _fetch_window(engine, hook, schedule, source, properties, run, window, windows, result,
+                                    app_log, clock, deadline)
+            if stopped:
+                result.stopped_reason = stopped
+                break
+    except QualysRateLimited as exc:
+        result.stopped_reason = f"rate limited: {exc}"
+        app_log.warning("fetch", f"stopped: {exc}")
+    except QualysError as exc:
+        app_log.error("fetch", f"fetch failed: {exc}")
+        _finish(engine, schedule, run, result, hook, windows, "failed", str(exc))
+        raise
+    finally:
+        result.api_calls = hook.api_calls
+    status = "stopped" if result.stopped_reason else "fetched"
+    _finish(engine, schedule, run, result, hook, windows, status, result.stopped_reason)
+    app_log.info(
+        "fetch",
+        f"fetch {'stopped' if result.stopped_reason else 'finished'}: {result.pages} page(s), {result.assets} "
+        f"asset(s), {result.api_calls} API call(s) in {clock() - started:.1f} s",
+        stopped_reason=result.stopped_reason,
+    )
+    return result
+
+
+def _fetch_window(
+    engine: Engine,
+    hook: QualysHook,
+    schedule: Schedule,
+    source: Source,
+    properties: Properties,
+    run: RunInfo,
+    window: Window,
+    windows: list[Window],
+    result: FetchResult,
+    app_log: store.AppLog,
+    clock: Callable[[], float],
+    deadline: float,
+) -> str | None:
+    """Fetch one window to its end; returns why it stopped early, or None when the window is complete."""
+    details = schedule.details.model_dump()
+    while True:
+        if clock() >= deadline:
+            reason = (
+                f"max transaction lifetime of {properties.max_transaction_lifetime_minutes} min reached after "
+                f"{result.pages} page(s); the next run resumes after asset id {window.cursor}"
+            )
+            app_log.warning("fetch", f"lifetime exceeded: {reason}", cursor=window.cursor)
+            return reason
+        page = _get_page(hook, schedule, source, properties, window, details)
+        try:
+            envelope = page.envelope
+            result.bytes += page.raw_bytes
+            readable = envelope.response_code is not None
+            app_log.debug("fetch", f"page {window.pages + 1}: HTTP {page.status}, {envelope.count} assets, "
+                          f"hasMore={envelope.has_more}, next cursor {envelope.next_cursor}")
+            if readable and envelope.count == 0 and not envelope.has_more:
+                window.done = True
+            else:
+                status, note = "Queued", None
+                if not readable:
+                    status = "Error"
+                    note = (
+                        "the response's envelope (responseCode, paging fields) cannot be read: the page is "
+                        "truncated or not in the expected format. Kept as received; the run stops here and the "
+                        "next run fetches this page again."
+                    )
+                with engine.begin() as conn:
+                    queue_id = store.enqueue_download(
+                        conn,
+                        source=source.name,
+                        schedule=schedule.name,
+                        run_id=run.run_id,
+                        api=source.api,
+                        fmt=page.format,
+                        page_no=window.pages + 1,
+                        request={**page.request, "since": window.since.isoformat(),
+                                 "until": window.until.isoformat()},
+                        cursor=str(window.cursor),
+                        next_cursor=envelope.next_cursor,
+                        has_more=envelope.has_more,
+                        record_count=envelope.count,
+                        payload=page.payload,
+                        payload_bytes=page.raw_bytes,
+                        status=status,
+                        notes=note,
+                    )
+                    result.queue_ids.append(queue_id)
+                    result.pages += 1
+                    window.pages += 1
+                    if not readable:
+                        result.errors += 1
+                        _save_progress(conn, schedule, source, run, window, windows, result, hook)
+                        app_log.error("fetch", f"unreadable page stored as Error (queue record {queue_id})")
+                        return f"unreadable response from Qualys (queue record {queue_id})"
+                    result.assets += envelope.count
+                    if envelope.has_more:
+                        window.cursor = int(envelope.next_cursor or window.cursor)
+                    else:
+                        window.done = True
+                    _save_progress(conn, schedule, source, run, window, windows, result, hook)
+            if window.done:
+                with engine.begin() as conn:
+                    _save_progress(conn, schedule, source, run, window, windows, result, hook)
+                return None
+        finally:
+            page.close()
+
+
+def _get_page(
+    hook: QualysHook, schedule: Schedule, source: Source, properties: Properties, window: Window,
+    details: dict[str, bool],
+) -> Page:
+    if source.api == "csam":
+        return hook.csam_page(
+            cursor=window.cursor,
+            page_size=properties.download_batch_size,
+            since=window.since,
+            until=window.until,
+            qql=to_csam_filters(schedule.qql),
+            tag=schedule.tag_filter,
+            details=details,
+        )
+    return hook.hostasset_page(
+        cursor=window.cursor,
+        page_size=properties.download_batch_size,
+        since=window.since,
+        until=window.until,
+        tag=schedule.tag_filter,
+    )
+
+
+def _save_progress(
+    conn: Any, schedule: Schedule, source: Source, run: RunInfo, window: Window, windows: list[Window],
+    result: FetchResult, hook: QualysHook,
+) -> None:
+    """Persist the cursor after every page: the run's windows, and the schedule's resume point / watermark."""
+    store.update_run(conn, schedule.name, run.run_id, windows=[w.to_json() for w in windows],
+                     pages=result.pages, assets_fetched=result.assets, api_calls=hook.api_calls, bytes=result.bytes)
+    if not window.mainline:
+        return
+    if window.done:
+        store.save_state(conn, schedule.name, source.name, watermark=window.until, resume=None,
+                         last_fetched_id=str(window.cursor))
+    else:
+        store.save_state(conn, schedule.name, source.name, resume={**window.to_json(), "run_id": run.run_id},
+                         last_fetched_id=str(window.cursor))
+
+
+def _finish(
+    engine: Engine, schedule: Schedule, run: RunInfo, result: FetchResult, hook: QualysHook,
+    windows: list[Window], status: str, reason: str | None,
+) -> None:
+    with engine.begin() as conn:
+        store.update_run(conn, schedule.name, run.run_id, status=status, stopped_reason=reason,
+                         fetch_finished_at=datetime.now(UTC), windows=[w.to_json() for w in windows],
+                         api_calls=hook.api_calls, add_errors=result.errors)
+
+
+def refetch_record(engine: Engine, config: QualysCmdbConfig, queue_id: int) -> str:
+    """Download a queue record's page again (same window and cursor, current filters) and replace its payload.
+
+    For a page that arrived truncated or malformed: once the cause is fixed, re-queue it with ``--refetch``.
+    """
+    from sqlalchemy import select
+
+    from qualys_cmdb.staging.schema import sync_queue
+
+    with engine.connect() as conn:
+        row = conn.execute(select(sync_queue).where(sync_queue.c.id == queue_id)).mappings().first()
+    if row is None:
+        return f"queue record {queue_id}: not found"
+    schedule = config.schedule(row["schedule"])
+    source = config.source(schedule.source)
+    request = row["request"]
+    window = Window(datetime.fromisoformat(request["since"]), datetime.fromisoformat(request["until"]),
+                    cursor=int(row["cursor"] or 0))
+    hook = QualysHook.for_source(source, config.properties)
+    try:
+        page = _get_page(hook, schedule, source, config.properties, window, schedule.details.model_dump())
+    finally:
+        hook.close()
+    try:
+        page.payload.seek(0)
+        with engine.begin() as conn:
+            store.mark(conn, [queue_id], "Queued", None, payload=page.payload.read(), payload_bytes=page.raw_bytes,
+                       record_count=page.envelope.count, next_cursor=page.envelope.next_cursor,
+                       has_more=page.envelope.has_more, format=page.format)
+    finally:
+        page.close()
+    return f"queue record {queue_id}: downloaded again ({page.envelope.count} assets, {page.raw_bytes} bytes)"

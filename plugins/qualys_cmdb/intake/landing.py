@@ -1,0 +1,78 @@
+"""Bulk-load parsed assets into the landing tables with COPY, in bounded buffers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete
+
+from qualys_cmdb.intake.records import AssetRecord
+from qualys_cmdb.staging.schema import LANDING_CHILDREN, SCHEMA, landing_asset, landing_software
+
+FLUSH_ROWS = 20_000
+
+
+class LandingWriter:
+    """Collects the rows of one queue record and COPYs them into the landing tables.
+
+    Rows are buffered per table and flushed every ``FLUSH_ROWS`` rows, so memory stays bounded whatever the page
+    size. Runs inside the caller's transaction: a failure leaves no landing row behind.
+    """
+
+    def __init__(self, conn: Connection, queue_id: int) -> None:
+        self._cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        self._queue_id = queue_id
+        self._buffers: dict[str, list[tuple[Any, ...]]] = {}
+        self._columns: dict[str, list[str]] = {}
+        self.assets = 0
+        self.rows = 0
+        self.software_rows = 0
+
+    def add(self, record: AssetRecord) -> None:
+        self.assets += 1
+        self._put(landing_asset, record.asset)
+        for kind, rows in record.children.items():
+            table = LANDING_CHILDREN[kind]
+            for row in rows:
+                self._put(table, {"source": record.asset["source"], "asset_id": record.asset["asset_id"], **row})
+        for row in record.software:
+            self.software_rows += 1
+            self._put(landing_software, {"source": record.asset["source"], "asset_id": record.asset["asset_id"], **row})
+
+    def add_all(self, records: Iterable[AssetRecord]) -> None:
+        for record in records:
+            self.add(record)
+
+    def _put(self, table: Table, row: dict[str, Any]) -> None:
+        columns = self._columns.get(table.name)
+        if columns is None:
+            columns = self._columns[table.name] = [c.name for c in table.columns]
+        values = tuple(self._queue_id if c == "queue_id" else row.get(c) for c in columns)
+        buffer = self._buffers.setdefault(table.name, [])
+        buffer.append(values)
+        self.rows += 1
+        if len(buffer) >= FLUSH_ROWS:
+            self._flush(table.name)
+
+    def _flush(self, name: str) -> None:
+        rows = self._buffers.get(name)
+        if not rows:
+            return
+        cols = ", ".join(f'"{c}"' for c in self._columns[name])
+        with self._cursor.copy(f'COPY "{SCHEMA}"."{name}" ({cols}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(row)
+        rows.clear()
+
+    def close(self) -> None:
+        """Flush what is left."""
+        for name in list(self._buffers):
+            self._flush(name)
+        self._cursor.close()
+
+
+def clear_landing(conn: Connection, queue_ids: list[int]) -> None:
+    """Delete the landing rows of ``queue_ids`` (after staging, or before parsing a record again)."""
+    for table in (landing_asset, landing_software, *LANDING_CHILDREN.values()):
+        conn.execute(delete(table).where(table.c.queue_id.in_(queue_ids)))

@@ -1,0 +1,105 @@
+"""*parse*: turn stored responses (sync-queue records) into landing rows, one record at a time, atomically.
+
+A record that cannot be read (truncated, malformed, not the expected format) becomes ``Error`` with a note that says
+what was wrong and what to do; its partial rows are rolled back, and the other records are unaffected.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+import ijson
+from lxml import etree
+from sqlalchemy import Engine, func, or_, update
+
+from qualys_cmdb.config import DetailFlags
+from qualys_cmdb.intake.csam import parse_csam_page
+from qualys_cmdb.intake.hostasset import parse_hostasset_page
+from qualys_cmdb.intake.landing import LandingWriter, clear_landing
+from qualys_cmdb.intake.records import AssetRecord
+from qualys_cmdb.staging import store
+from qualys_cmdb.staging.schema import sync_queue
+from qualys_cmdb.utf8_repair import Utf8RepairingReader
+
+log = logging.getLogger(__name__)
+
+#: What a reader of a broken page can raise: each is a property of the page, not of our code.
+PAGE_ERRORS = (ijson.JSONError, etree.XMLSyntaxError, ValueError, EOFError, zlib.error, gzip.BadGzipFile, KeyError)
+
+
+@dataclass
+class ParseResult:
+    """What parsing one queue record gave."""
+
+    queue_id: int
+    status: str  # Processing (parsed, waiting for stage) | Error | Skipped
+    assets: int = 0
+    rows: int = 0
+    software_rows: int = 0
+    note: str | None = None
+
+
+def records_of(stream: IO[bytes], fmt: str, source: str, details: DetailFlags) -> Iterator[AssetRecord]:
+    """The assets of a stored page, by format."""
+    if fmt == "json":
+        return parse_csam_page(stream, source, details)
+    if fmt == "xml":
+        return parse_hostasset_page(stream, source, details)
+    raise ValueError(f"unknown response format {fmt!r}")
+
+
+def parse_record(engine: Engine, queue_id: int, details: DetailFlags, processor: str) -> ParseResult:
+    """Parse one queue record into landing rows; mark it parsed (``Processing``) or ``Error``."""
+    with engine.begin() as conn:
+        claimed = conn.execute(
+            update(sync_queue)
+            .where(
+                sync_queue.c.id == queue_id,
+                or_(
+                    sync_queue.c.status == "Queued",
+                    (sync_queue.c.status == "Processing") & sync_queue.c.parsed_at.is_(None),
+                ),
+            )
+            .values(status="Processing", processor_id=processor, attempts=sync_queue.c.attempts + 1,
+                    updated_at=func.now())
+            .returning(sync_queue.c.id)
+        ).first()
+    if claimed is None:
+        return ParseResult(queue_id, "Skipped", note="not waiting to be parsed (already parsed or processed)")
+    try:
+        with engine.begin() as conn:
+            clear_landing(conn, [queue_id])
+            meta, raw = store.open_payload(conn, queue_id)
+            reader = Utf8RepairingReader(raw)
+            writer = LandingWriter(conn, queue_id)
+            writer.add_all(records_of(reader, meta["format"], meta["source"], details))  # type: ignore[arg-type]
+            writer.close()
+            expected = meta["record_count"]
+            if expected is not None and writer.assets != expected:
+                raise ValueError(f"the page says it holds {expected} assets but {writer.assets} were found")
+            note = f"parsed {writer.assets} assets ({writer.rows} rows) by {processor}"
+            if reader.replaced:
+                note += f"; {reader.replaced} invalid UTF-8 byte sequence(s) replaced with U+FFFD"
+            store.mark(conn, [queue_id], "Processing", note, parsed_at=func.now())
+        return ParseResult(queue_id, "Processing", writer.assets, writer.rows, writer.software_rows, note)
+    except PAGE_ERRORS as exc:
+        note = _error_note(meta if "meta" in locals() else None, queue_id, exc)
+        with engine.begin() as conn:
+            store.mark(conn, [queue_id], "Error", note)
+        return ParseResult(queue_id, "Error", note=note)
+
+
+def _error_note(meta: dict[str, object] | None, queue_id: int, exc: BaseException) -> str:
+    fmt = (meta or {}).get("format", "?")
+    page = (meta or {}).get("page_no", "?")
+    what = "truncated" if isinstance(exc, (ijson.IncompleteJSONError, EOFError)) or "end" in str(exc).lower() else "malformed"
+    return (
+        f"{what} {str(fmt).upper()} response (page {page}, queue record {queue_id}): {type(exc).__name__}: {exc}. "
+        f"The raw response is kept. Fix the cause, then re-queue it: `qcmdb queue requeue {queue_id} --refetch` "
+        "to download the page again (or without --refetch to parse the stored response again)."
+    )

@@ -1,0 +1,186 @@
+"""*stage*: set-based upsert from landing into the staging tables, in one transaction.
+
+For the parsed queue records given: pick each asset's newest landing row (an asset may sit in several records),
+compare its content hash with the staged one, and for the assets that changed replace the asset row and all its
+detail rows; unchanged assets only get their "last seen" run. A record processed again (re-queued, re-run) finds
+the same hash and changes nothing: no row is ever duplicated, and an older response never overwrites newer data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, text
+
+from qualys_cmdb.intake.landing import clear_landing
+from qualys_cmdb.staging.schema import (
+    CHILD_COLUMNS,
+    SCHEMA,
+    STAGED_CHILDREN,
+    landing_asset,
+    landing_software,
+    staged_asset,
+    staged_software,
+)
+
+
+@dataclass
+class StageResult:
+    """Counts of one stage step."""
+
+    records: int = 0
+    assets: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    software_rows: int = 0
+
+
+def _cols(names: list[str], prefix: str = "") -> str:
+    return ", ".join(f'{prefix}"{n}"' for n in names)
+
+
+_ASSET_COLS = [c.name for c in landing_asset.columns if c.name != "queue_id"]
+_SOFTWARE_CATALOG_COLS = [c.name for c in staged_software.columns if c.name not in ("first_seen", "last_seen")]
+
+
+def stage_records(engine: Engine, queue_ids: list[int], run_id: str) -> StageResult:
+    """Stage the parsed records ``queue_ids``; mark them Success with per-record notes."""
+    result = StageResult(records=len(queue_ids))
+    if not queue_ids:
+        return result
+    with engine.begin() as conn:
+        _choose(conn, queue_ids)
+        result.assets = _scalar(conn, "SELECT count(*) FROM chosen")
+        result.changed = _scalar(conn, "SELECT count(*) FROM changed")
+        result.unchanged = result.assets - result.changed
+        _upsert_assets(conn, run_id)
+        for kind in CHILD_COLUMNS:
+            _replace_children(conn, kind)
+        _upsert_software_catalog(conn)
+        result.software_rows = _scalar(
+            conn, f'SELECT count(*) FROM "{SCHEMA}".landing_software l JOIN changed c USING (queue_id, source, asset_id)'
+        )
+        _mark_success(conn, queue_ids)
+        clear_landing(conn, queue_ids)
+    return result
+
+
+def _scalar(conn: Connection, sql: str) -> int:
+    return int(conn.execute(text(sql)).scalar_one())
+
+
+def _choose(conn: Connection, queue_ids: list[int]) -> None:
+    conn.execute(
+        text(
+            f"""
+            CREATE TEMP TABLE chosen ON COMMIT DROP AS
+            SELECT DISTINCT ON (source, asset_id) queue_id, source, asset_id, content_hash, last_modified_date
+            FROM "{SCHEMA}".landing_asset WHERE queue_id = ANY(:ids)
+            ORDER BY source, asset_id, last_modified_date DESC NULLS LAST, queue_id DESC
+            """
+        ),
+        {"ids": queue_ids},
+    )
+    conn.execute(
+        text(
+            f"""
+            CREATE TEMP TABLE changed ON COMMIT DROP AS
+            SELECT c.* FROM chosen c
+            LEFT JOIN "{SCHEMA}".staged_asset s ON s.source = c.source AND s.asset_id = c.asset_id
+            WHERE (s.asset_id IS NULL OR s.content_hash <> c.content_hash)
+              AND (s.last_modified_date IS NULL OR c.last_modified_date IS NULL
+                   OR c.last_modified_date >= s.last_modified_date)
+            """
+        )
+    )
+    conn.execute(text("CREATE INDEX ON changed (queue_id, source, asset_id); ANALYZE changed; ANALYZE chosen"))
+
+
+def _upsert_assets(conn: Connection, run_id: str) -> None:
+    cols = _ASSET_COLS
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c not in ("source", "asset_id"))
+    conn.execute(
+        text(
+            f"""
+            INSERT INTO "{SCHEMA}".{staged_asset.name} ({_cols(cols)}, queue_id, first_seen_run, last_seen_run,
+                                                      changed_run, staged_at, changed_at)
+            SELECT DISTINCT ON (l.source, l.asset_id) {_cols(cols, "l.")}, l.queue_id, :run, :run, :run, now(), now()
+            FROM "{SCHEMA}".landing_asset l JOIN changed c USING (queue_id, source, asset_id)
+            ON CONFLICT (source, asset_id) DO UPDATE SET {updates}, queue_id = excluded.queue_id,
+                last_seen_run = :run, changed_run = :run, staged_at = now(), changed_at = now()
+            """
+        ),
+        {"run": run_id},
+    )
+    conn.execute(
+        text(
+            f"""
+            UPDATE "{SCHEMA}".staged_asset s SET last_seen_run = :run, staged_at = now()
+            FROM chosen c
+            WHERE s.source = c.source AND s.asset_id = c.asset_id
+              AND NOT EXISTS (SELECT 1 FROM changed x WHERE x.source = c.source AND x.asset_id = c.asset_id)
+            """
+        ),
+        {"run": run_id},
+    )
+
+
+def _replace_children(conn: Connection, kind: str) -> None:
+    staged = STAGED_CHILDREN[kind]
+    landing = f"landing_{'software' if kind == 'software_install' else kind}"
+    cols = [c.name for c in staged.columns]
+    conn.execute(
+        text(
+            f"""
+            DELETE FROM "{SCHEMA}".{staged.name} s USING changed c
+            WHERE s.source = c.source AND s.asset_id = c.asset_id
+            """
+        )
+    )
+    conn.execute(
+        text(
+            f"""
+            INSERT INTO "{SCHEMA}".{staged.name} ({_cols(cols)})
+            SELECT {_cols(cols, "l.")} FROM "{SCHEMA}".{landing} l JOIN changed c USING (queue_id, source, asset_id)
+            """
+        )
+    )
+
+
+def _upsert_software_catalog(conn: Connection) -> None:
+    cols = _SOFTWARE_CATALOG_COLS
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c != "software_key")
+    conn.execute(
+        text(
+            f"""
+            INSERT INTO "{SCHEMA}".{staged_software.name} ({_cols(cols)}, first_seen, last_seen)
+            SELECT DISTINCT ON (l.software_key) {_cols(cols, "l.")}, now(), now()
+            FROM "{SCHEMA}".{landing_software.name} l JOIN changed c USING (queue_id, source, asset_id)
+            ORDER BY l.software_key
+            ON CONFLICT (software_key) DO UPDATE SET {updates}, last_seen = now()
+            """
+        )
+    )
+
+
+def _mark_success(conn: Connection, queue_ids: list[int]) -> None:
+    conn.execute(
+        text(
+            f"""
+            UPDATE "{SCHEMA}".sync_queue q
+            SET status = 'Success', processed_at = now(), updated_at = now(),
+                notes = concat_ws(' | ', q.notes, format('staged %s assets: %s changed, %s unchanged',
+                                  coalesce(n.assets, 0), coalesce(n.changed, 0),
+                                  coalesce(n.assets, 0) - coalesce(n.changed, 0)))
+            FROM (SELECT i AS queue_id FROM unnest(CAST(:ids AS bigint[])) AS i) ids
+            LEFT JOIN (
+                SELECT l.queue_id, count(*) AS assets, count(x.asset_id) AS changed
+                FROM "{SCHEMA}".landing_asset l
+                LEFT JOIN changed x ON x.queue_id = l.queue_id AND x.source = l.source AND x.asset_id = l.asset_id
+                WHERE l.queue_id = ANY(:ids) GROUP BY l.queue_id
+            ) n ON n.queue_id = ids.queue_id
+            WHERE q.id = ids.queue_id
+            """
+        ),
+        {"ids": queue_ids},
+    )

@@ -1,0 +1,126 @@
+"""Thin Airflow operators for the intake steps: fetch → parse (mapped) → stage.
+
+Each operator reads the configuration (by schedule name) at run time, opens the staging database and the Qualys
+hook, and calls the library. XCom carries queue-record ids and counts only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from qualys_cmdb.config import QualysCmdbConfig, Schedule, Source, load_config
+from qualys_cmdb.hooks.qualys import QualysHook
+from qualys_cmdb.intake.fetch import RunInfo, fetch_assets
+from qualys_cmdb.intake.parse import parse_record
+from qualys_cmdb.intake.runs import parse_batches, record_stage
+from qualys_cmdb.intake.stage import stage_records
+from qualys_cmdb.staging import store
+from qualys_cmdb.staging.database import get_engine
+from qualys_cmdb.staging.migrate import is_current, upgrade
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from airflow.sdk import Context
+
+
+class _IntakeOperator(BaseOperator):  # type: ignore[misc]
+    """Common set-up: the schedule's configuration, the staging engine and the application log."""
+
+    template_fields: Sequence[str] = ("schedule_name",)
+
+    def __init__(self, *, schedule_name: str, config_path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.schedule_name = schedule_name
+        self.config_path = config_path
+
+    def setup(self, context: Context) -> tuple[QualysCmdbConfig, Schedule, Source, Engine, store.AppLog]:
+        config = load_config(self.config_path)
+        schedule = config.schedule(self.schedule_name)
+        source = config.source(schedule.source)
+        engine = get_engine()
+        if not is_current(engine):
+            upgrade(engine)
+        app_log = store.AppLog(engine, source.name, schedule.name, context["run_id"],
+                               config.properties.debug_logging)
+        return config, schedule, source, engine, app_log
+
+
+class FetchAssetsOperator(_IntakeOperator):
+    """Fetch the schedule's assets from Qualys into the sync queue; returns the parse batches (queue ids)."""
+
+    ui_color = "#d6eaf8"
+
+    def execute(self, context: Context) -> list[list[int]]:
+        config, schedule, source, engine, app_log = self.setup(context)
+        dag_run = context["dag_run"]
+        since_param = (context.get("params") or {}).get("since")
+        run = RunInfo(
+            run_id=context["run_id"],
+            run_type=str(getattr(dag_run, "run_type", "manual")),
+            data_interval_start=context.get("data_interval_start"),
+            data_interval_end=context.get("data_interval_end"),
+            since=datetime.fromisoformat(str(since_param).replace("Z", "+00:00")) if since_param else None,
+        )
+        app_log.info("scheduler", f"schedule {schedule.name} run started ({run.run_type})")
+        hook = QualysHook.for_source(source, config.properties)
+        try:
+            result = fetch_assets(engine, hook, schedule=schedule, source=source, properties=config.properties,
+                                  run=run, app_log=app_log)
+        finally:
+            hook.close()
+        self.log.info("fetched %s", {k: v for k, v in asdict(result).items() if k != "queue_ids"})
+        pending = store.pending_downloads(engine, schedule.name)
+        batches = parse_batches(pending, config.properties.download_processors)
+        self.log.info("%d queue record(s) to parse in %d batch(es)", len(pending), len(batches))
+        return batches
+
+
+class ParseResponsesOperator(_IntakeOperator):
+    """Parse a batch of sync-queue records into the landing tables (one mapped instance per batch)."""
+
+    ui_color = "#d5f5e3"
+
+    def __init__(self, *, queue_ids: list[int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.queue_ids = queue_ids
+
+    def execute(self, context: Context) -> dict[str, int]:
+        _, schedule, _, engine, app_log = self.setup(context)
+        map_index = context["ti"].map_index
+        processor = store.processor_id(f"parse[{map_index}]")
+        app_log.info("download processor", f"{processor} started on {len(self.queue_ids)} record(s)")
+        totals = {"records": 0, "assets": 0, "rows": 0, "errors": 0}
+        for queue_id in self.queue_ids:
+            outcome = parse_record(engine, queue_id, schedule.details, processor)
+            totals["records"] += 1
+            totals["assets"] += outcome.assets
+            totals["rows"] += outcome.rows
+            if outcome.status == "Error":
+                totals["errors"] += 1
+                app_log.error("download processor", f"queue record {queue_id}: {outcome.note}")
+                self.log.error("queue record %s: %s", queue_id, outcome.note)
+        app_log.info("download processor", f"{processor} finished: {totals}")
+        return totals
+
+
+class StageAssetsOperator(_IntakeOperator):
+    """Stage every parsed record of the schedule (set-based upsert) and record the run's counts."""
+
+    ui_color = "#fcf3cf"
+
+    def execute(self, context: Context) -> dict[str, object]:
+        _, schedule, source, engine, app_log = self.setup(context)
+        queue_ids = store.parsed_downloads(engine, schedule.name)
+        result = stage_records(engine, queue_ids, context["run_id"])
+        counts = record_stage(engine, schedule.name, source.name, context["run_id"], result)
+        app_log.info("stage", f"staged {result.assets} asset(s) from {result.records} record(s): "
+                     f"{result.changed} changed, {result.unchanged} unchanged", **counts)
+        app_log.info("scheduler", f"schedule {schedule.name} run finished", **counts)
+        self.log.info("run counts: %s", counts)
+        return counts

@@ -1,0 +1,53 @@
+"""Provider metadata: registers the ``qualys`` connection type with its form (declarative, Airflow 3.2+)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qualys_cmdb.pods import PLATFORMS
+
+
+def get_provider_info() -> dict[str, Any]:
+    """The ``apache_airflow_provider`` entry point."""
+    return {
+        "package-name": "qualys-cmdb-sync",
+        "name": "Qualys CMDB Sync",
+        "description": "Qualys <-> ServiceNow CMDB sync as Airflow DAGs.",
+        "versions": ["0.1.0"],
+        "connection-types": [
+            {
+                "hook-class-name": "qualys_cmdb.hooks.qualys.QualysHook",
+                "hook-name": "Qualys",
+                "connection-type": "qualys",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {
+                        "host": "API server URL",
+                        "login": "Username",
+                        "password": "Password",
+                    },
+                    "placeholders": {
+                        "host": "https://qualysapi.qualys.com (leave empty to use the POD below)",
+                        "login": "a Qualys user with API access",
+                    },
+                },
+                "conn-fields": {
+                    "pod": {
+                        "label": "POD",
+                        "description": "Qualys platform: " + ", ".join(PLATFORMS) + ". Sets both URLs.",
+                        "schema": {"type": ["string", "null"], "enum": [None, *PLATFORMS]},
+                    },
+                    "gateway_url": {
+                        "label": "Gateway URL",
+                        "description": "Asset Inventory (gateway) URL for a private cloud platform (PCP).",
+                        "schema": {"type": ["string", "null"], "format": "uri"},
+                    },
+                    "verify": {
+                        "label": "Verify TLS",
+                        "description": "Verify the server's TLS certificate (keep on).",
+                        "schema": {"type": ["boolean", "null"], "default": True},
+                    },
+                },
+            }
+        ],
+    }

@@ -1,0 +1,367 @@
+"""The staging schema (SQLAlchemy Core), in the Postgres schema ``qcmdb``. Alembic migrations create it.
+
+Four groups of tables:
+
+* the **sync queue** (SY-1): one row per downloaded page (or upload item), with the raw response compressed;
+* **landing** tables: rows bulk-loaded (COPY) by *parse*, keyed by the queue record they came from; UNLOGGED,
+  because they can always be rebuilt from the raw response kept in the queue (BY-4);
+* **staged** tables (SY-3): the current state of each Qualys asset and its details, keyed by (source, asset id);
+* bookkeeping: schedule state (watermark, resume cursor), sync runs with their counts, and the application log.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+SCHEMA = "qcmdb"
+metadata = MetaData(schema=SCHEMA)
+
+QUEUE_STATUSES = ("Queued", "Processing", "Success", "Error")
+
+
+def _ts(name: str, **kw: object) -> Column[object]:
+    return Column(name, DateTime(timezone=True), **kw)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------- sync queue
+sync_queue = Table(
+    "sync_queue",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("direction", String(8), nullable=False),  # download | upload
+    Column("source", String(128), nullable=False),
+    Column("schedule", String(128), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("status", String(12), nullable=False, server_default="Queued"),
+    Column("api", String(16), nullable=False),  # csam | hostasset
+    Column("format", String(8), nullable=False),  # json | xml
+    Column("page_no", Integer, nullable=False),
+    Column("request", JSONB, nullable=False),  # window, cursor, filters: enough to fetch the page again
+    Column("cursor", String(64)),  # the cursor this page was requested with
+    Column("next_cursor", String(64)),  # the cursor the response pointed to
+    Column("has_more", Boolean),
+    Column("record_count", Integer),
+    Column("payload", LargeBinary),  # gzip of the raw response body, byte for byte
+    Column("payload_bytes", BigInteger),  # uncompressed size
+    Column("processor_id", String(250)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("notes", Text),
+    _ts("created_at", nullable=False, server_default=func.now()),
+    _ts("updated_at", nullable=False, server_default=func.now()),
+    _ts("parsed_at"),
+    _ts("processed_at"),
+    CheckConstraint(f"status IN {QUEUE_STATUSES!r}", name="sync_queue_status"),
+    CheckConstraint("direction IN ('download', 'upload')", name="sync_queue_direction"),
+)
+Index("ix_sync_queue_schedule_status", sync_queue.c.schedule, sync_queue.c.status)
+Index("ix_sync_queue_run", sync_queue.c.run_id)
+
+
+# --------------------------------------------------------------------------------------------- column sets
+def _asset_columns() -> list[Column[object]]:
+    return [
+        Column("asset_uuid", String(64)),
+        Column("qweb_host_id", BigInteger),
+        Column("agent_id", String(64)),
+        Column("name", Text),
+        Column("dns_name", Text),
+        Column("netbios_name", Text),
+        Column("ip_address", String(64)),
+        Column("asset_type", String(32)),
+        Column("tracking_method", String(32)),
+        Column("bios_serial_number", Text),
+        Column("bios_asset_tag", Text),
+        Column("bios_description", Text),
+        Column("hw_uuid", String(64)),
+        Column("memory_mb", BigInteger),
+        Column("cpu_count", Integer),
+        Column("timezone", String(64)),
+        _ts("last_boot"),
+        Column("last_logged_on_user", Text),
+        Column("domain_role", Text),
+        Column("cloud_provider", String(16)),
+        _ts("created_date"),
+        _ts("last_modified_date"),
+        Column("content_hash", String(32), nullable=False),
+    ]
+
+
+def _os_columns() -> list[Column[object]]:
+    return [
+        Column("os_name", Text),
+        Column("os_full_name", Text),
+        Column("os_category", Text),
+        Column("os_category_1", Text),
+        Column("os_category_2", Text),
+        Column("os_product_name", Text),
+        Column("os_publisher", Text),
+        Column("os_edition", Text),
+        Column("os_market_version", Text),
+        Column("os_version", Text),
+        Column("os_update", Text),
+        Column("os_architecture", Text),
+        Column("os_lifecycle_ga", Date),
+        Column("os_lifecycle_eol_date", Date),
+        Column("os_lifecycle_eos_date", Date),
+        Column("os_lifecycle_stage", Text),
+        Column("os_lifecycle_confidence", Text),
+        Column("os_lifecycle_eol_support_stage", Text),
+        Column("os_lifecycle_eos_support_stage", Text),
+        Column("os_cpe", Text),
+    ]
+
+
+def _hardware_columns() -> list[Column[object]]:
+    return [
+        Column("hardware_full_name", Text),
+        Column("hardware_category", Text),
+        Column("hardware_category_1", Text),
+        Column("hardware_category_2", Text),
+        Column("hardware_manufacturer", Text),
+        Column("hardware_product", Text),
+        Column("hardware_model", Text),
+        Column("hardware_lifecycle_intro_date", Date),
+        Column("hardware_lifecycle_ga", Date),
+        Column("hardware_lifecycle_eos_date", Date),
+        Column("hardware_lifecycle_obsolete_date", Date),
+        Column("hardware_lifecycle_stage", Text),
+        Column("hardware_lifecycle_confidence", Text),
+    ]
+
+
+def _software_catalog_columns() -> list[Column[object]]:
+    return [
+        Column("name", Text),
+        Column("version", Text),
+        Column("publisher", Text),
+        Column("product", Text),
+        Column("full_name", Text),
+        Column("category", Text),
+        Column("category_1", Text),
+        Column("category_2", Text),
+        Column("software_type", Text),
+        Column("component", Text),
+        Column("edition", Text),
+        Column("market_version", Text),
+        Column("update", Text),
+        Column("architecture", Text),
+        Column("language", Text),
+        Column("lifecycle_ga", Date),
+        Column("lifecycle_eol_date", Date),
+        Column("lifecycle_eos_date", Date),
+        Column("lifecycle_stage", Text),
+        Column("lifecycle_confidence", Text),
+        Column("lifecycle_eol_support_stage", Text),
+        Column("lifecycle_eos_support_stage", Text),
+        Column("license_category", Text),
+        Column("license_subcategory", Text),
+        Column("is_ignored", Boolean),
+        Column("ignored_reason", Text),
+        Column("cpe", Text),
+    ]
+
+
+def _install_columns() -> list[Column[object]]:
+    return [
+        Column("software_id", Numeric(20, 0)),  # Qualys ids exceed 2^53: never a float
+        _ts("install_date"),
+        Column("install_path", Text),
+        _ts("last_updated"),
+        _ts("last_use_date"),
+    ]
+
+
+#: Child record kinds: name -> the columns of one row (besides source and asset id).
+CHILD_COLUMNS = {
+    "os": _os_columns,
+    "hardware": _hardware_columns,
+    "serial_number": lambda: [Column("serial_number", Text, nullable=False), Column("serial_type", String(32))],
+    "ip_address": lambda: [
+        Column("ip_address", String(64), nullable=False),
+        Column("ip_version", Integer),
+        Column("interface_name", Text),
+        Column("mac_address", String(64)),
+    ],
+    "network_interface": lambda: [
+        Column("interface_name", Text),
+        Column("mac_address", String(64)),
+        Column("hostname", Text),
+        Column("ipv4_addresses", Text),
+        Column("ipv6_addresses", Text),
+        Column("gateway_address", Text),
+        Column("dns_address", Text),
+        Column("netmask", Text),
+        Column("manufacturer", Text),
+    ],
+    "open_port": lambda: [
+        Column("port", Integer, nullable=False),
+        Column("protocol", String(16)),
+        Column("description", Text),
+        Column("detected_service", Text),
+        _ts("first_found"),
+        _ts("last_updated"),
+    ],
+    "volume": lambda: [
+        Column("name", Text),
+        Column("total_size", BigInteger),
+        Column("free_size", BigInteger),
+    ],
+    "processor": lambda: [
+        Column("processor_description", Text),
+        Column("processor_speed", Integer),
+        Column("processor_cpu_counts", Integer),
+        Column("cores_per_socket", Integer),
+        Column("sockets", Integer),
+        Column("threads_per_core", Integer),
+    ],
+    "tag": lambda: [Column("tag_id", BigInteger), Column("tag_name", Text, nullable=False)],
+    "cloud": lambda: [
+        Column("provider", String(16), nullable=False),
+        Column("instance_id", Text),
+        Column("instance_type", Text),
+        Column("instance_state", Text),
+        Column("account_id", Text),  # AWS account, Azure subscription, GCP project
+        Column("region", Text),
+        Column("zone", Text),
+        Column("image_id", Text),
+        Column("network", Text),  # VPC / virtual network
+        Column("subnet", Text),
+        Column("resource_group", Text),
+        Column("private_ip_address", String(64)),
+        Column("public_ip_address", String(64)),
+        Column("private_dns", Text),
+        Column("public_dns", Text),
+        Column("mac_address", String(64)),
+        Column("cloud_tags", JSONB),
+    ],
+    "software_install": lambda: [Column("software_key", String(32), nullable=False), *_install_columns()],
+}
+
+
+def _landing(name: str, columns: list[Column[object]]) -> Table:
+    return Table(
+        f"landing_{name}",
+        metadata,
+        Column("queue_id", BigInteger, nullable=False, index=True),
+        Column("source", String(128), nullable=False),
+        Column("asset_id", BigInteger, nullable=False),
+        *columns,
+        prefixes=["UNLOGGED"],
+    )
+
+
+def _staged(name: str, columns: list[Column[object]]) -> Table:
+    table = Table(
+        f"staged_{name}",
+        metadata,
+        Column("source", String(128), nullable=False),
+        Column("asset_id", BigInteger, nullable=False),
+        *columns,
+    )
+    Index(f"ix_staged_{name}_asset", table.c.source, table.c.asset_id)
+    return table
+
+
+# --------------------------------------------------------------------------------------------- landing
+landing_asset = _landing("asset", _asset_columns())
+landing_software = _landing(
+    "software", [Column("software_key", String(32), nullable=False), *_software_catalog_columns(), *_install_columns()]
+)
+LANDING_CHILDREN = {kind: _landing(kind, make()) for kind, make in CHILD_COLUMNS.items() if kind != "software_install"}
+
+# --------------------------------------------------------------------------------------------- staged
+staged_asset = Table(
+    "staged_asset",
+    metadata,
+    Column("source", String(128), primary_key=True),
+    Column("asset_id", BigInteger, primary_key=True),
+    *_asset_columns(),
+    Column("queue_id", BigInteger),  # the sync-queue record the current content came from
+    Column("first_seen_run", String(250)),
+    Column("last_seen_run", String(250)),
+    Column("changed_run", String(250)),  # the run that last changed the content (BY-1)
+    _ts("staged_at", nullable=False, server_default=func.now()),
+    _ts("changed_at", nullable=False, server_default=func.now()),
+)
+STAGED_CHILDREN = {kind: _staged(kind, make()) for kind, make in CHILD_COLUMNS.items()}
+
+staged_software = Table(
+    "staged_software",
+    metadata,
+    Column("software_key", String(32), primary_key=True),
+    *_software_catalog_columns(),
+    _ts("first_seen", nullable=False, server_default=func.now()),
+    _ts("last_seen", nullable=False, server_default=func.now()),
+)
+
+# --------------------------------------------------------------------------------------------- bookkeeping
+schedule_state = Table(
+    "schedule_state",
+    metadata,
+    Column("schedule", String(128), primary_key=True),
+    Column("source", String(128), nullable=False),
+    _ts("watermark"),  # every asset modified up to here has been fetched
+    Column("resume", JSONB),  # {"since", "until", "cursor", "run_id"} of an interrupted window
+    Column("last_run_id", String(250)),
+    _ts("last_run_at"),
+    Column("last_status", String(16)),
+    Column("last_fetched_id", String(64)),
+    Column("last_counts", JSONB),
+    _ts("updated_at", nullable=False, server_default=func.now()),
+)
+
+sync_run = Table(
+    "sync_run",
+    metadata,
+    Column("schedule", String(128), primary_key=True),
+    Column("run_id", String(250), primary_key=True),
+    Column("source", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # running | complete | stopped | failed
+    _ts("started_at", nullable=False, server_default=func.now()),
+    _ts("fetch_finished_at"),
+    _ts("finished_at"),
+    Column("windows", JSONB),
+    Column("api_calls", Integer, nullable=False, server_default="0"),
+    Column("pages", Integer, nullable=False, server_default="0"),
+    Column("bytes", BigInteger, nullable=False, server_default="0"),
+    Column("assets_fetched", Integer, nullable=False, server_default="0"),
+    Column("assets_staged", Integer, nullable=False, server_default="0"),
+    Column("assets_changed", Integer, nullable=False, server_default="0"),
+    Column("software_rows", Integer, nullable=False, server_default="0"),
+    Column("errors", Integer, nullable=False, server_default="0"),
+    Column("stopped_reason", Text),
+)
+
+app_log = Table(
+    "app_log",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    _ts("created_at", nullable=False, server_default=func.now()),
+    Column("level", String(8), nullable=False),
+    Column("source", String(128)),
+    Column("schedule", String(128)),
+    Column("run_id", String(250)),
+    Column("component", String(64)),  # scheduler, fetch, parse[0], stage, …
+    Column("message", Text, nullable=False),
+    Column("details", JSONB),
+    CheckConstraint("level IN ('debug', 'info', 'warning', 'error')", name="app_log_level"),
+)
+Index("ix_app_log_created", app_log.c.created_at)

@@ -1,0 +1,87 @@
+"""What a schedule's last run did and what is staged: the figures `qcmdb summary` and the demo print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from qualys_cmdb.staging.schema import STAGED_CHILDREN, staged_asset, staged_software, sync_queue, sync_run
+
+
+def intake_summary(engine: Engine, schedule: str, source: str) -> dict[str, Any]:
+    """Counts of the schedule's latest run and of the source's staged assets."""
+    os_t, hw_t = STAGED_CHILDREN["os"], STAGED_CHILDREN["hardware"]
+    installs = STAGED_CHILDREN["software_install"]
+    with engine.connect() as conn:
+        run = conn.execute(
+            select(sync_run).where(sync_run.c.schedule == schedule).order_by(sync_run.c.started_at.desc()).limit(1)
+        ).mappings().first()
+        by_os = conn.execute(
+            select(func.coalesce(os_t.c.os_category_1, "(unknown)"), func.count())
+            .select_from(staged_asset.outerjoin(os_t, (os_t.c.source == staged_asset.c.source)
+                                                & (os_t.c.asset_id == staged_asset.c.asset_id)))
+            .where(staged_asset.c.source == source)
+            .group_by(1).order_by(func.count().desc())
+        ).all()
+        by_hw = conn.execute(
+            select(func.coalesce(hw_t.c.hardware_category_1, "(unknown)"), func.count())
+            .select_from(staged_asset.outerjoin(hw_t, (hw_t.c.source == staged_asset.c.source)
+                                                & (hw_t.c.asset_id == staged_asset.c.asset_id)))
+            .where(staged_asset.c.source == source)
+            .group_by(1).order_by(func.count().desc())
+        ).all()
+        staged = conn.execute(select(func.count()).where(staged_asset.c.source == source)).scalar_one()
+        software_rows = conn.execute(select(func.count()).where(installs.c.source == source)).scalar_one()
+        catalog = conn.execute(select(func.count()).select_from(staged_software)).scalar_one()
+        queue = dict(
+            conn.execute(
+                select(sync_queue.c.status, func.count())
+                .where(sync_queue.c.schedule == schedule).group_by(sync_queue.c.status)
+            ).all()
+        )
+    return {
+        "schedule": schedule,
+        "source": source,
+        "last_run": {
+            "run_id": run["run_id"] if run else None,
+            "status": run["status"] if run else None,
+            "started_at": run["started_at"].isoformat() if run else None,
+            "finished_at": run["finished_at"].isoformat() if run and run["finished_at"] else None,
+            "assets_fetched": run["assets_fetched"] if run else 0,
+            "pages": run["pages"] if run else 0,
+            "api_calls": run["api_calls"] if run else 0,
+            "bytes_downloaded": run["bytes"] if run else 0,
+            "assets_staged": run["assets_staged"] if run else 0,
+            "assets_changed": run["assets_changed"] if run else 0,
+            "software_rows": run["software_rows"] if run else 0,
+            "errors": run["errors"] if run else 0,
+            "stopped_reason": run["stopped_reason"] if run else None,
+        },
+        "staged_assets": staged,
+        "staged_by_os_category": {k: v for k, v in by_os},
+        "staged_by_hardware_category": {k: v for k, v in by_hw},
+        "staged_software_installs": software_rows,
+        "software_catalog_entries": catalog,
+        "sync_queue": queue,
+    }
+
+
+def render(summary: dict[str, Any]) -> str:
+    """A short human-readable form."""
+    run = summary["last_run"]
+    lines = [
+        f"Schedule {summary['schedule']} (source {summary['source']}), last run {run['run_id']}: {run['status']}",
+        f"  fetched {run['assets_fetched']} assets in {run['pages']} page(s) with {run['api_calls']} API call(s) "
+        f"({run['bytes_downloaded'] / 1e6:.1f} MB)",
+        f"  staged {run['assets_staged']} assets ({run['assets_changed']} changed) with {run['software_rows']} "
+        f"software rows; {run['errors']} error record(s)",
+        f"  staging now holds {summary['staged_assets']} assets, {summary['staged_software_installs']} software "
+        f"installs, {summary['software_catalog_entries']} catalog entries",
+        "  by OS category:       " + ", ".join(f"{k} {v}" for k, v in summary["staged_by_os_category"].items()),
+        "  by hardware category: " + ", ".join(f"{k} {v}" for k, v in summary["staged_by_hardware_category"].items()),
+        "  sync queue:           " + ", ".join(f"{k} {v}" for k, v in sorted(summary["sync_queue"].items())),
+    ]
+    if run["stopped_reason"]:
+        lines.append(f"  stopped: {run['stopped_reason']}")
+    return "\n".join(lines)
