@@ -177,27 +177,28 @@ def _interfaces_and_ips(record: AssetRecord, raw: dict[str, Any], keep_interface
         seen.add(primary)
         record.add("ip_address", {"ip_address": primary, "ip_version": 6 if ":" in primary else 4,
                                   "interface_name": None, "mac_address": None})
+    if not keep_interfaces:
+        return  # interface addresses come with the interfaces (QS-4)
     for nic in listed(raw, "networkInterfaceListData", "networkInterface"):
         if not isinstance(nic, dict):
             continue
         v4 = split_addresses(nic.get("addressIpV4"))
         v6 = split_addresses(nic.get("addressIpV6"))
         name, mac = text(nic.get("interfaceName")), text(nic.get("macAddress"))
-        if keep_interfaces:
-            record.add(
-                "network_interface",
-                {
-                    "interface_name": name,
-                    "mac_address": mac,
-                    "hostname": text(nic.get("hostname")),
-                    "ipv4_addresses": ", ".join(v4) or None,
-                    "ipv6_addresses": ", ".join(v6) or None,
-                    "gateway_address": text(nic.get("gatewayAddress")),
-                    "dns_address": text(nic.get("dnsAddress")),
-                    "netmask": text(nic.get("netmask")),
-                    "manufacturer": text(nic.get("manufacturer")),
-                },
-            )
+        record.add(
+            "network_interface",
+            {
+                "interface_name": name,
+                "mac_address": mac,
+                "hostname": text(nic.get("hostname")),
+                "ipv4_addresses": ", ".join(v4) or None,
+                "ipv6_addresses": ", ".join(v6) or None,
+                "gateway_address": text(nic.get("gatewayAddress")),
+                "dns_address": text(nic.get("dnsAddress")),
+                "netmask": text(nic.get("netmask")),
+                "manufacturer": text(nic.get("manufacturer")),
+            },
+        )
         for address in v4 + v6:
             if address not in seen:
                 seen.add(address)

@@ -90,21 +90,21 @@ def hostasset(e: etree._Element, source: str, details: DetailFlags) -> AssetReco
     seen = {primary} if primary else set()
     if primary:
         record.add("ip_address", {"ip_address": primary, "ip_version": 6 if ":" in primary else 4})
-    for nic in e.iterfind("networkInterface/list/HostAssetInterface"):
+    nics = e.iterfind("networkInterface/list/HostAssetInterface") if details.interfaces else iter(())
+    for nic in nics:
         name, mac = _t(nic, "interfaceName"), _t(nic, "macAddress")
         addresses = split_addresses(nic.findtext("address"))
-        if details.interfaces:
-            record.add(
-                "network_interface",
-                {
-                    "interface_name": name,
-                    "mac_address": mac,
-                    "hostname": _t(nic, "hostname"),
-                    "ipv4_addresses": ", ".join(a for a in addresses if ":" not in a) or None,
-                    "ipv6_addresses": ", ".join(a for a in addresses if ":" in a) or None,
-                    "gateway_address": _t(nic, "gatewayAddress"),
-                },
-            )
+        record.add(
+            "network_interface",
+            {
+                "interface_name": name,
+                "mac_address": mac,
+                "hostname": _t(nic, "hostname"),
+                "ipv4_addresses": ", ".join(a for a in addresses if ":" not in a) or None,
+                "ipv6_addresses": ", ".join(a for a in addresses if ":" in a) or None,
+                "gateway_address": _t(nic, "gatewayAddress"),
+            },
+        )
         for address in addresses:
             if address not in seen:
                 seen.add(address)

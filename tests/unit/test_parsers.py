@@ -1,0 +1,104 @@
+"""Parsers on fixtures covering the API quirks (reference/qualys-api.md §3.3, §3.4, §4.3, §4.4)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+import ijson
+import pytest
+
+from qualys_cmdb.config import DetailFlags
+from qualys_cmdb.hooks.qualys_protocol import read_csam_envelope, read_hostasset_envelope
+from qualys_cmdb.intake.csam import parse_csam_page
+from qualys_cmdb.intake.hostasset import parse_hostasset_page
+from qualys_cmdb.utf8_repair import Utf8RepairingReader
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+ALL = DetailFlags()
+
+
+def _gz(name: str) -> io.BytesIO:
+    return io.BytesIO(gzip.compress((FIXTURES / name).read_bytes()))
+
+
+def test_csam_envelope_gives_the_paging_fields() -> None:
+    env = read_csam_envelope(_gz("csam_page.json"))
+    assert (env.response_code, env.count, env.has_more, env.next_cursor) == ("SUCCESS", 2, True, "9668984")
+
+
+def test_csam_asset_is_normalised_into_staging_rows() -> None:
+    first, second = parse_csam_page((FIXTURES / "csam_page.json").open("rb"), "src", ALL)
+    a = first.asset
+    assert (a["asset_id"], a["name"], a["ip_address"], a["qweb_host_id"]) == (9668983, "web-01", "10.0.0.5", 107800671)
+    assert a["bios_asset_tag"] is None  # the ",," placeholder
+    assert a["cloud_provider"] == "aws"
+    os_row = first.children["os"][0]
+    assert os_row["os_category_1"] == "Windows" and os_row["os_update"] is None
+    assert os_row["os_lifecycle_eol_date"] is None  # "Not Announced"
+    assert os_row["os_lifecycle_eos_date"] == "2029-01-09"
+    assert [r["ip_address"] for r in first.children["ip_address"]] == ["10.0.0.5", "10.0.0.6", "fe80::1"]
+    assert first.children["serial_number"] == [{"serial_number": "VMware-42 1a", "serial_type": "bios"}]
+    assert {t["tag_name"] for t in first.children["tag"]} == {"Cloud Agent", "Production"}
+    cloud = first.children["cloud"][0]
+    assert (cloud["instance_id"], cloud["region"], cloud["account_id"]) == ("i-0abc", "us-east-1", "123456789012")
+    office = first.software[0]
+    assert office["software_id"] == 12345678901234567890  # > 2^53 and exact
+    assert (office["license_category"], office["lifecycle_stage"], office["lifecycle_eos_date"]) == ("Commercial", "EOL", None)
+    assert len(first.software) == 2 and first.asset["content_hash"]
+    # a minimal asset: nulls and missing lists are fine
+    assert second.asset["name"] is None and second.software == []
+    assert second.children["hardware"][0]["hardware_category_1"] == "Printers"
+
+
+def test_detail_flags_leave_out_what_the_schedule_does_not_sync() -> None:
+    flags = DetailFlags(ports=False, volumes=False, interfaces=False, software=False, processors=False)
+    first, _ = parse_csam_page((FIXTURES / "csam_page.json").open("rb"), "src", flags)
+    assert first.software == []
+    assert not {"open_port", "volume", "network_interface", "processor"} & first.children.keys()
+    assert len(first.children["ip_address"]) == 1  # the primary address is always kept
+
+
+def test_content_hash_is_stable_and_changes_with_content() -> None:
+    a1, _ = parse_csam_page((FIXTURES / "csam_page.json").open("rb"), "src", ALL)
+    a2, _ = parse_csam_page((FIXTURES / "csam_page.json").open("rb"), "src", ALL)
+    assert a1.asset["content_hash"] == a2.asset["content_hash"]
+    changed = (FIXTURES / "csam_page.json").read_text().replace('"free": 1000', '"free": 999')
+    a3, _ = parse_csam_page(io.BytesIO(changed.encode()), "src", ALL)
+    assert a3.asset["content_hash"] != a1.asset["content_hash"]
+
+
+def test_truncated_csam_page_raises() -> None:
+    with pytest.raises(ijson.JSONError):
+        list(parse_csam_page((FIXTURES / "csam_page_truncated.json").open("rb"), "src", ALL))
+
+
+def test_hostasset_single_record_and_ec2_source() -> None:
+    env = read_hostasset_envelope(_gz("hostasset_single.xml"))
+    assert (env.count, env.has_more, env.next_cursor) == (1, False, "5693290")
+    (record,) = parse_hostasset_page((FIXTURES / "hostasset_single.xml").open("rb"), "src", ALL)
+    assert record.asset["asset_id"] == 5693290 and record.asset["tracking_method"] == "INSTANCE_ID"
+    assert record.asset["netbios_name"] is None  # empty element
+    assert record.children["cloud"][0]["instance_id"] == "i-0def"
+    assert record.children["cloud"][0]["cloud_tags"] == '{"Name": "app"}'
+    assert [s["name"] for s in record.software] == ["openssl", "bash"]
+    assert [r["ip_address"] for r in record.children["ip_address"]] == ["10.0.0.7", "3.4.5.6"]
+
+
+def test_hostasset_zero_match_has_no_paging_fields() -> None:
+    env = read_hostasset_envelope(_gz("hostasset_zero.xml"))
+    assert (env.response_code, env.count, env.has_more, env.next_cursor) == ("SUCCESS", 0, False, None)
+    assert list(parse_hostasset_page((FIXTURES / "hostasset_zero.xml").open("rb"), "src", ALL)) == []
+
+
+def test_invalid_utf8_is_repaired_and_counted() -> None:
+    reader = Utf8RepairingReader((FIXTURES / "hostasset_invalid_utf8.xml").open("rb"))
+    (record,) = parse_hostasset_page(reader, "src", ALL)  # type: ignore[arg-type]
+    assert reader.replaced == 1
+    assert record.children["os"][0]["os_name"] == "Amazon Linux 2 café \ufffd"
+
+
+def test_xml_entities_are_never_expanded() -> None:
+    (record,) = parse_hostasset_page((FIXTURES / "hostasset_entity.xml").open("rb"), "src", ALL)
+    assert "root:" not in (record.asset["name"] or "")
