@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 from airflow.sdk import get_parsing_context
-
 from qualys_cmdb.config import CONFIG_ENV
 from qualys_cmdb.dag_factory import build_dags
 

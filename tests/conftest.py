@@ -60,9 +60,8 @@ def engine():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def staging(engine):  # type: ignore[no-untyped-def]
     """An empty staging database for one test."""
-    from sqlalchemy import text
-
     from qualys_cmdb.staging.schema import metadata
+    from sqlalchemy import text
 
     names = ", ".join(f'"{t.schema}"."{t.name}"' for t in metadata.sorted_tables)
     with engine.begin() as conn:
@@ -92,12 +91,20 @@ class SimHandle:
 def start_sim(monkeypatch: pytest.MonkeyPatch, assets: int, seed: int = 7, conn_id: str = "qualys_test", **kw: object):  # type: ignore[no-untyped-def]
     from simulators.qualys.server import QualysSimulator
 
-    sim = QualysSimulator(host="127.0.0.1", port=0, assets=assets, seed=seed, username="qualys_test",
-                          password="sim-Passw0rd", **kw).start()
+    sim = QualysSimulator(
+        host="127.0.0.1", port=0, assets=assets, seed=seed, username="qualys_test", password="sim-Passw0rd", **kw
+    ).start()
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{conn_id.upper()}",
-        json.dumps({"conn_type": "qualys", "host": sim.url, "login": "qualys_test", "password": "sim-Passw0rd",
-                    "extra": {"gateway_url": sim.url}}),
+        json.dumps(
+            {
+                "conn_type": "qualys",
+                "host": sim.url,
+                "login": "qualys_test",
+                "password": "sim-Passw0rd",
+                "extra": {"gateway_url": sim.url},
+            }
+        ),
     )
     return SimHandle(sim, conn_id)
 
@@ -110,8 +117,15 @@ def qualys_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimHandle]:
     handle.sim.stop()
 
 
-def write_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, api: str = "csam", batch: int = 10,
-                 schedule_extra: str = "", conn_id: str = "qualys_test") -> Path:
+def write_config(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    api: str = "csam",
+    batch: int = 10,
+    schedule_extra: str = "",
+    conn_id: str = "qualys_test",
+) -> Path:
     """A configuration with one source and one schedule named ``t``; set as $QUALYS_CMDB_CONFIG."""
     path = tmp_path / "qualys_cmdb.yaml"
     path.write_text(

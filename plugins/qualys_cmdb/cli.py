@@ -19,7 +19,10 @@ def _config_validate(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     dags = [s.dag_id for s in config.active_intake_schedules()]
-    print(f"{path}: OK — {len(config.sources)} source(s), {len(config.schedules)} schedule(s); DAGs: {', '.join(dags) or 'none'}")
+    print(
+        f"{path}: OK — {len(config.sources)} source(s), {len(config.schedules)} schedule(s); "
+        f"DAGs: {', '.join(dags) or 'none'}"
+    )
     return 0
 
 
@@ -32,8 +35,10 @@ def _db(args: argparse.Namespace) -> int:
         print(f"staging database at revision {upgrade(engine)} (PostgreSQL {check(engine)})")
     else:
         current, head = current_revision(engine), head_revision()
-        print(f"staging database revision {current or 'none'}; package head {head}"
-              f"{'' if current == head else ' — run: qcmdb db upgrade'}")
+        print(
+            f"staging database revision {current or 'none'}; package head {head}"
+            f"{'' if current == head else ' — run: qcmdb db upgrade'}"
+        )
     return 0
 
 
@@ -47,8 +52,10 @@ def _embedded(args: argparse.Namespace) -> int:
     if args.action == "url":
         print(url.render_as_string(hide_password=False))
     else:
-        print(f"embedded PostgreSQL running under {home() / 'pgdata'}; database {args.database}: "
-              f"{url.render_as_string(hide_password=False)}")
+        print(
+            f"embedded PostgreSQL running under {home() / 'pgdata'}; database {args.database}: "
+            f"{url.render_as_string(hide_password=False)}"
+        )
     return 0
 
 
@@ -85,16 +92,25 @@ def _queue(args: argparse.Namespace) -> int:
         print(f"re-queued {len(done)} record(s): {done}" + (f"; not found: {missing}" if missing else ""))
         print("They are parsed and staged by the schedule's next run (trigger it in Airflow).")
         return 1 if missing else 0
-    query = select(sync_queue.c.id, sync_queue.c.schedule, sync_queue.c.run_id, sync_queue.c.status,
-                   sync_queue.c.page_no, sync_queue.c.record_count, sync_queue.c.notes).order_by(sync_queue.c.id)
+    query = select(
+        sync_queue.c.id,
+        sync_queue.c.schedule,
+        sync_queue.c.run_id,
+        sync_queue.c.status,
+        sync_queue.c.page_no,
+        sync_queue.c.record_count,
+        sync_queue.c.notes,
+    ).order_by(sync_queue.c.id)
     if args.schedule:
         query = query.where(sync_queue.c.schedule == args.schedule)
     if args.status:
         query = query.where(sync_queue.c.status == args.status)
     with engine.connect() as conn:
         for row in conn.execute(query.limit(args.limit)):
-            print(f"{row.id:>8} {row.schedule:<20} {row.status:<10} page {row.page_no:>4} "
-                  f"{row.record_count or 0:>4} assets  {row.notes or ''}")
+            print(
+                f"{row.id:>8} {row.schedule:<20} {row.status:<10} page {row.page_no:>4} "
+                f"{row.record_count or 0:>4} assets  {row.notes or ''}"
+            )
     return 0
 
 

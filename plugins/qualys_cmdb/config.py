@@ -282,11 +282,12 @@ def _cross_check(config: QualysCmdbConfig) -> list[str]:
         if sch.name in names:
             problems.append(f"schedules[{i}].name: {sch.name!r} is used by another schedule; names must be unique")
         names.add(sch.name)
-        src = sources.get(sch.source)
-        if src is None:
+        found = sources.get(sch.source)
+        if found is None:
             known = ", ".join(sources) or "none defined"
             problems.append(f"schedules[{i}].source: no source named {sch.source!r} (known: {known})")
             continue
+        src = found
         if sch.qql_filter and src.api != "csam":
             problems.append(
                 f"schedules[{i}].qql_filter: QQL filters need a source with api: csam "

@@ -51,7 +51,7 @@ def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | 
         },
         default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
     ) as dag:
-        common = {"schedule_name": schedule.name, "config_path": config_path}
+        common: dict[str, Any] = {"schedule_name": schedule.name, "config_path": config_path}
         fetch = FetchAssetsOperator(task_id="fetch", **common)
         parse = ParseResponsesOperator.partial(task_id="parse", **common).expand(queue_ids=fetch.output)
         stage = StageAssetsOperator(task_id="stage", trigger_rule=TriggerRule.NONE_FAILED, **common)

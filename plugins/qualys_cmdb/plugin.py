@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 
-class QualysCmdbPlugin(AirflowPlugin):  # type: ignore[misc]
+class QualysCmdbPlugin(AirflowPlugin):
     """Registered through the ``airflow.plugins`` entry point."""
 
     name = "qualys_cmdb"

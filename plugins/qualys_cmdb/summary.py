@@ -14,30 +14,43 @@ def intake_summary(engine: Engine, schedule: str, source: str) -> dict[str, Any]
     os_t, hw_t = STAGED_CHILDREN["os"], STAGED_CHILDREN["hardware"]
     installs = STAGED_CHILDREN["software_install"]
     with engine.connect() as conn:
-        run = conn.execute(
-            select(sync_run).where(sync_run.c.schedule == schedule).order_by(sync_run.c.started_at.desc()).limit(1)
-        ).mappings().first()
+        run = (
+            conn.execute(
+                select(sync_run).where(sync_run.c.schedule == schedule).order_by(sync_run.c.started_at.desc()).limit(1)
+            )
+            .mappings()
+            .first()
+        )
         by_os = conn.execute(
             select(func.coalesce(os_t.c.os_category_1, "(unknown)"), func.count())
-            .select_from(staged_asset.outerjoin(os_t, (os_t.c.source == staged_asset.c.source)
-                                                & (os_t.c.asset_id == staged_asset.c.asset_id)))
+            .select_from(
+                staged_asset.outerjoin(
+                    os_t, (os_t.c.source == staged_asset.c.source) & (os_t.c.asset_id == staged_asset.c.asset_id)
+                )
+            )
             .where(staged_asset.c.source == source)
-            .group_by(1).order_by(func.count().desc())
+            .group_by(os_t.c.os_category_1)
+            .order_by(func.count().desc())
         ).all()
         by_hw = conn.execute(
             select(func.coalesce(hw_t.c.hardware_category_1, "(unknown)"), func.count())
-            .select_from(staged_asset.outerjoin(hw_t, (hw_t.c.source == staged_asset.c.source)
-                                                & (hw_t.c.asset_id == staged_asset.c.asset_id)))
+            .select_from(
+                staged_asset.outerjoin(
+                    hw_t, (hw_t.c.source == staged_asset.c.source) & (hw_t.c.asset_id == staged_asset.c.asset_id)
+                )
+            )
             .where(staged_asset.c.source == source)
-            .group_by(1).order_by(func.count().desc())
+            .group_by(hw_t.c.hardware_category_1)
+            .order_by(func.count().desc())
         ).all()
         staged = conn.execute(select(func.count()).where(staged_asset.c.source == source)).scalar_one()
         software_rows = conn.execute(select(func.count()).where(installs.c.source == source)).scalar_one()
         catalog = conn.execute(select(func.count()).select_from(staged_software)).scalar_one()
-        queue = dict(
+        queue: dict[str, int] = dict(
             conn.execute(
                 select(sync_queue.c.status, func.count())
-                .where(sync_queue.c.schedule == schedule).group_by(sync_queue.c.status)
+                .where(sync_queue.c.schedule == schedule)
+                .group_by(sync_queue.c.status)
             ).all()
         )
     return {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 import io
-from typing import BinaryIO
+from typing import IO
 
 _CHUNK = 256 * 1024
 
@@ -17,7 +17,7 @@ _CHUNK = 256 * 1024
 class Utf8RepairingReader(io.RawIOBase):
     """Wrap ``raw`` (bytes) and yield valid UTF-8; ``replaced`` counts the invalid sequences found."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = b""

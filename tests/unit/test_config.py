@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from qualys_cmdb.config import ConfigError, load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,11 +83,17 @@ properties: {download_batch_size: 500}
         parse_config(bad)
     problems = err.value.problems
     assert "sources[1].name: 'us' is used by another source; names must be unique" in problems
-    assert "sources[2]: set pod (one of US1, US2, US3, US4, EU1, EU2, EU3, IN1, CA1, AE1, UK1, AU1, KSA1) or api_url for a PCP" in problems
+    assert (
+        "sources[2]: set pod (one of US1, US2, US3, US4, EU1, EU2, EU3, IN1, CA1, AE1, UK1, AU1, KSA1) "
+        "or api_url for a PCP"
+        in problems
+    )
     assert "schedules[1].name: 'a' is used by another schedule; names must be unique" in problems
     assert "schedules[1].source: no source named 'nowhere' (known: us, pcp)" in problems
     assert any(p.startswith("schedules[2].qql_filter: QQL filters need a source with api: csam") for p in problems)
-    assert any(p.startswith("properties.download_batch_size: 500 exceeds the csam API's page limit of 300") for p in problems)
+    assert any(
+        p.startswith("properties.download_batch_size: 500 exceeds the csam API's page limit of 300") for p in problems
+    )
 
 
 def test_broken_yaml_names_the_line() -> None:
@@ -100,12 +105,16 @@ def test_broken_yaml_names_the_line() -> None:
 def test_cli_validate_prints_every_problem_and_exits_non_zero(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("schedules:\n  - {name: a, source: x, interval: 0m}\nproperties: {api_timeout_ms: 10}\n")
-    result = subprocess.run([sys.executable, "-m", "qualys_cmdb.cli", "config", "validate", str(bad)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "qualys_cmdb.cli", "config", "validate", str(bad)], capture_output=True, text=True
+    )
     assert result.returncode == 1
     assert "schedules[0].interval: an interval must be longer than zero" in result.stderr
     assert "properties.api_timeout_ms: Input should be greater than or equal to 1000" in result.stderr
-    good = subprocess.run([sys.executable, "-m", "qualys_cmdb.cli", "config", "validate",
-                           str(REPO / "include/config/qualys_cmdb.yaml")], capture_output=True, text=True)
+    good = subprocess.run(
+        [sys.executable, "-m", "qualys_cmdb.cli", "config", "validate", str(REPO / "include/config/qualys_cmdb.yaml")],
+        capture_output=True,
+        text=True,
+    )
     assert good.returncode == 0, good.stderr
     assert "DAGs: qualys_to_cmdb__demo" in good.stdout

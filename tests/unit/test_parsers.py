@@ -8,7 +8,6 @@ from pathlib import Path
 
 import ijson
 import pytest
-
 from qualys_cmdb.config import DetailFlags
 from qualys_cmdb.hooks.qualys_protocol import read_csam_envelope, read_hostasset_envelope
 from qualys_cmdb.intake.csam import parse_csam_page
@@ -45,7 +44,11 @@ def test_csam_asset_is_normalised_into_staging_rows() -> None:
     assert (cloud["instance_id"], cloud["region"], cloud["account_id"]) == ("i-0abc", "us-east-1", "123456789012")
     office = first.software[0]
     assert office["software_id"] == 12345678901234567890  # > 2^53 and exact
-    assert (office["license_category"], office["lifecycle_stage"], office["lifecycle_eos_date"]) == ("Commercial", "EOL", None)
+    assert (office["license_category"], office["lifecycle_stage"], office["lifecycle_eos_date"]) == (
+        "Commercial",
+        "EOL",
+        None,
+    )
     assert len(first.software) == 2 and first.asset["content_hash"]
     # a minimal asset: nulls and missing lists are fine
     assert second.asset["name"] is None and second.software == []

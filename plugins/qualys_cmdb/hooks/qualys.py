@@ -44,10 +44,7 @@ from qualys_cmdb.pods import platform
 if TYPE_CHECKING:
     from qualys_cmdb.config import Properties, Source
 
-try:  # Airflow's BaseHook (task SDK); the hook also works outside Airflow (CLI) with explicit settings.
-    from airflow.sdk import BaseHook
-except ImportError:  # pragma: no cover
-    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+from airflow.sdk import BaseHook
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +101,7 @@ class Endpoints:
     gateway_url: str | None
 
 
-class QualysHook(BaseHook):  # type: ignore[misc]
+class QualysHook(BaseHook):
     """Talk to one Qualys subscription.
 
     :param qualys_conn_id: Airflow connection (type ``qualys``): host = API server URL (or empty with a POD in
@@ -167,7 +164,8 @@ class QualysHook(BaseHook):  # type: ignore[misc]
         conn = self.get_connection(self.qualys_conn_id)
         if not conn.login or not conn.password:
             raise QualysAuthError(
-                f"connection {self.qualys_conn_id!r} has no username or password: set both (a Qualys user with API access)"
+                f"connection {self.qualys_conn_id!r} has no username or password: "
+                "set both (a Qualys user with API access)"
             )
         self._credentials = (conn.login, conn.password)
         extra = conn.extra_dejson
@@ -178,7 +176,9 @@ class QualysHook(BaseHook):  # type: ignore[misc]
             plat = platform(str(pod))
             api_url = api_url or plat.api_url
             gateway_url = gateway_url or plat.gateway_url
-        self._endpoints = Endpoints(api_url.rstrip("/") if api_url else None, gateway_url.rstrip("/") if gateway_url else None)
+        self._endpoints = Endpoints(
+            api_url.rstrip("/") if api_url else None, gateway_url.rstrip("/") if gateway_url else None
+        )
         session = requests.Session()
         session.headers["User-Agent"] = USER_AGENT
         session.headers["X-Requested-With"] = USER_AGENT
@@ -335,7 +335,7 @@ class QualysHook(BaseHook):  # type: ignore[misc]
         tag: str | None,
         details: dict[str, bool],
     ) -> Page:
-        """One CSAM v2 ``search/am/asset`` page after asset id ``cursor`` (§4.1–4.3). HTTP 204 is the end."""
+        """One CSAM v2 ``search/am/asset`` page after asset id ``cursor`` (§4.1-4.3). HTTP 204 is the end."""
         include = ",".join([CSAM_FIELDS_ALWAYS, *(f for k, f in CSAM_DETAIL_FIELDS.items() if details.get(k))])
         params = {"pageSize": str(page_size), "lastSeenAssetId": str(cursor), "includeFields": include}
         body = csam_filters(since=since, until=until, qql=qql, tag=tag)
@@ -343,8 +343,9 @@ class QualysHook(BaseHook):  # type: ignore[misc]
         url = self._gateway("/rest/2.0/search/am/asset")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         for attempt in range(1, self.retry.max_attempts + 1):
-            response = self._request("POST", url, gateway=True, stream=True, params=params, data=json.dumps(body),
-                                     headers=dict(headers))
+            response = self._request(
+                "POST", url, gateway=True, stream=True, params=params, data=json.dumps(body), headers=dict(headers)
+            )
             if response.status_code == 204:
                 response.close()
                 return _empty_page("json", request)
@@ -365,9 +366,7 @@ class QualysHook(BaseHook):  # type: ignore[misc]
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def hostasset_page(
-        self, *, cursor: int, page_size: int, since: datetime, until: datetime, tag: str | None
-    ) -> Page:
+    def hostasset_page(self, *, cursor: int, page_size: int, since: datetime, until: datetime, tag: str | None) -> Page:
         """One QPS ``search/am/hostasset`` page of ids greater than ``cursor`` (§3.2, §3.3), as XML."""
         body = hostasset_request(last_id=cursor, page_size=page_size, since=since, until=until, tag=tag)
         request = {"api": "hostasset", "cursor": cursor, "page_size": page_size, "tag": tag}
@@ -396,12 +395,21 @@ class QualysHook(BaseHook):  # type: ignore[misc]
             self._load()
             self._check_fo()
             if self.endpoints.gateway_url:
-                response = self._request("POST", self._gateway("/rest/2.0/count/am/asset"), gateway=True,
-                                         headers={"Accept": "application/json"})
+                response = self._request(
+                    "POST",
+                    self._gateway("/rest/2.0/count/am/asset"),
+                    gateway=True,
+                    headers={"Accept": "application/json"},
+                )
                 count = _json_field(response.content, "count")
                 return True, f"Connection OK: API access and asset inventory (CSAM/GAV) available, {count} assets"
-            response = self._request("POST", self._api("/qps/rest/2.0/count/am/hostasset"), auth=self._credentials,
-                                     data=b"<ServiceRequest/>", headers={"Content-Type": "text/xml"})
+            response = self._request(
+                "POST",
+                self._api("/qps/rest/2.0/count/am/hostasset"),
+                auth=self._credentials,
+                data=b"<ServiceRequest/>",
+                headers={"Content-Type": "text/xml"},
+            )
             code, message = qps_error(response.content)
             if code != "SUCCESS":
                 raise _qps_error(code, message, self.qualys_conn_id)
@@ -423,7 +431,9 @@ class QualysHook(BaseHook):  # type: ignore[misc]
         """An FO call tells apart expired subscriptions (CODE 2001 at HTTP 200) and missing API access (403)."""
         try:
             response = self._request(
-                "POST", self._api("/api/2.0/fo/asset/ip/"), auth=self._credentials,
+                "POST",
+                self._api("/api/2.0/fo/asset/ip/"),
+                auth=self._credentials,
                 data={"action": "list", "ips": "127.0.0.1"},
             )
         except QualysAccessDenied:
@@ -482,7 +492,9 @@ def _qps_error(code: str | None, message: str | None, conn_id: str) -> QualysErr
     if code == "UNAUTHORIZED":
         if "expired" in text.lower():
             return QualysSubscriptionExpired(f"the Qualys subscription has expired ({text})")
-        return QualysAccessDenied(f"not authorised: {text} (the user needs the Asset Management 'Read Asset' permission)")
+        return QualysAccessDenied(
+            f"not authorised: {text} (the user needs the Asset Management 'Read Asset' permission)"
+        )
     if code == "INVALID_REQUEST":
         return QualysRequestError(f"Qualys rejected the request: {text}")
     return QualysResponseError(f"unexpected responseCode {code}: {text}")
@@ -496,7 +508,9 @@ def _http_error(method: str, url: str, status: int, body: bytes) -> QualysError:
     if status == 403:
         return QualysAccessDenied(f"{where}: HTTP 403, access denied ({snippet})")
     if status == 400 or status == 414:
-        return QualysRequestError(f"{where}: HTTP {status}, Qualys rejected the request ({snippet}); fix it, do not retry")
+        return QualysRequestError(
+            f"{where}: HTTP {status}, Qualys rejected the request ({snippet}); fix it, do not retry"
+        )
     return QualysError(f"{where}: HTTP {status} ({snippet})")
 
 

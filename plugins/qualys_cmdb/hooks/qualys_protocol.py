@@ -81,9 +81,7 @@ def window_bounds(since: datetime, until: datetime, millis: bool) -> tuple[str, 
     return iso_z(since, millis), iso_z(until + step, millis)
 
 
-def hostasset_request(
-    *, last_id: int, page_size: int, since: datetime, until: datetime, tag: str | None
-) -> bytes:
+def hostasset_request(*, last_id: int, page_size: int, since: datetime, until: datetime, tag: str | None) -> bytes:
     """The QPS ``ServiceRequest`` for one hostasset page: id paging plus an ``updated`` window (§3.2)."""
     greater, lesser = window_bounds(since, until, millis=False)
     criteria = [
@@ -93,9 +91,7 @@ def hostasset_request(
     ]
     if tag:
         criteria.append(("tagName", "EQUALS", tag))
-    crit = "".join(
-        f'<Criteria field="{f}" operator="{escape(op)}">{escape(v)}</Criteria>' for f, op, v in criteria
-    )
+    crit = "".join(f'<Criteria field="{f}" operator="{escape(op)}">{escape(v)}</Criteria>' for f, op, v in criteria)
     body = (
         "<ServiceRequest><preferences>"
         f"<limitResults>{page_size}</limitResults>"
@@ -104,9 +100,7 @@ def hostasset_request(
     return body.encode("utf-8")
 
 
-def csam_filters(
-    *, since: datetime, until: datetime, qql: list[dict[str, str]], tag: str | None
-) -> dict[str, Any]:
+def csam_filters(*, since: datetime, until: datetime, qql: list[dict[str, str]], tag: str | None) -> dict[str, Any]:
     """The CSAM v2 JSON body: the modification window, the schedule's QQL equalities and its tag (§4.2)."""
     greater, lesser = window_bounds(since, until, millis=True)
     filters = [

@@ -146,8 +146,11 @@ def csam_asset(raw: dict[str, Any], source: str, details: DetailFlags) -> AssetR
         for vol in listed(raw, "volumeListData", "volume"):
             record.add(
                 "volume",
-                {"name": text(nested(vol, "name")), "total_size": integer(nested(vol, "size")),
-                 "free_size": integer(nested(vol, "free"))},
+                {
+                    "name": text(nested(vol, "name")),
+                    "total_size": integer(nested(vol, "size")),
+                    "free_size": integer(nested(vol, "free")),
+                },
             )
     proc = raw.get("processor")
     if details.processors and isinstance(proc, dict) and any(v is not None for v in proc.values()):
@@ -175,8 +178,15 @@ def _interfaces_and_ips(record: AssetRecord, raw: dict[str, Any], keep_interface
     primary = record.asset["ip_address"]
     if primary:
         seen.add(primary)
-        record.add("ip_address", {"ip_address": primary, "ip_version": 6 if ":" in primary else 4,
-                                  "interface_name": None, "mac_address": None})
+        record.add(
+            "ip_address",
+            {
+                "ip_address": primary,
+                "ip_version": 6 if ":" in primary else 4,
+                "interface_name": None,
+                "mac_address": None,
+            },
+        )
     if not keep_interfaces:
         return  # interface addresses come with the interfaces (QS-4)
     for nic in listed(raw, "networkInterfaceListData", "networkInterface"):
@@ -202,8 +212,15 @@ def _interfaces_and_ips(record: AssetRecord, raw: dict[str, Any], keep_interface
         for address in v4 + v6:
             if address not in seen:
                 seen.add(address)
-                record.add("ip_address", {"ip_address": address, "ip_version": 6 if ":" in address else 4,
-                                          "interface_name": name, "mac_address": mac})
+                record.add(
+                    "ip_address",
+                    {
+                        "ip_address": address,
+                        "ip_version": 6 if ":" in address else 4,
+                        "interface_name": name,
+                        "mac_address": mac,
+                    },
+                )
 
 
 def _software(sw: dict[str, Any]) -> dict[str, Any]:

@@ -134,10 +134,14 @@ def fetch_assets(
             if window.done:
                 continue
             if window.cursor:
-                app_log.info("fetch", f"resuming window {window.since.isoformat()} – {window.until.isoformat()} "
-                             f"after asset id {window.cursor}")
-            stopped = _fetch_window(engine, hook, schedule, source, properties, run, window, windows, result,
-                                    app_log, clock, deadline)
+                app_log.info(
+                    "fetch",
+                    f"resuming window {window.since.isoformat()} - {window.until.isoformat()} "
+                    f"after asset id {window.cursor}",
+                )
+            stopped = _fetch_window(
+                engine, hook, schedule, source, properties, run, window, windows, result, app_log, clock, deadline
+            )
             if stopped:
                 result.stopped_reason = stopped
                 break
@@ -190,8 +194,11 @@ def _fetch_window(
             envelope = page.envelope
             result.bytes += page.raw_bytes
             readable = envelope.response_code is not None
-            app_log.debug("fetch", f"page {window.pages + 1}: HTTP {page.status}, {envelope.count} assets, "
-                          f"hasMore={envelope.has_more}, next cursor {envelope.next_cursor}")
+            app_log.debug(
+                "fetch",
+                f"page {window.pages + 1}: HTTP {page.status}, {envelope.count} assets, "
+                f"hasMore={envelope.has_more}, next cursor {envelope.next_cursor}",
+            )
             if readable and envelope.count == 0 and not envelope.has_more:
                 window.done = True
             else:
@@ -212,8 +219,7 @@ def _fetch_window(
                         api=source.api,
                         fmt=page.format,
                         page_no=window.pages + 1,
-                        request={**page.request, "since": window.since.isoformat(),
-                                 "until": window.until.isoformat()},
+                        request={**page.request, "since": window.since.isoformat(), "until": window.until.isoformat()},
                         cursor=str(window.cursor),
                         next_cursor=envelope.next_cursor,
                         has_more=envelope.has_more,
@@ -246,7 +252,11 @@ def _fetch_window(
 
 
 def _get_page(
-    hook: QualysHook, schedule: Schedule, source: Source, properties: Properties, window: Window,
+    hook: QualysHook,
+    schedule: Schedule,
+    source: Source,
+    properties: Properties,
+    window: Window,
     details: dict[str, bool],
 ) -> Page:
     if source.api == "csam":
@@ -269,30 +279,64 @@ def _get_page(
 
 
 def _save_progress(
-    conn: Any, schedule: Schedule, source: Source, run: RunInfo, window: Window, windows: list[Window],
-    result: FetchResult, hook: QualysHook,
+    conn: Any,
+    schedule: Schedule,
+    source: Source,
+    run: RunInfo,
+    window: Window,
+    windows: list[Window],
+    result: FetchResult,
+    hook: QualysHook,
 ) -> None:
     """Persist the cursor after every page: the run's windows, and the schedule's resume point / watermark."""
-    store.update_run(conn, schedule.name, run.run_id, windows=[w.to_json() for w in windows],
-                     pages=result.pages, assets_fetched=result.assets, api_calls=hook.api_calls, bytes=result.bytes)
+    store.update_run(
+        conn,
+        schedule.name,
+        run.run_id,
+        windows=[w.to_json() for w in windows],
+        pages=result.pages,
+        assets_fetched=result.assets,
+        api_calls=hook.api_calls,
+        bytes=result.bytes,
+    )
     if not window.mainline:
         return
     if window.done:
-        store.save_state(conn, schedule.name, source.name, watermark=window.until, resume=None,
-                         last_fetched_id=str(window.cursor))
+        store.save_state(
+            conn, schedule.name, source.name, watermark=window.until, resume=None, last_fetched_id=str(window.cursor)
+        )
     else:
-        store.save_state(conn, schedule.name, source.name, resume={**window.to_json(), "run_id": run.run_id},
-                         last_fetched_id=str(window.cursor))
+        store.save_state(
+            conn,
+            schedule.name,
+            source.name,
+            resume={**window.to_json(), "run_id": run.run_id},
+            last_fetched_id=str(window.cursor),
+        )
 
 
 def _finish(
-    engine: Engine, schedule: Schedule, run: RunInfo, result: FetchResult, hook: QualysHook,
-    windows: list[Window], status: str, reason: str | None,
+    engine: Engine,
+    schedule: Schedule,
+    run: RunInfo,
+    result: FetchResult,
+    hook: QualysHook,
+    windows: list[Window],
+    status: str,
+    reason: str | None,
 ) -> None:
     with engine.begin() as conn:
-        store.update_run(conn, schedule.name, run.run_id, status=status, stopped_reason=reason,
-                         fetch_finished_at=datetime.now(UTC), windows=[w.to_json() for w in windows],
-                         api_calls=hook.api_calls, add_errors=result.errors)
+        store.update_run(
+            conn,
+            schedule.name,
+            run.run_id,
+            status=status,
+            stopped_reason=reason,
+            fetch_finished_at=datetime.now(UTC),
+            windows=[w.to_json() for w in windows],
+            api_calls=hook.api_calls,
+            add_errors=result.errors,
+        )
 
 
 def refetch_record(engine: Engine, config: QualysCmdbConfig, queue_id: int) -> str:
@@ -311,8 +355,11 @@ def refetch_record(engine: Engine, config: QualysCmdbConfig, queue_id: int) -> s
     schedule = config.schedule(row["schedule"])
     source = config.source(schedule.source)
     request = row["request"]
-    window = Window(datetime.fromisoformat(request["since"]), datetime.fromisoformat(request["until"]),
-                    cursor=int(row["cursor"] or 0))
+    window = Window(
+        datetime.fromisoformat(request["since"]),
+        datetime.fromisoformat(request["until"]),
+        cursor=int(row["cursor"] or 0),
+    )
     hook = QualysHook.for_source(source, config.properties)
     try:
         page = _get_page(hook, schedule, source, config.properties, window, schedule.details.model_dump())
@@ -321,9 +368,18 @@ def refetch_record(engine: Engine, config: QualysCmdbConfig, queue_id: int) -> s
     try:
         page.payload.seek(0)
         with engine.begin() as conn:
-            store.mark(conn, [queue_id], "Queued", None, payload=page.payload.read(), payload_bytes=page.raw_bytes,
-                       record_count=page.envelope.count, next_cursor=page.envelope.next_cursor,
-                       has_more=page.envelope.has_more, format=page.format)
+            store.mark(
+                conn,
+                [queue_id],
+                "Queued",
+                None,
+                payload=page.payload.read(),
+                payload_bytes=page.raw_bytes,
+                record_count=page.envelope.count,
+                next_cursor=page.envelope.next_cursor,
+                has_more=page.envelope.has_more,
+                format=page.format,
+            )
     finally:
         page.close()
     return f"queue record {queue_id}: downloaded again ({page.envelope.count} assets, {page.raw_bytes} bytes)"

@@ -108,27 +108,45 @@ def hostasset(e: etree._Element, source: str, details: DetailFlags) -> AssetReco
         for address in addresses:
             if address not in seen:
                 seen.add(address)
-                record.add("ip_address", {"ip_address": address, "ip_version": 6 if ":" in address else 4,
-                                          "interface_name": name, "mac_address": mac})
+                record.add(
+                    "ip_address",
+                    {
+                        "ip_address": address,
+                        "ip_version": 6 if ":" in address else 4,
+                        "interface_name": name,
+                        "mac_address": mac,
+                    },
+                )
     if details.ports:
         for port in e.iterfind("openPort/list/HostAssetOpenPort"):
             number = integer(port.findtext("port"))
             if number is not None:
-                record.add("open_port", {"port": number, "protocol": _t(port, "protocol"),
-                                         "detected_service": _t(port, "serviceName")})
+                record.add(
+                    "open_port",
+                    {"port": number, "protocol": _t(port, "protocol"), "detected_service": _t(port, "serviceName")},
+                )
     if details.volumes:
         for vol in e.iterfind("volume/list/HostAssetVolume"):
-            record.add("volume", {"name": _t(vol, "name"), "total_size": integer(vol.findtext("size")),
-                                  "free_size": integer(vol.findtext("free"))})
+            record.add(
+                "volume",
+                {
+                    "name": _t(vol, "name"),
+                    "total_size": integer(vol.findtext("size")),
+                    "free_size": integer(vol.findtext("free")),
+                },
+            )
     if details.processors:
         for proc in e.iterfind("processor/list/HostAssetProcessor"):
-            record.add("processor", {"processor_description": _t(proc, "name"),
-                                     "processor_speed": integer(proc.findtext("speed"))})
+            record.add(
+                "processor",
+                {"processor_description": _t(proc, "name"), "processor_speed": integer(proc.findtext("speed"))},
+            )
     if details.software:
         for sw in e.iterfind("software/list/HostAssetSoftware"):
             name, version = _t(sw, "name"), _t(sw, "version")
-            record.software.append({"software_key": software_key(name, version, None, None), "name": name,
-                                    "version": version})
+            record.software.append(
+                {"software_key": software_key(name, version, None, None), "name": name, "version": version}
+            )
     record.seal()
     return record
 

@@ -65,8 +65,9 @@ def parse_record(engine: Engine, queue_id: int, details: DetailFlags, processor:
                     (sync_queue.c.status == "Processing") & sync_queue.c.parsed_at.is_(None),
                 ),
             )
-            .values(status="Processing", processor_id=processor, attempts=sync_queue.c.attempts + 1,
-                    updated_at=func.now())
+            .values(
+                status="Processing", processor_id=processor, attempts=sync_queue.c.attempts + 1, updated_at=func.now()
+            )
             .returning(sync_queue.c.id)
         ).first()
     if claimed is None:
@@ -97,7 +98,11 @@ def parse_record(engine: Engine, queue_id: int, details: DetailFlags, processor:
 def _error_note(meta: dict[str, object] | None, queue_id: int, exc: BaseException) -> str:
     fmt = (meta or {}).get("format", "?")
     page = (meta or {}).get("page_no", "?")
-    what = "truncated" if isinstance(exc, (ijson.IncompleteJSONError, EOFError)) or "end" in str(exc).lower() else "malformed"
+    what = (
+        "truncated"
+        if isinstance(exc, (ijson.IncompleteJSONError, EOFError)) or "end" in str(exc).lower()
+        else "malformed"
+    )
     return (
         f"{what} {str(fmt).upper()} response (page {page}, queue record {queue_id}): {type(exc).__name__}: {exc}. "
         f"The raw response is kept. Fix the cause, then re-queue it: `qcmdb queue requeue {queue_id} --refetch` "

@@ -30,7 +30,7 @@ class AssetRecord:
 
     def seal(self) -> None:
         """Compute the content hash over everything staged for the asset (BY-1: unchanged → same hash)."""
-        parts = [sorted(self.asset.items())]
+        parts: list[Any] = [sorted(self.asset.items())]
         for kind in sorted(self.children):
             parts.append([kind, [sorted(r.items()) for r in self.children[kind]]])
         parts.append([sorted(r.items()) for r in self.software])

@@ -28,11 +28,13 @@ def record_stage(engine: Engine, schedule: str, source: str, run_id: str, result
                 sync_queue.c.schedule == schedule, sync_queue.c.run_id == run_id, sync_queue.c.status == "Error"
             )
         ).scalar_one()
-        run = conn.execute(
-            select(sync_run).where(sync_run.c.schedule == schedule, sync_run.c.run_id == run_id)
-        ).mappings().first()
+        run = (
+            conn.execute(select(sync_run).where(sync_run.c.schedule == schedule, sync_run.c.run_id == run_id))
+            .mappings()
+            .first()
+        )
         status = "stopped" if run and run["status"] == "stopped" else ("complete_with_errors" if errors else "complete")
-        counts = {
+        counts: dict[str, object] = {
             "assets_fetched": int(run["assets_fetched"]) if run else 0,
             "pages": int(run["pages"]) if run else 0,
             "api_calls": int(run["api_calls"]) if run else 0,
@@ -43,9 +45,24 @@ def record_stage(engine: Engine, schedule: str, source: str, run_id: str, result
             "software_rows": result.software_rows,
             "errors": int(errors),
         }
-        store.update_run(conn, schedule, run_id, status=status, finished_at=datetime.now(UTC),
-                         assets_staged=result.assets, assets_changed=result.changed,
-                         software_rows=result.software_rows, errors=int(errors))
-        store.save_state(conn, schedule, source, last_run_id=run_id, last_run_at=datetime.now(UTC),
-                         last_status=status, last_counts=counts)
+        store.update_run(
+            conn,
+            schedule,
+            run_id,
+            status=status,
+            finished_at=datetime.now(UTC),
+            assets_staged=result.assets,
+            assets_changed=result.changed,
+            software_rows=result.software_rows,
+            errors=int(errors),
+        )
+        store.save_state(
+            conn,
+            schedule,
+            source,
+            last_run_id=run_id,
+            last_run_at=datetime.now(UTC),
+            last_status=status,
+            last_counts=counts,
+        )
     return counts

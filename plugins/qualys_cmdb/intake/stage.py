@@ -58,7 +58,8 @@ def stage_records(engine: Engine, queue_ids: list[int], run_id: str) -> StageRes
             _replace_children(conn, kind)
         _upsert_software_catalog(conn)
         result.software_rows = _scalar(
-            conn, f'SELECT count(*) FROM "{SCHEMA}".landing_software l JOIN changed c USING (queue_id, source, asset_id)'
+            conn,
+            f'SELECT count(*) FROM "{SCHEMA}".landing_software l JOIN changed c USING (queue_id, source, asset_id)',
         )
         _mark_success(conn, queue_ids)
         clear_landing(conn, queue_ids)

@@ -24,12 +24,11 @@ from qualys_cmdb.staging.database import get_engine
 from qualys_cmdb.staging.migrate import is_current, upgrade
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
     from sqlalchemy import Engine
 
-    from airflow.sdk import Context
 
-
-class _IntakeOperator(BaseOperator):  # type: ignore[misc]
+class _IntakeOperator(BaseOperator):
     """Common set-up: the schedule's configuration, the staging engine and the application log."""
 
     template_fields: Sequence[str] = ("schedule_name",)
@@ -46,8 +45,7 @@ class _IntakeOperator(BaseOperator):  # type: ignore[misc]
         engine = get_engine()
         if not is_current(engine):
             upgrade(engine)
-        app_log = store.AppLog(engine, source.name, schedule.name, context["run_id"],
-                               config.properties.debug_logging)
+        app_log = store.AppLog(engine, source.name, schedule.name, context["run_id"], config.properties.debug_logging)
         return config, schedule, source, engine, app_log
 
 
@@ -70,8 +68,9 @@ class FetchAssetsOperator(_IntakeOperator):
         app_log.info("scheduler", f"schedule {schedule.name} run started ({run.run_type})")
         hook = QualysHook.for_source(source, config.properties)
         try:
-            result = fetch_assets(engine, hook, schedule=schedule, source=source, properties=config.properties,
-                                  run=run, app_log=app_log)
+            result = fetch_assets(
+                engine, hook, schedule=schedule, source=source, properties=config.properties, run=run, app_log=app_log
+            )
         finally:
             hook.close()
         self.log.info("fetched %s", {k: v for k, v in asdict(result).items() if k != "queue_ids"})
@@ -119,8 +118,12 @@ class StageAssetsOperator(_IntakeOperator):
         queue_ids = store.parsed_downloads(engine, schedule.name)
         result = stage_records(engine, queue_ids, context["run_id"])
         counts = record_stage(engine, schedule.name, source.name, context["run_id"], result)
-        app_log.info("stage", f"staged {result.assets} asset(s) from {result.records} record(s): "
-                     f"{result.changed} changed, {result.unchanged} unchanged", **counts)
+        app_log.info(
+            "stage",
+            f"staged {result.assets} asset(s) from {result.records} record(s): "
+            f"{result.changed} changed, {result.unchanged} unchanged",
+            **counts,
+        )
         app_log.info("scheduler", f"schedule {schedule.name} run finished", **counts)
         self.log.info("run counts: %s", counts)
         return counts

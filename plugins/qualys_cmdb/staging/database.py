@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -56,9 +57,11 @@ def stop_embedded() -> bool:
 
 def embedded_url(database: str = STAGING_DB) -> URL:
     """A SQLAlchemy URL for ``database`` on the embedded server, creating the database if it is missing."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
+        raise ValueError(f"invalid database name {database!r}")
     server = embedded_server()
     socket_dir = server.get_postmaster_info().socket_dir
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608 - checked name
     if "1 row" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
     return URL.create("postgresql+psycopg", username="postgres", database=database, query={"host": str(socket_dir)})

@@ -11,6 +11,9 @@ Four groups of tables:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -190,7 +193,7 @@ def _install_columns() -> list[Column[object]]:
 
 
 #: Child record kinds: name -> the columns of one row (besides source and asset id).
-CHILD_COLUMNS = {
+CHILD_COLUMNS: dict[str, Callable[[], list[Column[Any]]]] = {
     "os": _os_columns,
     "hardware": _hardware_columns,
     "serial_number": lambda: [Column("serial_number", Text, nullable=False), Column("serial_type", String(32))],

@@ -216,9 +216,7 @@ def upgrade() -> None:
         schema="qcmdb",
         prefixes=["UNLOGGED"],
     )
-    op.create_index(
-        op.f("ix_qcmdb_landing_os_queue_id"), "landing_os", ["queue_id"], unique=False, schema="qcmdb"
-    )
+    op.create_index(op.f("ix_qcmdb_landing_os_queue_id"), "landing_os", ["queue_id"], unique=False, schema="qcmdb")
     op.create_table(
         "landing_processor",
         sa.Column("queue_id", sa.BigInteger(), nullable=False),
@@ -315,9 +313,7 @@ def upgrade() -> None:
         schema="qcmdb",
         prefixes=["UNLOGGED"],
     )
-    op.create_index(
-        op.f("ix_qcmdb_landing_tag_queue_id"), "landing_tag", ["queue_id"], unique=False, schema="qcmdb"
-    )
+    op.create_index(op.f("ix_qcmdb_landing_tag_queue_id"), "landing_tag", ["queue_id"], unique=False, schema="qcmdb")
     op.create_table(
         "landing_volume",
         sa.Column("queue_id", sa.BigInteger(), nullable=False),
@@ -406,9 +402,7 @@ def upgrade() -> None:
         sa.Column("cloud_tags", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         schema="qcmdb",
     )
-    op.create_index(
-        "ix_staged_cloud_asset", "staged_cloud", ["source", "asset_id"], unique=False, schema="qcmdb"
-    )
+    op.create_index("ix_staged_cloud_asset", "staged_cloud", ["source", "asset_id"], unique=False, schema="qcmdb")
     op.create_table(
         "staged_hardware",
         sa.Column("source", sa.String(length=128), nullable=False),
@@ -428,9 +422,7 @@ def upgrade() -> None:
         sa.Column("hardware_lifecycle_confidence", sa.Text(), nullable=True),
         schema="qcmdb",
     )
-    op.create_index(
-        "ix_staged_hardware_asset", "staged_hardware", ["source", "asset_id"], unique=False, schema="qcmdb"
-    )
+    op.create_index("ix_staged_hardware_asset", "staged_hardware", ["source", "asset_id"], unique=False, schema="qcmdb")
     op.create_table(
         "staged_ip_address",
         sa.Column("source", sa.String(length=128), nullable=False),
@@ -614,9 +606,7 @@ def upgrade() -> None:
         sa.Column("free_size", sa.BigInteger(), nullable=True),
         schema="qcmdb",
     )
-    op.create_index(
-        "ix_staged_volume_asset", "staged_volume", ["source", "asset_id"], unique=False, schema="qcmdb"
-    )
+    op.create_index("ix_staged_volume_asset", "staged_volume", ["source", "asset_id"], unique=False, schema="qcmdb")
     op.create_table(
         "sync_queue",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -643,16 +633,12 @@ def upgrade() -> None:
         sa.Column("parsed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("direction IN ('download', 'upload')", name="sync_queue_direction"),
-        sa.CheckConstraint(
-            "status IN ('Queued', 'Processing', 'Success', 'Error')", name="sync_queue_status"
-        ),
+        sa.CheckConstraint("status IN ('Queued', 'Processing', 'Success', 'Error')", name="sync_queue_status"),
         sa.PrimaryKeyConstraint("id"),
         schema="qcmdb",
     )
     op.create_index("ix_sync_queue_run", "sync_queue", ["run_id"], unique=False, schema="qcmdb")
-    op.create_index(
-        "ix_sync_queue_schedule_status", "sync_queue", ["schedule", "status"], unique=False, schema="qcmdb"
-    )
+    op.create_index("ix_sync_queue_schedule_status", "sync_queue", ["schedule", "status"], unique=False, schema="qcmdb")
     op.create_table(
         "sync_run",
         sa.Column("schedule", sa.String(length=128), nullable=False),
@@ -713,9 +699,7 @@ def downgrade() -> None:
     op.drop_table("landing_tag", schema="qcmdb")
     op.drop_index(op.f("ix_qcmdb_landing_software_queue_id"), table_name="landing_software", schema="qcmdb")
     op.drop_table("landing_software", schema="qcmdb")
-    op.drop_index(
-        op.f("ix_qcmdb_landing_serial_number_queue_id"), table_name="landing_serial_number", schema="qcmdb"
-    )
+    op.drop_index(op.f("ix_qcmdb_landing_serial_number_queue_id"), table_name="landing_serial_number", schema="qcmdb")
     op.drop_table("landing_serial_number", schema="qcmdb")
     op.drop_index(op.f("ix_qcmdb_landing_processor_queue_id"), table_name="landing_processor", schema="qcmdb")
     op.drop_table("landing_processor", schema="qcmdb")
@@ -729,9 +713,7 @@ def downgrade() -> None:
         schema="qcmdb",
     )
     op.drop_table("landing_network_interface", schema="qcmdb")
-    op.drop_index(
-        op.f("ix_qcmdb_landing_ip_address_queue_id"), table_name="landing_ip_address", schema="qcmdb"
-    )
+    op.drop_index(op.f("ix_qcmdb_landing_ip_address_queue_id"), table_name="landing_ip_address", schema="qcmdb")
     op.drop_table("landing_ip_address", schema="qcmdb")
     op.drop_index(op.f("ix_qcmdb_landing_hardware_queue_id"), table_name="landing_hardware", schema="qcmdb")
     op.drop_table("landing_hardware", schema="qcmdb")

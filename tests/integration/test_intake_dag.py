@@ -1,0 +1,201 @@
+"""The Qualys → CMDB DAG end to end: real Airflow (`dag.test()`), real Postgres, real HTTP to the simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from qualys_cmdb.staging import store
+from qualys_cmdb.staging.schema import STAGED_CHILDREN, staged_asset, sync_queue, sync_run
+from sqlalchemy import func, select, text
+
+from tests.conftest import REPO, SimHandle, write_config
+
+DAG_ID = "qualys_to_cmdb__t"
+
+
+def _run_dag(**kw: object):  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils.state import DagRunState
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}, bag.import_errors
+    dag_run = bag.get_dag(DAG_ID).test(**kw)
+    assert dag_run.state == DagRunState.SUCCESS
+    return dag_run
+
+
+def _counts(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        out = {"asset": conn.execute(select(func.count()).select_from(staged_asset)).scalar_one()}
+        for kind, table in STAGED_CHILDREN.items():
+            out[kind] = conn.execute(select(func.count()).select_from(table)).scalar_one()
+        out["software"] = conn.execute(text("SELECT count(*) FROM qcmdb.staged_software")).scalar_one()
+    return out
+
+
+def _run_row(engine, run_id: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    with engine.connect() as conn:
+        return dict(conn.execute(select(sync_run).where(sync_run.c.run_id == run_id)).mappings().one())
+
+
+def test_every_dag_file_imports_without_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))  # the shipped configuration
+    assert bag.import_errors == {}
+    assert "qualys_to_cmdb__demo" in bag.dag_ids
+    assert [t.task_id for t in bag.get_dag("qualys_to_cmdb__demo").tasks] == ["fetch", "parse", "stage"]
+
+
+def test_an_invalid_configuration_builds_no_dag_and_shows_each_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "sources: [{name: s, pod: US1, connection_id: c}]\nschedules: [{name: x, source: s, interval: soon}]\n"
+        "properties: {max_transaction_lifetime_minutes: 99}\n"
+    )
+    monkeypatch.setenv("QUALYS_CMDB_CONFIG", str(bad))
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.dag_ids == []
+    (error,) = bag.import_errors.values()
+    assert "schedules[0].interval: 'soon' is neither a duration" in error
+    assert "properties.max_transaction_lifetime_minutes: Input should be less than or equal to 60" in error
+
+
+def test_a_run_stages_exactly_the_estate_and_a_rerun_changes_nothing(
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, monkeypatch, batch=7)
+    estate = qualys_sim.estate()
+    run1 = _run_dag()
+    counts = _counts(staging)
+    assert counts["asset"] == estate["count"]
+    with staging.connect() as conn:
+        ids = sorted(r[0] for r in conn.execute(select(staged_asset.c.asset_id)))
+        by_os = dict(
+            conn.execute(
+                text(
+                    "SELECT coalesce(o.os_category_1, '(none)'), count(*) FROM qcmdb.staged_asset a "
+                    "LEFT JOIN qcmdb.staged_os o USING (source, asset_id) GROUP BY 1"
+                )
+            ).all()
+        )
+    assert ids == sorted(a["assetId"] for a in estate["assets"])
+    assert counts["software_install"] == estate["software_rows"]
+    assert counts["open_port"] == sum(a["ports"] for a in estate["assets"])
+    assert counts["volume"] == sum(a["volumes"] for a in estate["assets"])
+    assert counts["tag"] == sum(a["tags"] for a in estate["assets"])
+    assert counts["cloud"] == sum(1 for a in estate["assets"] if a["cloud_provider"])
+    assert {k: v for k, v in by_os.items() if k != "(none)"} == {
+        k: v for k, v in estate["by_os_category1"].items() if k not in (None, "(none)")
+    }
+    first = _run_row(staging, run1.run_id)
+    assert first["status"] == "complete" and first["assets_fetched"] == estate["count"]
+    assert first["pages"] == -(-estate["count"] // 7)
+    with staging.connect() as conn:
+        statuses = dict(conn.execute(select(sync_queue.c.status, func.count()).group_by(sync_queue.c.status)).all())
+    assert statuses == {"Success": first["pages"]}
+
+    run2 = _run_dag()
+    assert _counts(staging) == counts
+    second = _run_row(staging, run2.run_id)
+    assert (second["assets_fetched"], second["assets_changed"]) == (0, 0)
+
+
+def test_a_second_run_after_the_estate_changed_stages_only_the_changed_assets(
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, monkeypatch, batch=10)
+    _run_dag()
+    before = _counts(staging)
+    modified = qualys_sim.control("advance", seconds=5, modify=4)["modified"]
+    run2 = _run_dag()
+    row = _run_row(staging, run2.run_id)
+    assert (row["assets_fetched"], row["assets_staged"], row["assets_changed"]) == (4, 4, 4)
+    with staging.connect() as conn:
+        changed = sorted(
+            r[0] for r in conn.execute(select(staged_asset.c.asset_id).where(staged_asset.c.changed_run == run2.run_id))
+        )
+    assert changed == sorted(modified)
+    assert _counts(staging)["asset"] == before["asset"]
+
+
+def test_a_run_stopped_by_the_lifetime_resumes_where_it_stopped(
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 10-minute minimum lifetime is simulated by a clock that advances 4 minutes per look (the only fake)."""
+    import qualys_cmdb.intake.fetch as fetch_module
+
+    write_config(tmp_path, monkeypatch, batch=5)
+    ticks = iter(range(0, 10**6, 240))
+    original = fetch_module.fetch_assets
+
+    def fetch_with_fast_clock(*args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs["clock"] = lambda: float(next(ticks))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr("qualys_cmdb.operators.intake.fetch_assets", fetch_with_fast_clock)
+    run1 = _run_dag()
+    row = _run_row(staging, run1.run_id)
+    assert row["status"] == "stopped" and "max transaction lifetime of 10 min" in row["stopped_reason"]
+    assert row["pages"] == 2
+    state = store.get_state(staging, "t")
+    assert state and state["resume"] and state["resume"]["cursor"] > 0
+    with staging.connect() as conn:
+        log = [r[0] for r in conn.execute(text("SELECT message FROM qcmdb.app_log WHERE message LIKE 'lifetime%'"))]
+    assert log and "resumes after asset id" in log[0]
+
+    monkeypatch.setattr("qualys_cmdb.operators.intake.fetch_assets", original)
+    run2 = _run_dag()
+    estate = qualys_sim.estate()
+    assert _counts(staging)["asset"] == estate["count"]
+    assert _run_row(staging, run2.run_id)["status"] == "complete"
+    assert store.get_state(staging, "t")["resume"] is None  # type: ignore[index]
+
+
+def test_requeued_records_are_processed_again_without_duplicates(
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, monkeypatch, batch=10)
+    _run_dag()
+    before = _counts(staging)
+    with staging.connect() as conn:
+        ids = [r[0] for r in conn.execute(select(sync_queue.c.id))]
+    assert store.requeue(staging, ids) == sorted(ids)
+    _run_dag()
+    assert _counts(staging) == before
+    with staging.connect() as conn:
+        rows = conn.execute(select(sync_queue.c.status, sync_queue.c.attempts, sync_queue.c.notes)).all()
+    assert all(
+        status == "Success" and attempts == 2 and "re-queued by user" in notes for status, attempts, notes in rows
+    )
+
+
+def test_a_bad_page_becomes_an_error_record_and_nothing_else_is_lost(
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, monkeypatch, batch=10)
+    qualys_sim.control("faults", truncate={"family": "csam", "count": 1})
+    run1 = _run_dag()
+    with staging.connect() as conn:
+        errors = conn.execute(
+            select(sync_queue.c.id, sync_queue.c.record_count, sync_queue.c.notes).where(sync_queue.c.status == "Error")
+        ).all()
+    assert len(errors) == 1
+    bad_id, bad_count, note = errors[0]
+    assert "truncated JSON response" in note and f"qcmdb queue requeue {bad_id} --refetch" in note
+    estate = qualys_sim.estate()
+    assert _counts(staging)["asset"] == estate["count"] - bad_count
+    assert _run_row(staging, run1.run_id)["errors"] == 1
+
+    from qualys_cmdb.config import load_config
+    from qualys_cmdb.intake.fetch import refetch_record
+
+    assert "downloaded again" in refetch_record(staging, load_config(), bad_id)
+    store.requeue(staging, [bad_id])
+    _run_dag()
+    assert _counts(staging)["asset"] == estate["count"]

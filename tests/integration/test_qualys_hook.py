@@ -1,0 +1,188 @@
+"""The Qualys hook against the running simulator: paging, 204, JWT refresh, 409/429/5xx handling, connection test.
+
+Real HTTP to the simulator on 127.0.0.1; nothing is mocked. Waits use tiny server-requested delays (1 s).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from qualys_cmdb.hooks.qualys import QualysHook, RetryPolicy
+from qualys_cmdb.hooks.qualys_protocol import QualysRequestError
+
+from tests.conftest import SimHandle
+
+SINCE = datetime(2000, 1, 1, tzinfo=UTC)
+FAST = RetryPolicy(max_attempts=5, backoff_s=0.01, backoff_max_s=0.05)
+
+
+def _hook(sim: SimHandle, **kw: object) -> QualysHook:
+    return QualysHook(sim.conn_id, retry=kw.pop("retry", FAST), **kw)  # type: ignore[arg-type]
+
+
+def _csam_ids(hook: QualysHook, page_size: int = 7, **kw: object) -> tuple[list[int], int]:
+    cursor, ids, pages = 0, [], 0
+    until = datetime.now(UTC)
+    while True:
+        page = hook.csam_page(
+            cursor=cursor,
+            page_size=page_size,
+            since=SINCE,
+            until=until,
+            qql=[],
+            tag=None,
+            details={"software": False},
+            **kw,
+        )  # type: ignore[arg-type]
+        pages += 1
+        import gzip
+
+        from qualys_cmdb.config import DetailFlags
+        from qualys_cmdb.intake.csam import parse_csam_page
+        from qualys_cmdb.utf8_repair import Utf8RepairingReader
+
+        page.payload.seek(0)
+        ids += [
+            r.asset["asset_id"]
+            for r in parse_csam_page(Utf8RepairingReader(gzip.GzipFile(fileobj=page.payload)), "s", DetailFlags())
+        ]  # type: ignore[arg-type]
+        if not page.envelope.has_more:
+            return ids, pages
+        cursor = int(page.envelope.next_cursor or 0)
+
+
+def test_csam_paging_returns_every_asset_once(qualys_sim: SimHandle) -> None:
+    hook = _hook(qualys_sim)
+    ids, pages = _csam_ids(hook)
+    expected = sorted(a["assetId"] for a in qualys_sim.estate()["assets"])
+    assert ids == expected
+    assert pages == -(-len(expected) // 7)
+    assert hook.api_calls == pages + 1  # one /auth call, then one call per page
+
+
+def test_hostasset_paging_returns_every_asset_once(qualys_sim: SimHandle) -> None:
+    import gzip
+
+    from qualys_cmdb.config import DetailFlags
+    from qualys_cmdb.intake.hostasset import parse_hostasset_page
+
+    hook = _hook(qualys_sim)
+    cursor, ids = 0, []
+    until = datetime.now(UTC)
+    while True:
+        page = hook.hostasset_page(cursor=cursor, page_size=9, since=SINCE, until=until, tag=None)
+        page.payload.seek(0)
+        ids += [
+            r.asset["asset_id"] for r in parse_hostasset_page(gzip.GzipFile(fileobj=page.payload), "s", DetailFlags())
+        ]
+        if not page.envelope.has_more:
+            break
+        cursor = int(page.envelope.next_cursor or 0)
+    assert ids == sorted(a["assetId"] for a in qualys_sim.estate()["assets"])
+
+
+def test_an_empty_window_ends_with_http_204(qualys_sim: SimHandle) -> None:
+    now = datetime.now(UTC)
+    page = _hook(qualys_sim).csam_page(cursor=0, page_size=10, since=now, until=now, qql=[], tag=None, details={})
+    assert page.status == 204 and page.envelope.count == 0 and page.envelope.has_more is False
+
+
+def test_an_expired_jwt_is_refreshed_once(qualys_sim: SimHandle) -> None:
+    hook = _hook(qualys_sim)
+    _csam_ids(hook, page_size=300)
+    qualys_sim.control("expire-tokens")
+    ids, _ = _csam_ids(hook, page_size=300)
+    assert len(ids) == qualys_sim.estate()["count"]
+    stats = qualys_sim.control("stats", method="GET")
+    assert stats["paths"]["/auth"] == 2
+
+
+def test_429_is_waited_out_as_the_headers_say(qualys_sim: SimHandle) -> None:
+    qualys_sim.control("faults", gateway_rate_limit={"limit": 2, "window_sec": 2, "to_wait_sec": 1})
+    waits: list[float] = []
+    hook = _hook(qualys_sim, sleep=lambda s: (waits.append(s), __import__("time").sleep(s)))
+    ids, _ = _csam_ids(hook, page_size=10)
+    assert len(ids) == qualys_sim.estate()["count"]
+    assert waits and all(w >= 0.9 for w in waits)
+
+
+def test_5xx_and_missing_has_more_are_retried(qualys_sim: SimHandle) -> None:
+    qualys_sim.control("faults", status={"family": "csam", "code": 503, "count": 2}, missing_has_more=1)
+    hook = _hook(qualys_sim)
+    ids, pages = _csam_ids(hook, page_size=300)
+    assert len(ids) == qualys_sim.estate()["count"]
+    assert hook.api_calls == 1 + pages + 3  # auth + pages + two 503s + one page without hasMore
+
+
+def test_a_bad_request_is_not_retried(qualys_sim: SimHandle) -> None:
+    hook = _hook(qualys_sim)
+    with pytest.raises(QualysRequestError, match="HTTP 400"):
+        hook.csam_page(
+            cursor=0,
+            page_size=10,
+            since=SINCE,
+            until=datetime.now(UTC),
+            qql=[{"field": "no.such.field", "operator": "EQUALS", "value": "x"}],
+            tag=None,
+            details={},
+        )
+    assert hook.api_calls == 2  # auth + the one rejected call
+
+
+@pytest.mark.parametrize(
+    ("state", "password", "expected"),
+    [
+        ("active", "sim-Passw0rd", "Connection OK"),
+        ("active", "wrong-password", "Wrong credentials"),
+        ("expired", "sim-Passw0rd", "Subscription expired"),
+        ("no_api", "sim-Passw0rd", "Access denied: the user has no API access"),
+        ("no_asset_inventory", "sim-Passw0rd", "Access denied"),
+    ],
+)
+def test_connection_test_tells_the_failures_apart(
+    qualys_sim: SimHandle, monkeypatch: pytest.MonkeyPatch, state: str, password: str, expected: str
+) -> None:
+    import json
+
+    qualys_sim.control("accounts", username="qualys_test", password="sim-Passw0rd", state=state)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_QUALYS_TEST",
+        json.dumps(
+            {
+                "conn_type": "qualys",
+                "host": qualys_sim.url,
+                "login": "qualys_test",
+                "password": password,
+                "extra": {"gateway_url": qualys_sim.url},
+            }
+        ),
+    )
+    ok, message = QualysHook("qualys_test", retry=FAST).test_connection()
+    assert message.startswith(expected), message
+    assert ok is (expected == "Connection OK")
+    assert password not in message
+
+
+def test_connection_test_reports_an_unreachable_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_QUALYS_DOWN",
+        json.dumps(
+            {
+                "conn_type": "qualys",
+                "host": f"http://127.0.0.1:{port}",
+                "login": "u",
+                "password": "secret-pw",
+                "extra": {"gateway_url": f"http://127.0.0.1:{port}"},
+            }
+        ),
+    )
+    ok, message = QualysHook("qualys_down", retry=FAST).test_connection()
+    assert not ok and message.startswith("Server unreachable") and "Connection refused" in message
+    assert "secret-pw" not in message
