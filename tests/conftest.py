@@ -36,7 +36,17 @@ os.environ["AIRFLOW_CONN_QUALYS_CMDB_STAGING"] = json.dumps(
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Stop the embedded PostgreSQL this session started."""
+    """Close pooled connections, then stop the embedded PostgreSQL this session started."""
+    from qualys_cmdb.staging import database
+
+    for engine in database._engines.values():
+        engine.dispose()
+    try:
+        from airflow import settings
+
+        settings.dispose_orm()
+    except Exception:  # Airflow was never set up in this session
+        pass
     stop_embedded()
 
 

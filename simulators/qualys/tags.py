@@ -34,11 +34,26 @@ _TAGS: tuple[tuple[str, str, str | None, str | None, str, int | None, str | None
     ("Operating Systems", "STATIC", None, None, "#1F6FB2", None, None),
     ("Windows Servers", "OS_REGEX", "Windows.*Server", "Operating Systems", "#0078D7", 4, None),
     ("Windows Workstations", "OS_REGEX", "Windows (7|10|11)", "Operating Systems", "#00A4EF", 2, None),
-    ("Linux Servers", "OS_REGEX", "(Linux|Ubuntu|Red Hat|CentOS|Debian|SUSE)", "Operating Systems",
-     "#F0AB00", 4, None),
+    (
+        "Linux Servers",
+        "OS_REGEX",
+        "(Linux|Ubuntu|Red Hat|CentOS|Debian|SUSE)",
+        "Operating Systems",
+        "#F0AB00",
+        4,
+        None,
+    ),
     ("Unix Servers", "OS_REGEX", "(Solaris|AIX|HP-UX|z/OS)", "Operating Systems", "#7F3F98", 4, None),
     ("macOS Devices", "OS_REGEX", "macOS", "Operating Systems", "#A2AAAD", 2, None),
-    ("Network Devices", "GLOBAL_ASSET_VIEW", "hardware.category1:`Networking Device`", None, "#2E7D32", 5, None),
+    (
+        "Network Devices",
+        "GLOBAL_ASSET_VIEW",
+        "hardware.category1:`Networking Device`",
+        None,
+        "#2E7D32",
+        5,
+        None,
+    ),
     ("Printers and IoT", "GLOBAL_ASSET_VIEW", "hardware.category1:`Printers`", None, "#6D4C41", 1, None),
     ("Environment", "STATIC", None, None, "#455A64", None, None),
     ("Production", "STATIC", None, "Environment", "#C62828", 5, None),
@@ -52,8 +67,15 @@ _TAGS: tuple[tuple[str, str, str | None, str | None, str, int | None, str | None
     ("Net: HQ Servers", "NETWORK_RANGE", "10.10.0.0/16,10.11.0.0/16", "Networks", "#1565C0", 4, None),
     ("Net: Workstations", "NETWORK_RANGE", "10.20.0.0-10.21.255.255", "Networks", "#0277BD", 2, None),
     ("Net: Network Management", "NETWORK_RANGE", "10.30.0.0/15", "Networks", "#00838F", 5, None),
-    ("Net: Printers & IoT", "NETWORK_RANGE", "10.40.0.0/16, 10.41.0.0-10.41.255.255", "Networks",
-     "#558B2F", 1, None),
+    (
+        "Net: Printers & IoT",
+        "NETWORK_RANGE",
+        "10.40.0.0/16, 10.41.0.0-10.41.255.255",
+        "Networks",
+        "#558B2F",
+        1,
+        None,
+    ),
     ("Net: AWS VPC", "NETWORK_RANGE", "10.100.0.0/15", "Networks", "#FF9900", 3, None),
     ("Net: Azure VNet", "NETWORK_RANGE", "10.110.0.0/16,10.111.0.0/16", "Networks", "#008AD7", 3, None),
     ("Net: GCP VPC", "NETWORK_RANGE_ENHANCED", "10.120.0.0/15", "Networks", "#4285F4", 3, None),
@@ -70,13 +92,21 @@ def _build() -> tuple[Tag, ...]:
     ids = {name: TAG_BASE_ID + 13 * n for n, (name, *_rest) in enumerate(_TAGS)}
     tags = []
     for n, (name, rule_type, rule_text, parent, color, crit, provider) in enumerate(_TAGS):
-        tags.append(Tag(
-            id=ids[name], name=name, rule_type=rule_type, rule_text=rule_text,
-            parent_id=ids[parent] if parent else None, color=color, criticality=crit,
-            description=None if n % 3 else f"{name} (managed by the security team)", provider=provider,
-            created=f"2022-{1 + n % 12:02d}-{1 + n % 27:02d}T08:{n % 60:02d}:11Z",
-            modified=f"2024-{1 + (n * 5) % 12:02d}-{1 + (n * 3) % 27:02d}T16:{(n * 7) % 60:02d}:42Z",
-        ))
+        tags.append(
+            Tag(
+                id=ids[name],
+                name=name,
+                rule_type=rule_type,
+                rule_text=rule_text,
+                parent_id=ids[parent] if parent else None,
+                color=color,
+                criticality=crit,
+                description=None if n % 3 else f"{name} (managed by the security team)",
+                provider=provider,
+                created=f"2022-{1 + n % 12:02d}-{1 + n % 27:02d}T08:{n % 60:02d}:11Z",
+                modified=f"2024-{1 + (n * 5) % 12:02d}-{1 + (n * 3) % 27:02d}T16:{(n * 7) % 60:02d}:42Z",
+            )
+        )
     return tuple(tags)
 
 

@@ -38,8 +38,9 @@ def parse_iso(text: str) -> int | None:
         return None
     year, month, day, hour, minute, second, frac, zone = match.groups()
     try:
-        moment = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
-                          tzinfo=UTC)
+        moment = datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), tzinfo=UTC
+        )
     except ValueError:
         return None
     ms = int(moment.timestamp() * 1000) + (int((frac or "0").ljust(3, "0")[:3]) if frac else 0)

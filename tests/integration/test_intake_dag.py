@@ -39,7 +39,7 @@ def _run_row(engine, run_id: str) -> dict:  # type: ignore[no-untyped-def,type-a
         return dict(conn.execute(select(sync_run).where(sync_run.c.run_id == run_id)).mappings().one())
 
 
-def test_every_dag_file_imports_without_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_dag_file_imports_without_errors(airflow_db: None) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(REPO / "dags"))  # the shipped configuration
@@ -49,6 +49,7 @@ def test_every_dag_file_imports_without_errors(tmp_path: Path, monkeypatch: pyte
 
 
 def test_an_invalid_configuration_builds_no_dag_and_shows_each_problem(
+    airflow_db: None, 
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow.dag_processing.dagbag import DagBag
@@ -112,7 +113,7 @@ def test_a_second_run_after_the_estate_changed_stages_only_the_changed_assets(
     write_config(tmp_path, monkeypatch, batch=10)
     _run_dag()
     before = _counts(staging)
-    modified = qualys_sim.control("advance", seconds=5, modify=4)["modified"]
+    modified = qualys_sim.control("advance", seconds=0, modify=4)["modified"]
     run2 = _run_dag()
     row = _run_row(staging, run2.run_id)
     assert (row["assets_fetched"], row["assets_staged"], row["assets_changed"]) == (4, 4, 4)

@@ -40,6 +40,7 @@ from qualys_cmdb.hooks.qualys_protocol import (
     simple_return,
 )
 from qualys_cmdb.pods import platform
+from qualys_cmdb.utf8_repair import Utf8RepairingReader
 
 if TYPE_CHECKING:
     from qualys_cmdb.config import Properties, Source
@@ -88,6 +89,11 @@ class Page:
     raw_bytes: int
     status: int
     request: dict[str, Any] = field(default_factory=dict)
+
+    def body(self) -> IO[bytes]:
+        """The response body, decompressed as it is read (invalid UTF-8 repaired)."""
+        self.payload.seek(0)
+        return Utf8RepairingReader(gzip.GzipFile(fileobj=self.payload, mode="rb"))  # type: ignore[arg-type,return-value]
 
     def close(self) -> None:
         self.payload.close()

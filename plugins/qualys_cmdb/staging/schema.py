@@ -325,7 +325,7 @@ schedule_state = Table(
     Column("resume", JSONB),  # {"since", "until", "cursor", "run_id"} of an interrupted window
     Column("last_run_id", String(250)),
     _ts("last_run_at"),
-    Column("last_status", String(16)),
+    Column("last_status", String(32)),
     Column("last_fetched_id", String(64)),
     Column("last_counts", JSONB),
     _ts("updated_at", nullable=False, server_default=func.now()),
@@ -337,7 +337,7 @@ sync_run = Table(
     Column("schedule", String(128), primary_key=True),
     Column("run_id", String(250), primary_key=True),
     Column("source", String(128), nullable=False),
-    Column("status", String(16), nullable=False),  # running | complete | stopped | failed
+    Column("status", String(32), nullable=False),  # running | fetched | stopped | complete[_with_errors] | failed
     _ts("started_at", nullable=False, server_default=func.now()),
     _ts("fetch_finished_at"),
     _ts("finished_at"),

@@ -159,12 +159,12 @@ def open_payload(conn: Connection, queue_id: int) -> tuple[dict[str, Any], IO[by
 
 
 def mark(conn: Connection, queue_ids: list[int], status: str, notes: str | None = None, **values: Any) -> None:
-    """Set the status (and notes) of queue records."""
+    """Set the status of queue records; ``notes`` is appended to their processing notes (their history)."""
     if not queue_ids:
         return
     values.update(status=status, updated_at=func.now())
     if notes is not None:
-        values["notes"] = notes
+        values["notes"] = func.concat_ws(" | ", sync_queue.c.notes, notes)
     conn.execute(update(sync_queue).where(sync_queue.c.id.in_(queue_ids)).values(**values))
 
 

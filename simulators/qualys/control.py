@@ -1,0 +1,95 @@
+"""Control API under ``/sim/control/`` (JSON, no auth) used by tests to steer the simulator.
+
+* ``POST /sim/control/advance`` ``{"seconds": S, "modify": K}`` -> ``{"modified": [ids], "now": iso}``
+* ``GET|POST|DELETE /sim/control/faults`` (POST merges a fault document, DELETE resets all)
+* ``POST /sim/control/accounts`` ``{"username", "password", "state"}`` (create or update)
+* ``POST /sim/control/expire-tokens``
+* ``GET|DELETE /sim/control/stats``
+* ``GET /sim/control/estate``
+* ``GET /sim/control/health``
+"""
+
+from __future__ import annotations
+
+import json
+
+from simulators.qualys.accounts import STATES
+from simulators.qualys.faults import FaultError
+from simulators.qualys.replies import Reply, Request, json_reply
+from simulators.qualys.subscription import Subscription
+from simulators.qualys.timefmt import iso_ms
+
+
+def _body(req: Request) -> dict[str, object]:
+    if not req.body.strip():
+        return {}
+    document = json.loads(req.body)
+    if not isinstance(document, dict):
+        raise ValueError("the body must be a JSON object")
+    return document
+
+
+def _error(status: int, message: str) -> Reply:
+    return json_reply(status, {"error": message})
+
+
+def handle(sub: Subscription, req: Request) -> Reply:
+    """Dispatch a control request."""
+    action = req.path[len("/sim/control") :].strip("/")
+    try:
+        body = _body(req) if req.method in ("POST", "PUT") else {}
+    except ValueError as exc:
+        return _error(400, f"invalid JSON body: {exc}")
+    method = req.method
+    if action == "health" and method == "GET":
+        return json_reply(200, {"status": "ok", "assets": sub.estate.size, "now": iso_ms(sub.estate.now_ms())})
+    if action == "advance" and method == "POST":
+        try:
+            seconds = float(str(body.get("seconds", 0)))
+            modify = int(str(body.get("modify", 0)))
+        except ValueError:
+            return _error(400, "seconds must be a number and modify an integer")
+        if seconds < 0 or modify < 0:
+            return _error(400, "seconds and modify must be >= 0")
+        modified, now = sub.estate.advance(seconds, modify)
+        return json_reply(200, {"modified": modified, "now": iso_ms(now)})
+    if action == "faults":
+        if method == "DELETE":
+            sub.faults.reset()
+            return json_reply(200, sub.faults.describe())
+        if method == "POST":
+            try:
+                sub.faults.apply(body)
+            except (FaultError, ValueError) as exc:
+                return _error(400, str(exc))
+            return json_reply(200, sub.faults.describe())
+        if method == "GET":
+            return json_reply(200, sub.faults.describe())
+    if action == "accounts" and method == "POST":
+        username = body.get("username")
+        if not isinstance(username, str) or not username:
+            return _error(400, "username is required")
+        password = body.get("password")
+        state = body.get("state")
+        if state is not None and state not in STATES:
+            return _error(400, f"state must be one of {list(STATES)}")
+        try:
+            account = sub.accounts.upsert(
+                username,
+                str(password) if password is not None else None,
+                str(state) if state is not None else None,
+            )
+        except ValueError as exc:
+            return _error(400, str(exc))
+        return json_reply(200, {"username": account.username, "state": account.state})
+    if action == "expire-tokens" and method == "POST":
+        return json_reply(200, {"revoked": sub.accounts.revoke_all()})
+    if action == "stats":
+        if method == "GET":
+            return json_reply(200, sub.stats.snapshot())
+        if method == "DELETE":
+            sub.stats.reset()
+            return json_reply(200, sub.stats.snapshot())
+    if action == "estate" and method == "GET":
+        return json_reply(200, sub.estate.summary())
+    return _error(404, f"unknown control endpoint {method} {req.path}")

@@ -1,0 +1,207 @@
+"""Deterministic model of a Qualys subscription's asset estate.
+
+The estate is a pure function of ``(assets, seed)`` plus the sequence of :meth:`Estate.advance` calls.
+Only a tiny mutable state is kept per asset (id, created, lastModifiedDate, revision) in compact
+arrays; everything else is regenerated on demand from a per-asset ``random.Random`` seeded from
+``(seed, index)``:
+
+* a profile (:mod:`simulators.qualys.profiles`): identity, names, OS/hardware classification,
+  addresses, tags and list sizes (cheap; cached in a bounded dict);
+* details (:mod:`simulators.qualys.details`): interfaces, ports, volumes, accounts, cloud metadata and
+  (lazily) software rows.  A revision bump replays deterministic mutations on top (a software version
+  bump or a new open port, plus a volume's free space).
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import threading
+from array import array
+from collections.abc import Callable, Iterator
+
+from simulators.qualys import hardware as hw
+from simulators.qualys.details import AssetDetail, make_detail, mutations
+from simulators.qualys.profiles import FIRST_HOST_ID, Profile, make_profile
+from simulators.qualys.timefmt import BASE_MS, DAY_MS, iso_ms, wall_ms
+
+__all__ = ["FIRST_ASSET_ID", "FIRST_HOST_ID", "AssetDetail", "Estate", "Profile"]
+
+FIRST_ASSET_ID = 10_000_001
+_YEAR_MS = 365 * DAY_MS
+_PROFILE_CACHE_MAX = 20_000
+
+
+class Estate:
+    """The asset estate: ids, clock, revisions and lazily generated documents."""
+
+    def __init__(self, assets: int, seed: int, software_max: int = 400) -> None:
+        if assets < 0:
+            raise ValueError("assets must be >= 0")
+        self.size = assets
+        self.seed = seed
+        self.software_max = max(0, software_max)
+        self._lock = threading.Lock()
+        self._offset_ms = 0
+        self._advance_calls = 0
+        self._profiles: dict[int, Profile] = {}
+        rng = random.Random(f"qualys-estate:{seed}")
+        self.ids = array("q")
+        self.created = array("q")
+        self.modified = array("q")
+        self.revision = array("i", bytes(4 * assets))
+        next_id = FIRST_ASSET_ID + rng.randrange(0, 40)
+        for _ in range(assets):
+            self.ids.append(next_id)
+            next_id += rng.choice((1, 1, 2, 3, 7, 11, 29, 113, 997))
+            modified = BASE_MS - rng.randrange(0, _YEAR_MS // 1000) * 1000
+            self.modified.append(modified)
+            self.created.append(modified - rng.randrange(0, 3 * _YEAR_MS // 1000) * 1000)
+        # Give every seed-table hardware pair an owner, spread evenly over the id space.
+        pairs = list(range(len(hw.HARDWARE_PAIRS)))
+        rng.shuffle(pairs)
+        self._coverage: dict[int, int] = {}
+        slots = min(assets, len(pairs))
+        for j in range(slots):
+            index = (j * assets) // slots if assets >= len(pairs) else j
+            self._coverage[index] = pairs[j]
+        self._ip_cache: list[tuple[int, str]] | None = None
+
+    # ----------------------------------------------------------------- clock and changes
+    def now_ms(self) -> int:
+        """Simulator clock: wall-clock UTC plus the offset accumulated by :meth:`advance`."""
+        return wall_ms() + self._offset_ms
+
+    def advance(self, seconds: float, modify: int) -> tuple[list[int], int]:
+        """Move the clock forward and modify ``modify`` assets; returns (sorted asset ids, now ms)."""
+        with self._lock:
+            self._offset_ms += int(max(0.0, seconds) * 1000)
+            self._advance_calls += 1
+            rng = random.Random(f"qualys-advance:{self.seed}:{self._advance_calls}")
+            chosen = rng.sample(range(self.size), min(max(0, modify), self.size))
+            now = self.now_ms()
+            for index in chosen:
+                self.revision[index] += 1
+                self.modified[index] = now
+            return sorted(self.ids[i] for i in chosen), now
+
+    # ----------------------------------------------------------------- lookups
+    def index_of(self, asset_id: int) -> int | None:
+        """Index of an asset id, or None."""
+        pos = bisect.bisect_left(self.ids, asset_id)
+        if pos < self.size and self.ids[pos] == asset_id:
+            return pos
+        return None
+
+    def first_index_after(self, asset_id: int) -> int:
+        """Index of the first asset whose id is greater than ``asset_id``."""
+        return bisect.bisect_right(self.ids, asset_id)
+
+    def first_index_from(self, asset_id: int) -> int:
+        """Index of the first asset whose id is >= ``asset_id``."""
+        return bisect.bisect_left(self.ids, asset_id)
+
+    def scan(self, start: int, predicate: Callable[[int], bool], limit: int) -> tuple[list[int], bool]:
+        """Matching indices from ``start`` (at most ``limit``) and whether more matches follow."""
+        found: list[int] = []
+        for index in range(start, self.size):
+            if predicate(index):
+                if len(found) == limit:
+                    return found, True
+                found.append(index)
+        return found, False
+
+    def count(self, start: int, predicate: Callable[[int], bool]) -> int:
+        """Number of matching indices from ``start``."""
+        return sum(1 for index in range(start, self.size) if predicate(index))
+
+    # ----------------------------------------------------------------- profiles
+    def profile(self, index: int) -> Profile:
+        """The (cached) profile of the asset at ``index``."""
+        cached = self._profiles.get(index)
+        if cached is not None:
+            return cached
+        prof = make_profile(
+            self.seed, index, self.ids[index], self.created[index], self._coverage.get(index), self.software_max
+        )
+        if len(self._profiles) >= _PROFILE_CACHE_MAX:
+            self._profiles.clear()
+        self._profiles[index] = prof
+        return prof
+
+    # ----------------------------------------------------------------- revision mutations
+    # ----------------------------------------------------------------- details
+    def detail(self, index: int) -> AssetDetail:
+        """Generate the revision-dependent content of an asset (software lazily)."""
+        return make_detail(self.seed, self.profile(index), self.revision[index], self.modified[index])
+
+    def port_count(self, index: int) -> int:
+        """Open ports of the asset including those opened by revisions."""
+        prof = self.profile(index)
+        rev = self.revision[index]
+        return prof.n_ports + sum(1 for kind, _ in mutations(self.seed, index, rev, prof) if kind == "port")
+
+    # ----------------------------------------------------------------- details
+    # ----------------------------------------------------------------- summaries
+    def iter_indices(self) -> Iterator[int]:
+        """All indices in ascending asset-id order."""
+        return iter(range(self.size))
+
+    def ip_list(self) -> list[tuple[int, str]]:
+        """(ip as int, ip) of every asset's primary address, sorted numerically (cached)."""
+        if self._ip_cache is None:
+            ips = []
+            for index in range(self.size):
+                address = self.profile(index).address
+                a, b, c, d = (int(x) for x in address.split("."))
+                ips.append(((a << 24) | (b << 16) | (c << 8) | d, address))
+            ips.sort()
+            self._ip_cache = ips
+        return self._ip_cache
+
+    def summary(self) -> dict[str, object]:
+        """The ``GET /sim/control/estate`` document."""
+        by_os: dict[str, int] = {}
+        by_hw: dict[str, int] = {}
+        software_rows = 0
+        assets = []
+        for index in range(self.size):
+            prof = self.profile(index)
+            by_os[prof.os.category1] = by_os.get(prof.os.category1, 0) + 1
+            by_hw[prof.hw_pair[0]] = by_hw.get(prof.hw_pair[0], 0) + 1
+            software_rows += prof.n_software
+            assets.append(
+                {
+                    "assetId": prof.asset_id,
+                    "hostId": prof.host_id,
+                    "name": prof.asset_name,
+                    "address": prof.address,
+                    "os_category1": prof.os.category1,
+                    "os_category2": prof.os.category2,
+                    "hardware_category1": prof.hw_pair[0],
+                    "hardware_category2": prof.hw_pair[1],
+                    "software": prof.n_software,
+                    "ports": self.port_count(index),
+                    "interfaces": prof.n_ifaces,
+                    "volumes": prof.n_volumes,
+                    "processors": 1 if prof.n_cpus else 0,
+                    "cpu_count": prof.n_cpus,
+                    "tags": len(prof.tag_ids),
+                    "cloud_provider": prof.cloud,
+                    "has_agent": prof.agent_id is not None,
+                    "lastModifiedDate": iso_ms(self.modified[index]),
+                    "revision": self.revision[index],
+                    "has_serial": prof.serial is not None,
+                    "has_name": prof.has_name,
+                }
+            )
+        return {
+            "count": self.size,
+            "seed": self.seed,
+            "now": iso_ms(self.now_ms()),
+            "by_os_category1": dict(sorted(by_os.items())),
+            "by_hardware_category1": dict(sorted(by_hw.items())),
+            "hardware_pairs": len({(a["hardware_category1"], a["hardware_category2"]) for a in assets}),
+            "software_rows": software_rows,
+            "assets": assets,
+        }

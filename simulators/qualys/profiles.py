@@ -1,0 +1,299 @@
+"""Asset profiles: the cheap, revision-independent facts about one asset.
+
+A profile is generated from a ``random.Random`` seeded with ``(seed, index)``: archetype, hardware pair,
+OS, names, addresses, tags, and the sizes of its lists (software, ports, interfaces, volumes, CPUs).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+
+from simulators.qualys import hardware as hw
+from simulators.qualys import software as sw
+from simulators.qualys.archetypes import ARCHETYPES, PORT_PROFILES, WEIGHTED, Archetype, archetypes_for_pair
+from simulators.qualys.operating_systems import OS_CATALOG, OsEntry, os_indices
+from simulators.qualys.tags import NETWORK_TAG_BY_SITE, TAG_BY_NAME
+from simulators.qualys.timefmt import BASE_MS, DAY_MS
+
+FIRST_HOST_ID = 1_430_017
+LOCATIONS = ("nyc", "lon", "fra", "sgp", "sfo", "chi", "blr", "syd")
+_CLOUD_WEIGHTS = (("aws", 5), ("azure", 3), ("gcp", 2))
+AWS_REGIONS = (
+    ("us-east-1", "US East (N. Virginia)"),
+    ("us-west-2", "US West (Oregon)"),
+    ("eu-west-1", "Europe (Ireland)"),
+    ("ap-southeast-1", "Asia Pacific (Singapore)"),
+)
+
+
+def _weighted(rng: random.Random, items: tuple[tuple[str, int], ...]) -> str:
+    total = sum(w for _, w in items)
+    roll = rng.randrange(total)
+    for name, weight in items:
+        if roll < weight:
+            return name
+        roll -= weight
+    return items[-1][0]
+
+
+_PLATFORM_BY_OS = {
+    "Windows": "windows",
+    "Linux": "linux",
+    "Mac": "mac",
+    "Unix": "unix",
+    "Mainframe": "unix",
+    "Mobile": "mobile",
+}
+
+
+def platform_of(os_entry: OsEntry) -> str:
+    """Software platform (catalog key) of an OS."""
+    return _PLATFORM_BY_OS.get(os_entry.category1, "embedded")
+
+
+def new_uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def mac_address(rng: random.Random, oui: str = "00:50:56") -> str:
+    return oui + "".join(f":{rng.randrange(256):02x}" for _ in range(3))
+
+
+@dataclass(slots=True)
+class Profile:
+    """Cheap, stable facts about one asset (independent of its revision)."""
+
+    index: int
+    asset_id: int
+    host_id: int
+    asset_uuid: str
+    agent_id: str | None
+    archetype: Archetype
+    platform: str  # software platform: windows, linux, mac, unix, mobile, embedded
+    hw_pair: tuple[str, str]
+    hw_model: hw.HardwareModel
+    os: OsEntry
+    hostname: str
+    domain: str
+    has_name: bool
+    serial: str | None
+    serial_absent: bool
+    address: str
+    site: int
+    secondary_ip: str | None
+    cloud: str | None
+    tracking: str
+    tag_ids: tuple[int, ...]
+    n_software: int
+    n_ports: int
+    n_ifaces: int
+    n_volumes: int
+    n_cpus: int
+    memory_mb: int
+    timezone: str | None
+    logged_user: str | None
+    created_ms: int
+    agent_version: str | None
+    last_vuln_scan_ms: int
+    last_compliance_ms: int | None
+
+    @property
+    def asset_name(self) -> str:
+        """``assetName``/QPS ``name``: the DNS name, or "" for nameless assets."""
+        if not self.has_name:
+            return ""
+        return self.dns_name or self.hostname
+
+    @property
+    def dns_name(self) -> str | None:
+        """Fully qualified DNS name, or None."""
+        if not self.has_name:
+            return None
+        return f"{self.hostname}.{self.domain}" if self.domain else self.hostname
+
+    @property
+    def netbios_name(self) -> str | None:
+        """NetBIOS name (Windows-style hosts only)."""
+        if not self.has_name or not self.archetype.windows_style:
+            return None
+        return self.hostname.upper()[:15]
+
+
+def make_profile(
+    seed: int, index: int, asset_id: int, created_ms: int, pair_index: int | None, software_max: int
+) -> Profile:
+    """Generate the profile of the asset at ``index`` (``pair_index`` forces a seed-table hardware pair)."""
+    rng = random.Random(f"qualys-asset:{seed}:{index}")
+    if pair_index is not None:
+        pair = hw.HARDWARE_PAIRS[pair_index]
+        arch = ARCHETYPES[rng.choice(archetypes_for_pair(pair))]
+    else:
+        arch = ARCHETYPES[_weighted(rng, WEIGHTED)]
+        pair = rng.choice(arch.pairs)
+    cloud = _weighted(rng, _CLOUD_WEIGHTS) if arch.name == "cloud" else None
+    os_key = rng.choice(arch.os_keys)
+    if cloud and os_key == "linux_cloud" and cloud != "aws":
+        os_key = "linux_server"
+    if arch.name == "iot" and rng.random() < 0.15:
+        os_entry = OS_CATALOG[os_indices("unidentified")[0]]
+    else:
+        os_entry = OS_CATALOG[rng.choice(os_indices(os_key))]
+    platform = platform_of(os_entry)
+    models = hw.models_for(pair)
+    if cloud:
+        maker = {"aws": "Amazon", "azure": "Microsoft", "gcp": "Google"}[cloud]
+        models = tuple(m for m in models if m.manufacturer == maker) or models
+    elif pair in (("Computers", "Desktop"), ("Computers", "Notebook")):
+        apple = os_entry.category1 == "Mac"
+        models = tuple(m for m in models if (m.manufacturer == "Apple") == apple) or models
+    model = rng.choice(models)
+
+    host_id = FIRST_HOST_ID + index * 3 + rng.randrange(3)
+    asset_uuid = new_uuid(rng)
+    has_agent = rng.random() < arch.agent_ratio
+    agent_id = new_uuid(rng) if has_agent else None
+
+    site = arch.site + {"aws": 0, "azure": 10, "gcp": 20}.get(cloud or "", 0)
+    block, host = divmod(index, 250)
+    address = f"10.{site + block // 256}.{block % 256}.{host + 2}"
+    secondary = None
+    if arch.site == 10 and rng.random() < 0.12:
+        secondary = f"10.200.{block % 256}.{host + 2}"
+
+    loc = rng.choice(LOCATIONS)
+    code = (index * 7919 + seed * 31) % 100_000
+    if cloud == "aws":
+        hostname = "ip-" + address.replace(".", "-")
+        domain = "ec2.internal" if rng.random() < 0.5 else f"{rng.choice(AWS_REGIONS)[0]}.compute.internal"
+    elif cloud == "azure":
+        hostname, domain = f"vm-{loc}-app{code:05d}", "internal.cloudapp.net"
+    elif cloud == "gcp":
+        hostname, domain = f"gce-{loc}-{code:05d}", "c.acme-prod.internal"
+    elif arch.windows_style:
+        hostname, domain = f"{loc}-{arch.prefix}{code:05d}".upper(), "corp.acme-demo.com"
+    elif arch.name in ("network", "printer", "iot", "mobile"):
+        prefix = {"Printers": "prn", "Mobile": "mob"}.get(pair[0], arch.prefix)
+        if arch.name == "network":
+            prefix = {
+                "Bridges and Routers": "rtr",
+                "Firewall Device": "fw",
+                "Wireless Access Point": "ap",
+            }.get(pair[1], "sw")
+        hostname, domain = f"{loc}-{prefix}{code:05d}", "mgmt.acme-demo.net"
+    else:
+        hostname, domain = f"{loc}-{arch.prefix}{code:05d}", "dc1.acme-demo.net"
+    # A few assets have no name at all, a few no serial number (index 3 / 5 always, for small estates).
+    has_name = not (index == 3 or rng.random() < 0.02)
+    no_serial = index == 5 or rng.random() < 0.03
+    serial: str | None = None
+    if not no_serial:
+        if cloud == "aws":
+            serial = "ec2" + new_uuid(rng)[3:]
+        elif cloud:
+            serial = new_uuid(rng).upper()
+        elif model.manufacturer == "VMware":
+            serial = "VMware-" + " ".join(f"{rng.randrange(256):02x}" for _ in range(8))
+        else:
+            serial = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(10))
+
+    if has_agent:
+        tracking = "QAGENT"
+    elif cloud:
+        tracking = "INSTANCE_ID"
+    else:
+        roll = rng.random()
+        tracking = "IP" if roll < 0.8 else ("DNSNAME" if roll < 0.95 or not arch.windows_style else "NETBIOS")
+
+    tags: list[int] = []
+    if has_agent:
+        tags.append(TAG_BY_NAME["Cloud Agent"].id)
+    os_tag = {
+        "windows_server": "Windows Servers",
+        "windows_client": "Windows Workstations",
+        "linux_server": "Linux Servers",
+        "linux_cloud": "Linux Servers",
+        "unix": "Unix Servers",
+        "mainframe": "Unix Servers",
+        "mac": "macOS Devices",
+        "network": "Network Devices",
+        "printer": "Printers and IoT",
+        "embedded": "Printers and IoT",
+    }.get(os_entry.key)
+    if os_tag:
+        tags.append(TAG_BY_NAME[os_tag].id)
+    if rng.random() < 0.8:
+        tags.append(TAG_BY_NAME[rng.choice(("Production", "Production", "Staging", "Development"))].id)
+    if rng.random() < 0.6:
+        tags.append(TAG_BY_NAME[rng.choice(("BU: Finance", "BU: Engineering", "BU: Sales & Marketing"))].id)
+    tags.append(TAG_BY_NAME[NETWORK_TAG_BY_SITE[site]].id)
+    if secondary:
+        tags.append(TAG_BY_NAME["Net: Secondary VIPs"].id)
+    if cloud:
+        tags.append(TAG_BY_NAME[{"aws": "AWS", "azure": "Azure", "gcp": "GCP"}[cloud]].id)
+    if rng.random() < 0.07:
+        tags.append(TAG_BY_NAME["PCI Scope"].id)
+    if os_entry.stage == "EOL/EOS":
+        tags.append(TAG_BY_NAME["EOL Software"].id)
+    if rng.random() < 0.04:
+        tags.append(TAG_BY_NAME["Internet Facing"].id)
+
+    catalog_size = len(sw.CATALOG[platform])
+    high = min(arch.software_range[1], software_max, catalog_size)
+    low = min(arch.software_range[0], high)
+    n_software = rng.randint(low, high)
+    if arch.software_range[0] >= 20 and rng.random() < 0.03:
+        n_software = 0  # inventory never collected
+    n_ports = min(rng.randint(*arch.port_range), len(PORT_PROFILES[arch.ports]))
+    n_ifaces = rng.randint(*arch.iface_range)
+    n_volumes = rng.randint(*arch.volume_range)
+    n_cpus = rng.randint(*arch.cpu_range)
+    if n_cpus > 1:
+        n_cpus -= n_cpus % 2
+    memory = 0 if arch.cpu_range[1] == 0 else rng.choice((2048, 4096, 8192, 16384, 32768, 65536, 131072))
+    timezone = None if arch.cpu_range[1] <= 1 else rng.choice(("+00:00", "-05:00", "+01:00", "+05:30", "UTC"))
+    user = None
+    if platform == "windows":
+        user = f"ACME\\{rng.choice('abcdefghjkmnprstw')}{rng.choice(('smith', 'jones', 'patel', 'garcia'))}"
+    elif platform in ("linux", "unix", "mac") and has_agent:
+        user = rng.choice(("root", "ec2-user" if cloud == "aws" else "admin", "svc_deploy"))
+    agent_version = None
+    if has_agent:
+        agent_version = rng.choice(("5.2.0.27", "6.1.0.28", "6.0.0.41", "4.9.0.10", "1.8.0.11"))
+    scanned_around = created_ms + (BASE_MS - created_ms) // 2
+    return Profile(
+        index=index,
+        asset_id=asset_id,
+        host_id=host_id,
+        asset_uuid=asset_uuid,
+        agent_id=agent_id,
+        archetype=arch,
+        platform=platform,
+        hw_pair=pair,
+        hw_model=model,
+        os=os_entry,
+        hostname=hostname,
+        domain=domain,
+        has_name=has_name,
+        serial=serial,
+        serial_absent=no_serial and rng.random() < 0.5,
+        address=address,
+        site=site,
+        secondary_ip=secondary,
+        cloud=cloud,
+        tracking=tracking,
+        tag_ids=tuple(dict.fromkeys(tags)),
+        n_software=n_software,
+        n_ports=n_ports,
+        n_ifaces=n_ifaces,
+        n_volumes=n_volumes,
+        n_cpus=n_cpus,
+        memory_mb=memory,
+        timezone=timezone,
+        logged_user=user,
+        created_ms=created_ms,
+        agent_version=agent_version,
+        last_vuln_scan_ms=scanned_around - rng.randrange(0, 30) * DAY_MS,
+        last_compliance_ms=(scanned_around - rng.randrange(0, 60) * DAY_MS) if rng.random() < 0.4 else None,
+    )

@@ -1,0 +1,358 @@
+"""HTTP front end of the Qualys simulator: routing, fault application, :class:`QualysSimulator`, ``main``.
+
+One port serves both "hosts" by path prefix:
+
+* API server: ``/api/...`` (FO), ``/qps/...`` (QPS)
+* Gateway: ``/auth``, ``/rest/...`` (CSAM v2), ``/am/...`` (GAV v1)
+* Control: ``/sim/control/...`` (no auth, no faults, not counted in stats)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from urllib.parse import parse_qs, urlsplit
+
+from simulators.qualys import control, fo, gateway, qps
+from simulators.qualys.accounts import Account
+from simulators.qualys.replies import Reply, Request, html_error, json_reply
+from simulators.qualys.subscription import Subscription, family_of
+from simulators.qualys.unverified import text
+
+_MAINTENANCE_HTML = (
+    "<!DOCTYPE html>\n<html><head><title>Qualys - Scheduled Maintenance</title></head>\n"
+    "<body><h1>Scheduled Maintenance</h1><p>{message}</p></body></html>\n"
+)
+
+
+def status_fault_reply(sub: Subscription, family: str, code: int) -> Reply:
+    """The reply for an injected HTTP status (maintenance 503, gateway 5xx, 202 retry-later)."""
+    gateway_family = family in ("csam", "auth")
+    if code == 503:
+        if gateway_family:
+            return json_reply(503, {"status": 503, "error": "Service Unavailable", "message": text("maintenance")})
+        return Reply(503, [_MAINTENANCE_HTML.format(message=text("maintenance")).encode()], "text/html")
+    if code == 500 and gateway_family:
+        return json_reply(500, {"status": 500, "error": "Internal Server Error", "message": "Internal Server Error"})
+    if code == 202:
+        if family == "fo":
+            return fo.simple_return(sub, 202, None, text("fo.retry_later"))
+        return Reply(202, [], None)
+    return html_error(code)
+
+
+def apply_data_faults(sub: Subscription, family: str, reply: Reply) -> None:
+    """Corrupt a successful data response when an invalid-UTF-8 and/or truncate fault is pending."""
+    if reply.data_offset is None or reply.status != 200:
+        return
+    offset = reply.data_offset
+    if sub.faults.take_invalid_utf8(family):
+        body = reply.body()
+        marker = reply.utf8_marker or b'"'
+        pos = body.find(marker, offset)
+        if pos >= 0:
+            cut = pos + len(marker)
+            reply.chunks = [body[:cut], b"\xff", body[cut:]]
+    fraction = sub.faults.take_truncate(family)
+    if fraction is not None:
+        body = reply.body()
+        cut = offset + int((len(body) - offset) * fraction)
+        cut = max(offset + 1, min(cut, len(body) - 2))
+        reply.chunks = [body[:cut]]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    subscription: Subscription
+    verbose: bool = False
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
+    def close_connections(self) -> None:
+        """Shut down open keep-alive connections so their handler threads end."""
+        with self.connections_lock:
+            connections = list(self.connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class _IPv6Server(_Server):
+    address_family = socket.AF_INET6
+
+
+class QualysHandler(BaseHTTPRequestHandler):
+    """Request handler; the subscription is reached through ``self.server``."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "Qualys"
+    sys_version = ""
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.connections_lock:
+                self.server.connections.discard(self.connection)
+
+    def log_message(self, format: str, *args: object) -> None:
+        if self.server.verbose:
+            sys.stderr.write("%s - %s\n" % (self.address_string(), format % args))  # noqa: UP031
+
+    # ------------------------------------------------------------------ plumbing
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts = []
+            while True:
+                size_line = self.rfile.readline(65537).split(b";")[0].strip()
+                size = int(size_line or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(65537)
+            return b"".join(parts)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _write(self, reply: Reply, account: Account | None) -> None:
+        sub = self.server.subscription
+        chunks = reply.chunks
+        encoding = None
+        if sub.faults.gzip and chunks and "gzip" in (self.headers.get("Accept-Encoding") or "") and reply.length > 1024:
+            chunks = [gzip.compress(reply.body(), compresslevel=1)]
+            encoding = "gzip"
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        if reply.content_type and reply.status != 204:
+            self.send_header("Content-Type", reply.content_type)
+        if encoding:
+            self.send_header("Content-Encoding", encoding)
+        self.send_header("X-Powered-By", sub.powered_by(account.user_uuid if account else None))
+        if reply.status not in (204, 304):
+            self.send_header("Content-Length", str(sum(len(c) for c in chunks)))
+        self.end_headers()
+        if self.command != "HEAD" and reply.status not in (204, 304):
+            for chunk in chunks:
+                self.wfile.write(chunk)
+
+    # ------------------------------------------------------------------ dispatch
+    def _route(self, sub: Subscription, req: Request, family: str | None) -> tuple[Reply, Account | None]:
+        if family == "auth":
+            return gateway.authenticate(sub, req)
+        if family == "csam":
+            return gateway.handle(sub, req)
+        if family == "qps":
+            return qps.handle(sub, req)
+        if family == "fo":
+            return fo.handle(sub, req)
+        return json_reply(404, {"status": 404, "error": "Not Found", "message": f"No route for {req.path}"}), None
+
+    def _handle(self) -> None:
+        sub = self.server.subscription
+        parts = urlsplit(self.path)
+        body = self._read_body()
+        req = Request(
+            self.command,
+            parts.path,
+            parse_qs(parts.query, keep_blank_values=True),
+            self.headers,
+            body,
+            self.path,
+        )
+        account: Account | None = None
+        if parts.path.startswith("/sim/control"):
+            self._write(control.handle(sub, req), None)
+            return
+        family = family_of(parts.path)
+        reply: Reply | None = None
+        try:
+            if self.command == "GET" and len(self.path) > sub.faults.max_get_url:
+                reply = html_error(414)
+            elif family is not None:
+                code = sub.faults.take_status(family)
+                if code is not None:
+                    reply = status_fault_reply(sub, family, code)
+            if reply is None:
+                reply, account = self._route(sub, req, family)
+                if family is not None:
+                    apply_data_faults(sub, family, reply)
+            if sub.faults.latency_ms:
+                time.sleep(sub.faults.latency_ms / 1000)
+            self._write(reply, account)
+        except Exception as exc:  # pragma: no cover - defensive: a bug must not kill the connection silently
+            traceback.print_exc()
+            reply = json_reply(500, {"status": 500, "error": "Internal Server Error", "message": str(exc)})
+            self._write(reply, account)
+        finally:
+            if reply is not None:
+                for finalizer in reply.finalizers:
+                    finalizer()
+                sub.stats.record(self.command, parts.path, reply.status)
+
+    def do_GET(self) -> None:
+        """GET."""
+        self._handle()
+
+    def do_POST(self) -> None:
+        """POST."""
+        self._handle()
+
+    def do_PUT(self) -> None:
+        """PUT."""
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        """DELETE."""
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        """HEAD."""
+        self._handle()
+
+
+class QualysSimulator:
+    """A running (or startable) Qualys simulator.
+
+    >>> sim = QualysSimulator(port=0, assets=200, seed=7).start()   # doctest: +SKIP
+    >>> sim.url                                                      # doctest: +SKIP
+    'http://127.0.0.1:54321'
+    >>> sim.stop()                                                   # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        assets: int = 200,
+        seed: int = 7,
+        username: str = "qualys_demo",
+        password: str = "demo-Passw0rd",  # noqa: S107 - the simulator's documented demo credential
+        pod: str = "US1",
+        jwt_ttl_seconds: int = 14_400,
+        software_max: int = 400,
+        verbose: bool = False,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.verbose = verbose
+        self.subscription = Subscription(assets, seed, username, password, pod, jwt_ttl_seconds, software_max)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL for both the API server and the gateway paths."""
+        if self._server is None:
+            raise RuntimeError("the simulator is not started")
+        port = self._server.server_address[1]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{port}"
+
+    def start(self) -> QualysSimulator:
+        """Bind and serve in a daemon thread; returns self."""
+        if self._server is not None:
+            return self
+        server_class = _IPv6Server if ":" in self.host else _Server
+        server = server_class((self.host, self.port), QualysHandler)
+        server.subscription = self.subscription
+        server.verbose = self.verbose
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="qualys-simulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Shut down the server and join its thread."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if thread is not None:
+            thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> QualysSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m simulators.qualys", description="Qualys API simulator")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8780, help="port (0 = any free port)")
+    parser.add_argument("--assets", type=int, default=200, help="number of assets in the estate")
+    parser.add_argument("--seed", type=int, default=7, help="estate seed")
+    parser.add_argument("--user", default="qualys_demo", help="API username")
+    parser.add_argument("--password", default="demo-Passw0rd", help="API password")
+    parser.add_argument("--pod", default="US1", help="platform label (US1, US3, EU1, ...)")
+    parser.add_argument("--jwt-ttl", type=int, default=14_400, help="gateway JWT lifetime in seconds")
+    parser.add_argument("--software-max", type=int, default=400, help="max software rows per asset")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; the first stdout line is ``Qualys simulator listening on <url>``."""
+    args = build_parser().parse_args(argv)
+    sim = QualysSimulator(
+        host=args.host,
+        port=args.port,
+        assets=args.assets,
+        seed=args.seed,
+        username=args.user,
+        password=args.password,
+        pod=args.pod,
+        jwt_ttl_seconds=args.jwt_ttl,
+        software_max=args.software_max,
+        verbose=args.verbose,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        sim.start()
+        print(f"Qualys simulator listening on {sim.url}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sim.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Every response text the simulator had to guess, in one table.
+
+The reference (``qualys-api.md``) verifies only a few failure texts (INVALID_CREDENTIALS at HTTP 200,
+FO CODE 2001 "This account has expired.", the 1965 "This API cannot be run again for another ..."
+sentence, the JWT 401 body).  Everything below is an **unverified guess**: clients must not depend on
+the exact wording, only on the HTTP status / code / responseCode that accompanies it.
+"""
+
+from __future__ import annotations
+
+UNVERIFIED_TEXTS: dict[str, str] = {
+    # FO (VM/PC API v2)
+    "fo.missing_x_requested_with": ("Missing required header: X-Requested-With. Please add the header to the request."),
+    "fo.bad_login": "Bad Login/Password",  # CODE 2000 at HTTP 401
+    "fo.no_api": "API access is not enabled for this account.",  # CODE 2002 at HTTP 403
+    "fo.concurrency": ("This API cannot be run again until {running} currently running instances have finished."),
+    "fo.unknown_action": "Parameter action has invalid value: {action}",
+    "fo.missing_action": "Missing required parameter(s): action",
+    "fo.unrecognized": "Unrecognized parameter(s): {params}",
+    "fo.bad_ips": "Parameter ips has invalid value: {value}",
+    "fo.bad_tracking": "Parameter tracking_method has invalid value: {value}",
+    "fo.not_implemented": "This action is not supported by the simulator yet: {action}",
+    "fo.retry_later": "Another request with the same parameters is being processed. Please retry later.",
+    # QPS (Asset Management & Tagging)
+    "qps.expired": "This account has expired.",
+    "qps.no_api": "API access is not enabled for this account.",
+    "qps.no_asset_inventory": "Not authorized to access Asset Management",
+    "qps.bad_field": "Criteria: Unknown criteria field '{field}'.",
+    "qps.bad_field_resolution": "Specify a valid field name.",
+    "qps.bad_operator": "Criteria: Operator '{operator}' is not supported for criteria '{field}'.",
+    "qps.bad_operator_resolution": "Specify one of the supported operators: {allowed}.",
+    "qps.date_resolution": "Specify criteria value(s) as Date (yyyy-MM-dd'T'HH:mm:ss'Z').",
+    "qps.keyword_resolution": "Specify criteria value(s) as one of: {allowed}.",
+    "qps.limit": "limitResults must be between 1 and 1000 (given: {value}).",
+    "qps.limit_resolution": "Specify a limitResults value between 1 and 1000.",
+    "qps.offset": "startFromOffset must be a positive integer (given: {value}).",
+    "qps.bad_request": "Request could not be parsed: {detail}",
+    "qps.bad_request_resolution": "Send a valid ServiceRequest document.",
+    "qps.not_found": "{object} with id={id} was not found.",
+    "qps.unknown_endpoint": "Unsupported operation: {path}",
+    # Gateway (JWT, CSAM/GAV)
+    "auth.bad_credentials": "Invalid username or password",  # 401 JSON from POST /auth
+    "auth.expired": "Subscription expired",
+    "auth.no_api": "API access disabled",
+    "auth.missing": "Missing required parameter(s): username, password",
+    "gateway.no_asset_inventory": ("Access to Asset Inventory (CSAM/GAV) is not enabled for this subscription."),
+    "csam.bad_filter_field": "Invalid filter field: {field}",
+    "csam.bad_operator": "Invalid operator {operator} for field {field}",
+    "csam.bad_value": "Invalid value '{value}' for field {field}",
+    "csam.bad_page_size": "pageSize must be between 1 and 300",
+    "csam.bad_param": "Invalid value for parameter {name}: {value}",
+    "csam.bad_body": "Request body is not a valid filter document",
+    "csam.failed": "Internal error while processing the request. Please retry.",
+    "csam.no_response_code": "Unexpected error while processing request",
+    "csam.rate_limited": "Too many requests. Please retry after {seconds} seconds.",
+    "csam.not_found": "No asset found for assetId {id}",
+    "maintenance": ("The Qualys Cloud Platform is currently undergoing scheduled maintenance. Please try again later."),
+}
+
+
+def text(key: str, **values: object) -> str:
+    """Return the (unverified) text for ``key`` formatted with ``values``."""
+    return UNVERIFIED_TEXTS[key].format(**values)
