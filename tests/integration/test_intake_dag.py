@@ -49,8 +49,7 @@ def test_every_dag_file_imports_without_errors(airflow_db: None) -> None:
 
 
 def test_an_invalid_configuration_builds_no_dag_and_shows_each_problem(
-    airflow_db: None, 
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow.dag_processing.dagbag import DagBag
 

@@ -85,8 +85,7 @@ properties: {download_batch_size: 500}
     assert "sources[1].name: 'us' is used by another source; names must be unique" in problems
     assert (
         "sources[2]: set pod (one of US1, US2, US3, US4, EU1, EU2, EU3, IN1, CA1, AE1, UK1, AU1, KSA1) "
-        "or api_url for a PCP"
-        in problems
+        "or api_url for a PCP" in problems
     )
     assert "schedules[1].name: 'a' is used by another schedule; names must be unique" in problems
     assert "schedules[1].source: no source named 'nowhere' (known: us, pcp)" in problems
