@@ -4,6 +4,7 @@ and the Qualys simulator over real HTTP. Environment variables are set before an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -41,12 +42,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     for engine in database._engines.values():
         engine.dispose()
-    try:
+    with contextlib.suppress(Exception):  # Airflow may never have been set up in this session
         from airflow import settings
 
         settings.dispose_orm()
-    except Exception:  # Airflow was never set up in this session
-        pass
     stop_embedded()
 
 

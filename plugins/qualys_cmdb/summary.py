@@ -4,14 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Column, Connection, Engine, func, select
 
 from qualys_cmdb.staging.schema import STAGED_CHILDREN, staged_asset, staged_software, sync_queue, sync_run
 
 
+def _count_by(conn: Connection, source: str, column: Column[Any]) -> list[Any]:
+    """Staged assets of ``source`` counted by a column of a one-row-per-asset detail table."""
+    detail = column.table
+    joined = staged_asset.outerjoin(
+        detail, (detail.c.source == staged_asset.c.source) & (detail.c.asset_id == staged_asset.c.asset_id)
+    )
+    return list(
+        conn.execute(
+            select(func.coalesce(column, "(unknown)"), func.count())
+            .select_from(joined)
+            .where(staged_asset.c.source == source)
+            .group_by(column)
+            .order_by(func.count().desc())
+        ).all()
+    )
+
+
 def intake_summary(engine: Engine, schedule: str, source: str) -> dict[str, Any]:
     """Counts of the schedule's latest run and of the source's staged assets."""
-    os_t, hw_t = STAGED_CHILDREN["os"], STAGED_CHILDREN["hardware"]
     installs = STAGED_CHILDREN["software_install"]
     with engine.connect() as conn:
         run = (
@@ -21,28 +37,8 @@ def intake_summary(engine: Engine, schedule: str, source: str) -> dict[str, Any]
             .mappings()
             .first()
         )
-        by_os = conn.execute(
-            select(func.coalesce(os_t.c.os_category_1, "(unknown)"), func.count())
-            .select_from(
-                staged_asset.outerjoin(
-                    os_t, (os_t.c.source == staged_asset.c.source) & (os_t.c.asset_id == staged_asset.c.asset_id)
-                )
-            )
-            .where(staged_asset.c.source == source)
-            .group_by(os_t.c.os_category_1)
-            .order_by(func.count().desc())
-        ).all()
-        by_hw = conn.execute(
-            select(func.coalesce(hw_t.c.hardware_category_1, "(unknown)"), func.count())
-            .select_from(
-                staged_asset.outerjoin(
-                    hw_t, (hw_t.c.source == staged_asset.c.source) & (hw_t.c.asset_id == staged_asset.c.asset_id)
-                )
-            )
-            .where(staged_asset.c.source == source)
-            .group_by(hw_t.c.hardware_category_1)
-            .order_by(func.count().desc())
-        ).all()
+        by_os = _count_by(conn, source, STAGED_CHILDREN["os"].c.os_category_1)
+        by_hw = _count_by(conn, source, STAGED_CHILDREN["hardware"].c.hardware_category_1)
         staged = conn.execute(select(func.count()).where(staged_asset.c.source == source)).scalar_one()
         software_rows = conn.execute(select(func.count()).where(installs.c.source == source)).scalar_one()
         catalog = conn.execute(select(func.count()).select_from(staged_software)).scalar_one()

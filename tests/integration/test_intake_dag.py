@@ -105,6 +105,27 @@ def test_a_run_stages_exactly_the_estate_and_a_rerun_changes_nothing(
     second = _run_row(staging, run2.run_id)
     assert (second["assets_fetched"], second["assets_changed"]) == (0, 0)
 
+    # credentials never reach the queue or the application log
+    with staging.connect() as conn:
+        stored = conn.execute(
+            text("SELECT string_agg(request::text || coalesce(notes, ''), ' ') FROM qcmdb.sync_queue")
+        )
+        logged = conn.execute(text("SELECT string_agg(message || coalesce(details::text, ''), ' ') FROM qcmdb.app_log"))
+        assert "sim-Passw0rd" not in (stored.scalar_one() or "") + (logged.scalar_one() or "")
+
+
+def test_a_manual_run_with_since_re_syncs_without_moving_the_watermark(
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, monkeypatch, batch=25)
+    _run_dag()
+    watermark = store.get_state(staging, "t")["watermark"]  # type: ignore[index]
+    rerun = _run_dag(run_conf={"since": "2001-01-01T00:00:00Z"})
+    row = _run_row(staging, rerun.run_id)
+    assert row["assets_fetched"] == qualys_sim.estate()["count"]  # the whole window again
+    assert row["assets_changed"] == 0  # nothing changed, so nothing is rewritten
+    assert store.get_state(staging, "t")["watermark"] == watermark  # type: ignore[index]
+
 
 def test_a_second_run_after_the_estate_changed_stages_only_the_changed_assets(
     airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

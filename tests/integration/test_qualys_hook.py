@@ -165,3 +165,62 @@ def test_connection_test_reports_an_unreachable_server(monkeypatch: pytest.Monke
     ok, message = QualysHook("qualys_down", retry=FAST).test_connection()
     assert not ok and message.startswith("Server unreachable") and "Connection refused" in message
     assert "secret-pw" not in message
+
+
+def test_an_fo_409_is_waited_out_for_the_seconds_qualys_asks(qualys_sim: SimHandle) -> None:
+    qualys_sim.control("faults", fo_rate_limit={"limit": 1, "window_sec": 2, "concurrency": 2})
+    waits: list[float] = []
+    hook = _hook(qualys_sim, sleep=lambda s: (waits.append(s), __import__("time").sleep(s)))
+    assert hook.test_connection()[0]
+    assert hook.test_connection()[0]  # the second FO call is blocked (409, CODE 1965) until the window passes
+    stats = qualys_sim.control("stats", method="GET")
+    assert stats["by_endpoint_status"]["/api/2.0/fo/asset/ip"]["409"] >= 1
+    assert waits and 0 < max(waits) <= 3
+
+
+def test_only_the_fields_the_schedule_needs_are_requested(qualys_sim: SimHandle) -> None:
+    hook = _hook(qualys_sim)
+    now = datetime.now(UTC)
+    lean = hook.csam_page(cursor=0, page_size=300, since=SINCE, until=now, qql=[], tag=None, details={})
+    full = hook.csam_page(
+        cursor=0, page_size=300, since=SINCE, until=now, qql=[], tag=None, details={"software": True, "ports": True}
+    )
+    lean_assets = list(parse_csam_page(lean.body(), "s", DetailFlags()))
+    assert all(r.software == [] and "open_port" not in r.children for r in lean_assets)
+    assert sum(len(r.software) for r in parse_csam_page(full.body(), "s", DetailFlags())) > 0
+    assert lean.raw_bytes < full.raw_bytes
+
+
+def test_the_connection_type_is_registered_with_airflow(airflow_db: None) -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    pm = ProvidersManager()
+    assert "qualys-cmdb-sync" in pm.providers
+    assert pm.hooks["qualys"].hook_class_name == "qualys_cmdb.hooks.qualys.QualysHook"
+
+
+def test_the_airflow_test_button_runs_the_connection_test(
+    qualys_sim: SimHandle, airflow_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POST /api/v2/connections/test on Airflow's real API app (what the UI's Test button calls)."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setenv("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
+    from airflow.api_fastapi.app import create_app
+
+    client = TestClient(create_app())
+    body = {
+        "connection_id": "qualys_ui",
+        "conn_type": "qualys",
+        "host": qualys_sim.url,
+        "login": "qualys_test",
+        "extra": json.dumps({"gateway_url": qualys_sim.url}),
+    }
+    ok = client.post("/api/v2/connections/test", json={**body, "password": "sim-Passw0rd"})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["status"] is True and ok.json()["message"].startswith("Connection OK")
+    bad = client.post("/api/v2/connections/test", json={**body, "password": "nope"}).json()
+    assert bad["status"] is False and bad["message"].startswith("Wrong credentials")

@@ -15,6 +15,7 @@ from qualys_cmdb.config import DetailFlags
 from qualys_cmdb.intake.records import (
     AssetRecord,
     boolean,
+    cloud_row,
     date,
     integer,
     listed,
@@ -285,44 +286,13 @@ def _cloud(value: Any, provider_hint: Any) -> tuple[str, dict[str, Any]] | None:
 
 
 def _cloud_row(provider: str, d: dict[str, Any], tags: list[Any]) -> dict[str, Any]:
-    def pick(*keys: str) -> str | None:
-        for key in keys:
-            value = d.get(key)
-            if isinstance(value, dict):
-                value = value.get("code") or value.get("name")
-            out = text(value)
-            if out:
-                return out
-        return None
-
-    return {
-        "provider": provider,
-        "instance_id": pick("instanceId", "vmId", "id"),
-        "instance_type": pick("instanceType", "size", "vmSize", "machineType"),
-        "instance_state": pick("instanceState", "state"),
-        "account_id": pick("accountId", "subscriptionId", "projectId", "projectIdNo"),
-        "region": pick("region", "location"),
-        "zone": pick("availabilityZone", "zone"),
-        "image_id": pick("imageId", "imageOffer", "image"),
-        "network": pick("vpcId", "virtualNetwork", "network"),
-        "subnet": pick("subnetId", "subnet"),
-        "resource_group": pick("resourceGroupName", "resourceGroup"),
-        "private_ip_address": pick("privateIpAddress"),
-        "public_ip_address": pick("publicIpAddress"),
-        "private_dns": pick("privateDNS", "privateDnsName"),
-        "public_dns": pick("publicDNS", "publicDnsName"),
-        "mac_address": pick("macAddress"),
-        "cloud_tags": _tags_json(tags),
-    }
-
-
-def _tags_json(tags: list[Any]) -> str | None:
-    import json
+    def lookup(key: str) -> str | None:
+        value = d.get(key)
+        return text(value.get("code") or value.get("name")) if isinstance(value, dict) else text(value)
 
     pairs = {}
     for tag in tags:
-        if isinstance(tag, dict):
-            key = text(tag.get("key") or tag.get("name"))
-            if key:
-                pairs[key] = text(tag.get("value"))
-    return json.dumps(pairs, sort_keys=True) if pairs else None
+        key = text(tag.get("key") or tag.get("name")) if isinstance(tag, dict) else None
+        if key:
+            pairs[key] = text(tag.get("value"))
+    return cloud_row(provider, lookup, pairs)

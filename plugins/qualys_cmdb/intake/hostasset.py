@@ -6,14 +6,21 @@ is turned into rows, so memory does not grow with the page. Element names follow
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import IO
 
 from lxml import etree
 
 from qualys_cmdb.config import DetailFlags
-from qualys_cmdb.intake.records import AssetRecord, integer, software_key, split_addresses, text, timestamp
+from qualys_cmdb.intake.records import (
+    AssetRecord,
+    cloud_row,
+    integer,
+    software_key,
+    split_addresses,
+    text,
+    timestamp,
+)
 
 _CLOUD = {"Ec2AssetSourceSimple": "aws", "AzureAssetSourceSimple": "azure", "GcpAssetSourceSimple": "gcp"}
 
@@ -157,22 +164,4 @@ def _cloud_row(provider: str, c: etree._Element) -> dict[str, object]:
         key = _t(pair, "key")
         if key:
             tags[key] = _t(pair, "value")
-    return {
-        "provider": provider,
-        "instance_id": _t(c, "instanceId") or _t(c, "vmId"),
-        "instance_type": _t(c, "instanceType") or _t(c, "vmSize") or _t(c, "machineType"),
-        "instance_state": _t(c, "instanceState") or _t(c, "state"),
-        "account_id": _t(c, "accountId") or _t(c, "subscriptionId") or _t(c, "projectId"),
-        "region": _t(c, "region") or _t(c, "location"),
-        "zone": _t(c, "availabilityZone") or _t(c, "zone"),
-        "image_id": _t(c, "imageId") or _t(c, "offer"),
-        "network": _t(c, "vpcId") or _t(c, "network"),
-        "subnet": _t(c, "subnetId") or _t(c, "subnet"),
-        "resource_group": _t(c, "resourceGroupName"),
-        "private_ip_address": _t(c, "privateIpAddress"),
-        "public_ip_address": _t(c, "publicIpAddress"),
-        "private_dns": _t(c, "privateDnsName"),
-        "public_dns": _t(c, "publicDnsName"),
-        "mac_address": _t(c, "macAddress"),
-        "cloud_tags": json.dumps(tags, sort_keys=True) if tags else None,
-    }
+    return cloud_row(provider, lambda name: _t(c, name), tags)

@@ -8,9 +8,12 @@ here once, so the staging tables hold clean types.
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 PLACEHOLDERS = frozenset({"", ",", ",,", "not announced", "n/a", "na", "null", "none", "unknown", "-"})
@@ -30,19 +33,28 @@ class AssetRecord:
 
     def seal(self) -> None:
         """Compute the content hash over everything staged for the asset (BY-1: unchanged → same hash)."""
-        parts: list[Any] = [sorted(self.asset.items())]
+        # Rows are built by this package's parsers with a fixed key order, so their values alone identify them.
+        parts: list[Any] = [tuple(self.asset.items())]
         for kind in sorted(self.children):
-            parts.append([kind, [sorted(r.items()) for r in self.children[kind]]])
-        parts.append([sorted(r.items()) for r in self.software])
+            parts.append((kind, [tuple(r.values()) for r in self.children[kind]]))
+        parts.append([tuple(r.values()) for r in self.software])
         self.asset["content_hash"] = hashlib.md5(repr(parts).encode(), usedforsecurity=False).hexdigest()
+
+
+_PLACEHOLDER_MAX = max(map(len, PLACEHOLDERS))
 
 
 def text(value: Any) -> str | None:
     """A trimmed string, or None for empty values and Qualys placeholders."""
-    if value is None or isinstance(value, (dict, list)):
+    # The hot path of parsing (dozens of calls per software row): keep it cheap for plain strings.
+    if type(value) is not str:
+        if value is None or isinstance(value, (dict, list)):
+            return None
+        value = str(value)
+    out = value.strip()
+    if len(out) <= _PLACEHOLDER_MAX and out.lower() in PLACEHOLDERS:
         return None
-    out = str(value).strip()
-    return None if out.lower() in PLACEHOLDERS else out
+    return out
 
 
 def integer(value: Any) -> int | None:
@@ -85,6 +97,11 @@ def timestamp(value: Any) -> str | None:
         return None
     if raw.lstrip("-").isdigit():
         return timestamp(int(raw))
+    return _iso(raw)
+
+
+@lru_cache(maxsize=65536)  # the same dates recur across thousands of software rows
+def _iso(raw: str) -> str | None:
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
@@ -129,3 +146,32 @@ def split_addresses(value: Any) -> list[str]:
     if raw is None:
         return []
     return [a.strip() for a in raw.split(",") if a.strip() and a.strip().lower() not in PLACEHOLDERS]
+
+
+#: Cloud metadata column -> the field names the providers and the two APIs use for it (§3.4, §4.4).
+CLOUD_FIELDS = {
+    "instance_id": ("instanceId", "vmId", "id"),
+    "instance_type": ("instanceType", "size", "vmSize", "machineType"),
+    "instance_state": ("instanceState", "state"),
+    "account_id": ("accountId", "subscriptionId", "projectId", "projectIdNo"),
+    "region": ("region", "location"),
+    "zone": ("availabilityZone", "zone"),
+    "image_id": ("imageId", "imageOffer", "offer", "image"),
+    "network": ("vpcId", "virtualNetwork", "network"),
+    "subnet": ("subnetId", "subnet"),
+    "resource_group": ("resourceGroupName", "resourceGroup"),
+    "private_ip_address": ("privateIpAddress",),
+    "public_ip_address": ("publicIpAddress",),
+    "private_dns": ("privateDNS", "privateDnsName"),
+    "public_dns": ("publicDNS", "publicDnsName"),
+    "mac_address": ("macAddress",),
+}
+
+
+def cloud_row(provider: str, lookup: Callable[[str], str | None], tags: dict[str, str | None]) -> dict[str, Any]:
+    """The staged cloud-metadata row: each column from the first of its field names that ``lookup`` finds."""
+    row: dict[str, Any] = {"provider": provider}
+    for column, names in CLOUD_FIELDS.items():
+        row[column] = next((v for v in map(lookup, names) if v), None)
+    row["cloud_tags"] = json.dumps(tags, sort_keys=True) if tags else None
+    return row

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,10 @@ def home() -> Path:
 
 def embedded_server(start: bool = True) -> Any:
     """The embedded PostgreSQL server under :func:`home`, started if needed (``pgserver.PostgresServer``)."""
-    import pgserver  # imported lazily: only the embedded default needs it
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); pgserver then uses /tmp, which is fine.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        import pgserver  # imported lazily: only the embedded default needs it
 
     data = home() / "pgdata"
     data.parent.mkdir(parents=True, exist_ok=True)
