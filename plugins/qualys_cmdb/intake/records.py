@@ -51,7 +51,7 @@ def text(value: Any) -> str | None:
         if value is None or isinstance(value, (dict, list)):
             return None
         value = str(value)
-    out = value.strip()
+    out: str = value.strip()
     if len(out) <= _PLACEHOLDER_MAX and out.lower() in PLACEHOLDERS:
         return None
     return out
