@@ -62,12 +62,18 @@ def _embedded(args: argparse.Namespace) -> int:
 def _test_connection(args: argparse.Namespace) -> int:
     from qualys_cmdb.config import load_config
     from qualys_cmdb.hooks.qualys import QualysHook
+    from qualys_cmdb.staging import store
+    from qualys_cmdb.staging.database import get_engine
+    from qualys_cmdb.staging.migrate import is_current
 
     config = load_config(args.config)
     hook = QualysHook.for_source(config.source(args.source), config.properties)
     ok, message = hook.test_connection()
     hook.close()
     print(message)
+    engine = get_engine()
+    if is_current(engine):  # the application log records API responses (OB-1), once the schema exists
+        store.AppLog(engine, source=args.source).write("info" if ok else "error", "test connection", message)
     return 0 if ok else 1
 
 

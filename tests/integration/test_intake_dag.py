@@ -220,3 +220,51 @@ def test_a_bad_page_becomes_an_error_record_and_nothing_else_is_lost(
     store.requeue(staging, [bad_id])
     _run_dag()
     assert _counts(staging)["asset"] == estate["count"]
+
+
+def test_a_crash_between_fetch_and_stage_loses_nothing(
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that died after fetch (pages queued, one left mid-parse): the next run parses and stages them."""
+    from qualys_cmdb.config import load_config
+    from qualys_cmdb.hooks.qualys import QualysHook
+    from qualys_cmdb.intake.fetch import RunInfo, fetch_assets
+
+    write_config(tmp_path, monkeypatch, batch=10)
+    config = load_config()
+    schedule, source = config.schedule("t"), config.source("sim")
+    hook = QualysHook.for_source(source, config.properties)
+    fetched = fetch_assets(
+        staging,
+        hook,
+        schedule=schedule,
+        source=source,
+        properties=config.properties,
+        run=RunInfo("crashed-run"),
+        app_log=store.AppLog(staging),
+    )
+    hook.close()
+    with staging.begin() as conn:  # the worker died while parsing the first record
+        store.mark(conn, fetched.queue_ids[:1], "Processing", processor_id="parse[0]@dead:1")
+    run = _run_dag()
+    assert _counts(staging)["asset"] == qualys_sim.estate()["count"]
+    assert _run_row(staging, run.run_id)["assets_fetched"] == 0  # nothing new: the old pages were enough
+    with staging.connect() as conn:
+        assert set(conn.execute(select(sync_queue.c.status)).scalars()) == {"Success"}
+
+
+def test_the_cli_reports_the_connection_test_and_logs_it(
+    staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    write_config(tmp_path, monkeypatch)
+    result = subprocess.run(
+        [sys.executable, "-m", "qualys_cmdb.cli", "test-connection", "sim"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Connection OK")
+    with staging.connect() as conn:
+        (entry,) = conn.execute(text("SELECT level, component, message FROM qcmdb.app_log")).all()
+    assert entry[0] == "info" and entry[1] == "test connection" and entry[2].startswith("Connection OK")

@@ -224,3 +224,19 @@ def test_the_airflow_test_button_runs_the_connection_test(
     assert ok.json()["status"] is True and ok.json()["message"].startswith("Connection OK")
     bad = client.post("/api/v2/connections/test", json={**body, "password": "nope"}).json()
     assert bad["status"] is False and bad["message"].startswith("Wrong credentials")
+
+
+def test_qps_rejects_wrong_credentials_at_http_200(qualys_sim: SimHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from qualys_cmdb.hooks.qualys_protocol import QualysAuthError
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_QUALYS_TEST",
+        json.dumps({"conn_type": "qualys", "host": qualys_sim.url, "login": "qualys_test", "password": "not-it"}),
+    )
+    hook = QualysHook("qualys_test", retry=FAST)
+    with pytest.raises(QualysAuthError, match="rejected the username or password") as err:
+        hook.hostasset_page(cursor=0, page_size=10, since=SINCE, until=datetime.now(UTC), tag=None)
+    assert "not-it" not in str(err.value)
+    assert hook.api_calls == 1  # an authentication failure is not retried

@@ -31,27 +31,31 @@ class LandingWriter:
 
     def add(self, record: AssetRecord) -> None:
         self.assets += 1
-        self._put(landing_asset, record.asset)
+        source, asset_id = record.asset["source"], record.asset["asset_id"]
+        self._put(landing_asset, source, asset_id, [record.asset])
         for kind, rows in record.children.items():
-            table = LANDING_CHILDREN[kind]
-            for row in rows:
-                self._put(table, {"source": record.asset["source"], "asset_id": record.asset["asset_id"], **row})
-        for row in record.software:
-            self.software_rows += 1
-            self._put(landing_software, {"source": record.asset["source"], "asset_id": record.asset["asset_id"], **row})
+            self._put(LANDING_CHILDREN[kind], source, asset_id, rows)
+        self.software_rows += len(record.software)
+        self._put(landing_software, source, asset_id, record.software)
 
     def add_all(self, records: Iterable[AssetRecord]) -> None:
         for record in records:
             self.add(record)
 
-    def _put(self, table: Table, row: dict[str, Any]) -> None:
+    def _put(self, table: Table, source: str, asset_id: int, rows: list[dict[str, Any]]) -> None:
+        """Buffer ``rows`` of one asset; every landing table starts with (queue_id, source, asset_id)."""
+        if not rows:
+            return
         columns = self._columns.get(table.name)
         if columns is None:
             columns = self._columns[table.name] = [c.name for c in table.columns]
-        values = tuple(self._queue_id if c == "queue_id" else row.get(c) for c in columns)
+            assert columns[:3] == ["queue_id", "source", "asset_id"], table.name
+        rest = columns[3:]
         buffer = self._buffers.setdefault(table.name, [])
-        buffer.append(values)
-        self.rows += 1
+        key = (self._queue_id, source, asset_id)
+        for row in rows:
+            buffer.append(key + tuple(map(row.get, rest)))
+        self.rows += len(rows)
         if len(buffer) >= FLUSH_ROWS:
             self._flush(table.name)
 
