@@ -224,6 +224,10 @@ def test_the_airflow_test_button_runs_the_connection_test(
     assert ok.json()["status"] is True and ok.json()["message"].startswith("Connection OK")
     bad = client.post("/api/v2/connections/test", json={**body, "password": "nope"}).json()
     assert bad["status"] is False and bad["message"].startswith("Wrong credentials")
+    # the connection form: relabelled fields and the POD / gateway / TLS extras (declarative, Airflow 3.2+)
+    (meta,) = [h for h in client.get("/ui/connections/hook_meta").json() if h["connection_type"] == "qualys"]
+    assert set(meta["extra_fields"]) == {"pod", "gateway_url", "verify"}
+    assert "US3" in meta["extra_fields"]["pod"]["schema"]["enum"]
 
 
 def test_qps_rejects_wrong_credentials_at_http_200(qualys_sim: SimHandle, monkeypatch: pytest.MonkeyPatch) -> None:

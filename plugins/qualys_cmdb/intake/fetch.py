@@ -117,148 +117,182 @@ def fetch_assets(
     clock: Callable[[], float] = time.monotonic,
 ) -> FetchResult:
     """Fetch the run's windows into the sync queue; returns the counts. Raises on errors a re-run cannot fix."""
-    started = clock()
-    deadline = started + properties.max_transaction_lifetime_minutes * 60
     store.start_run(engine, schedule.name, source.name, run.run_id)
     previous = store.get_run(engine, schedule.name, run.run_id)
     earlier = [Window.from_json(w) for w in (previous or {}).get("windows") or []]
     windows = plan_windows(schedule, store.get_state(engine, schedule.name), run, datetime.now(UTC), earlier)
-    result = FetchResult()
-    app_log.info(
-        "fetch",
-        f"fetch started: {len(windows)} window(s) from {source.name} ({source.api})",
-        windows=[w.to_json() for w in windows],
-    )
-    try:
-        for window in windows:
-            if window.done:
-                continue
-            if window.cursor:
-                app_log.info(
-                    "fetch",
-                    f"resuming window {window.since.isoformat()} - {window.until.isoformat()} "
-                    f"after asset id {window.cursor}",
-                )
-            stopped = _fetch_window(
-                engine, hook, schedule, source, properties, run, window, windows, result, app_log, clock, deadline
-            )
-            if stopped:
-                result.stopped_reason = stopped
-                break
-    except QualysRateLimited as exc:
-        result.stopped_reason = f"rate limited: {exc}"
-        app_log.warning("fetch", f"stopped: {exc}")
-    except QualysError as exc:
-        app_log.error("fetch", f"fetch failed: {exc}")
-        _finish(engine, schedule, run, result, hook, windows, "failed", str(exc))
-        raise
-    finally:
-        result.api_calls = hook.api_calls
-    status = "stopped" if result.stopped_reason else "fetched"
-    _finish(engine, schedule, run, result, hook, windows, status, result.stopped_reason)
-    app_log.info(
-        "fetch",
-        f"fetch {'stopped' if result.stopped_reason else 'finished'}: {result.pages} page(s), {result.assets} "
-        f"asset(s), {result.api_calls} API call(s) in {clock() - started:.1f} s",
-        stopped_reason=result.stopped_reason,
-    )
-    return result
+    return _Fetch(engine, hook, schedule, source, properties, run, app_log, clock, windows).run()
 
 
-def _fetch_window(
-    engine: Engine,
-    hook: QualysHook,
-    schedule: Schedule,
-    source: Source,
-    properties: Properties,
-    run: RunInfo,
-    window: Window,
-    windows: list[Window],
-    result: FetchResult,
-    app_log: store.AppLog,
-    clock: Callable[[], float],
-    deadline: float,
-) -> str | None:
-    """Fetch one window to its end; returns why it stopped early, or None when the window is complete."""
-    details = schedule.details.model_dump()
-    while True:
-        if clock() >= deadline:
-            reason = (
-                f"max transaction lifetime of {properties.max_transaction_lifetime_minutes} min reached after "
-                f"{result.pages} page(s); the next run resumes after asset id {window.cursor}"
-            )
-            app_log.warning("fetch", f"lifetime exceeded: {reason}", cursor=window.cursor)
-            return reason
-        page = _get_page(hook, schedule, source, properties, window, details)
+@dataclass
+class _Fetch:
+    """One fetch step: pages through its windows, storing each page and the cursor after it."""
+
+    engine: Engine
+    hook: QualysHook
+    schedule: Schedule
+    source: Source
+    properties: Properties
+    run_info: RunInfo
+    app_log: store.AppLog
+    clock: Callable[[], float]
+    windows: list[Window]
+    result: FetchResult = field(default_factory=FetchResult)
+
+    def run(self) -> FetchResult:
+        started = self.clock()
+        deadline = started + self.properties.max_transaction_lifetime_minutes * 60
+        log = self.app_log
+        log.info(
+            "fetch",
+            f"fetch started: {len(self.windows)} window(s) from {self.source.name} ({self.source.api})",
+            windows=[w.to_json() for w in self.windows],
+        )
         try:
-            envelope = page.envelope
-            result.bytes += page.raw_bytes
-            readable = envelope.response_code is not None
-            app_log.debug(
-                "fetch",
-                f"page {window.pages + 1}: HTTP {page.status}, {envelope.count} assets, "
-                f"hasMore={envelope.has_more}, next cursor {envelope.next_cursor}",
-            )
+            for window in self.windows:
+                if window.done:
+                    continue
+                if window.cursor:
+                    log.info(
+                        "fetch",
+                        f"resuming window {window.since.isoformat()} - {window.until.isoformat()} "
+                        f"after asset id {window.cursor}",
+                    )
+                self.result.stopped_reason = self._window(window, deadline)
+                if self.result.stopped_reason:
+                    break
+        except QualysRateLimited as exc:
+            self.result.stopped_reason = f"rate limited: {exc}"
+            log.warning("fetch", f"stopped: {exc}")
+        except QualysError as exc:
+            log.error("fetch", f"fetch failed: {exc}")
+            self._finish("failed", str(exc))
+            raise
+        self._finish("stopped" if self.result.stopped_reason else "fetched", self.result.stopped_reason)
+        r = self.result
+        log.info(
+            "fetch",
+            f"fetch {'stopped' if r.stopped_reason else 'finished'}: {r.pages} page(s), {r.assets} asset(s), "
+            f"{r.api_calls} API call(s) in {self.clock() - started:.1f} s",
+            stopped_reason=r.stopped_reason,
+        )
+        return r
+
+    def _window(self, window: Window, deadline: float) -> str | None:
+        """Fetch one window to its end; returns why it stopped early, or None when the window is complete."""
+        while not window.done:
+            if self.clock() >= deadline:
+                reason = (
+                    f"max transaction lifetime of {self.properties.max_transaction_lifetime_minutes} min reached "
+                    f"after {self.result.pages} page(s); the next run resumes after asset id {window.cursor}"
+                )
+                self.app_log.warning("fetch", f"lifetime exceeded: {reason}", cursor=window.cursor)
+                return reason
+            page = request_page(self.hook, self.schedule, self.source, self.properties, window)
+            try:
+                stopped = self._store(window, page)
+            finally:
+                page.close()
+            if stopped:
+                return stopped
+        return None
+
+    def _store(self, window: Window, page: Page) -> str | None:
+        """Queue one page and move the cursor on, in one transaction; an unreadable page stops the run."""
+        envelope = page.envelope
+        self.result.bytes += page.raw_bytes
+        readable = envelope.response_code is not None
+        self.app_log.debug(
+            "fetch",
+            f"page {window.pages + 1}: HTTP {page.status}, {envelope.count} assets, hasMore={envelope.has_more}, "
+            f"next cursor {envelope.next_cursor}",
+        )
+        with self.engine.begin() as conn:
             if readable and envelope.count == 0 and not envelope.has_more:
-                window.done = True
-            else:
-                status, note = "Queued", None
-                if not readable:
-                    status = "Error"
-                    note = (
-                        "the response's envelope (responseCode, paging fields) cannot be read: the page is "
-                        "truncated or not in the expected format. Kept as received; the run stops here and the "
-                        "next run fetches this page again."
-                    )
-                with engine.begin() as conn:
-                    queue_id = store.enqueue_download(
-                        conn,
-                        source=source.name,
-                        schedule=schedule.name,
-                        run_id=run.run_id,
-                        api=source.api,
-                        fmt=page.format,
-                        page_no=window.pages + 1,
-                        request={**page.request, "since": window.since.isoformat(), "until": window.until.isoformat()},
-                        cursor=str(window.cursor),
-                        next_cursor=envelope.next_cursor,
-                        has_more=envelope.has_more,
-                        record_count=envelope.count,
-                        payload=page.payload,
-                        payload_bytes=page.raw_bytes,
-                        status=status,
-                        notes=note,
-                    )
-                    result.queue_ids.append(queue_id)
-                    result.pages += 1
-                    window.pages += 1
-                    if not readable:
-                        result.errors += 1
-                        _save_progress(conn, schedule, source, run, window, windows, result, hook)
-                        app_log.error("fetch", f"unreadable page stored as Error (queue record {queue_id})")
-                        return f"unreadable response from Qualys (queue record {queue_id})"
-                    result.assets += envelope.count
-                    if envelope.has_more:
-                        window.cursor = int(envelope.next_cursor or window.cursor)
-                    else:
-                        window.done = True
-                    _save_progress(conn, schedule, source, run, window, windows, result, hook)
-            if window.done:
-                with engine.begin() as conn:
-                    _save_progress(conn, schedule, source, run, window, windows, result, hook)
+                window.done = True  # an empty window (HTTP 204, or zero matches): nothing to keep
+                self._save_progress(conn, window)
                 return None
-        finally:
-            page.close()
+            queue_id = store.enqueue_download(
+                conn,
+                source=self.source.name,
+                schedule=self.schedule.name,
+                run_id=self.run_info.run_id,
+                api=self.source.api,
+                fmt=page.format,
+                page_no=window.pages + 1,
+                request={**page.request, "since": window.since.isoformat(), "until": window.until.isoformat()},
+                cursor=str(window.cursor),
+                next_cursor=envelope.next_cursor,
+                has_more=envelope.has_more,
+                record_count=envelope.count,
+                payload=page.payload,
+                payload_bytes=page.raw_bytes,
+                status="Queued" if readable else "Error",
+                notes=None if readable else UNREADABLE_NOTE,
+            )
+            self.result.queue_ids.append(queue_id)
+            self.result.pages += 1
+            window.pages += 1
+            if readable:
+                self.result.assets += envelope.count
+                if envelope.has_more:
+                    window.cursor = int(envelope.next_cursor or window.cursor)
+                else:
+                    window.done = True
+            else:
+                self.result.errors += 1
+            self._save_progress(conn, window)
+        if not readable:
+            self.app_log.error("fetch", f"unreadable page stored as Error (queue record {queue_id})")
+            return f"unreadable response from Qualys (queue record {queue_id})"
+        return None
+
+    def _save_progress(self, conn: Any, window: Window) -> None:
+        """Persist the cursor after every page: the run's windows, and the schedule's resume point / watermark."""
+        r = self.result
+        store.update_run(
+            conn,
+            self.schedule.name,
+            self.run_info.run_id,
+            windows=[w.to_json() for w in self.windows],
+            pages=r.pages,
+            assets_fetched=r.assets,
+            api_calls=self.hook.api_calls,
+            bytes=r.bytes,
+        )
+        if not window.mainline:
+            return
+        name, source, last = self.schedule.name, self.source.name, str(window.cursor)
+        if window.done:
+            store.save_state(conn, name, source, watermark=window.until, resume=None, last_fetched_id=last)
+        else:
+            resume = {**window.to_json(), "run_id": self.run_info.run_id}
+            store.save_state(conn, name, source, resume=resume, last_fetched_id=last)
+
+    def _finish(self, status: str, reason: str | None) -> None:
+        self.result.api_calls = self.hook.api_calls
+        with self.engine.begin() as conn:
+            store.update_run(
+                conn,
+                self.schedule.name,
+                self.run_info.run_id,
+                status=status,
+                stopped_reason=reason,
+                fetch_finished_at=datetime.now(UTC),
+                windows=[w.to_json() for w in self.windows],
+                api_calls=self.hook.api_calls,
+                add_errors=self.result.errors,
+            )
 
 
-def _get_page(
-    hook: QualysHook,
-    schedule: Schedule,
-    source: Source,
-    properties: Properties,
-    window: Window,
-    details: dict[str, bool],
-) -> Page:
+UNREADABLE_NOTE = (
+    "the response's envelope (responseCode, paging fields) cannot be read: the page is truncated or not in the "
+    "expected format. Kept as received; the run stops here and the next run fetches this page again."
+)
+
+
+def request_page(hook: QualysHook, schedule: Schedule, source: Source, properties: Properties, window: Window) -> Page:
+    """Ask Qualys for the window's next page, with the schedule's filters and detail flags."""
     if source.api == "csam":
         return hook.csam_page(
             cursor=window.cursor,
@@ -267,7 +301,7 @@ def _get_page(
             until=window.until,
             qql=to_csam_filters(schedule.qql),
             tag=schedule.tag_filter,
-            details=details,
+            details=schedule.details.model_dump(),
         )
     return hook.hostasset_page(
         cursor=window.cursor,
@@ -276,67 +310,6 @@ def _get_page(
         until=window.until,
         tag=schedule.tag_filter,
     )
-
-
-def _save_progress(
-    conn: Any,
-    schedule: Schedule,
-    source: Source,
-    run: RunInfo,
-    window: Window,
-    windows: list[Window],
-    result: FetchResult,
-    hook: QualysHook,
-) -> None:
-    """Persist the cursor after every page: the run's windows, and the schedule's resume point / watermark."""
-    store.update_run(
-        conn,
-        schedule.name,
-        run.run_id,
-        windows=[w.to_json() for w in windows],
-        pages=result.pages,
-        assets_fetched=result.assets,
-        api_calls=hook.api_calls,
-        bytes=result.bytes,
-    )
-    if not window.mainline:
-        return
-    if window.done:
-        store.save_state(
-            conn, schedule.name, source.name, watermark=window.until, resume=None, last_fetched_id=str(window.cursor)
-        )
-    else:
-        store.save_state(
-            conn,
-            schedule.name,
-            source.name,
-            resume={**window.to_json(), "run_id": run.run_id},
-            last_fetched_id=str(window.cursor),
-        )
-
-
-def _finish(
-    engine: Engine,
-    schedule: Schedule,
-    run: RunInfo,
-    result: FetchResult,
-    hook: QualysHook,
-    windows: list[Window],
-    status: str,
-    reason: str | None,
-) -> None:
-    with engine.begin() as conn:
-        store.update_run(
-            conn,
-            schedule.name,
-            run.run_id,
-            status=status,
-            stopped_reason=reason,
-            fetch_finished_at=datetime.now(UTC),
-            windows=[w.to_json() for w in windows],
-            api_calls=hook.api_calls,
-            add_errors=result.errors,
-        )
 
 
 def refetch_record(engine: Engine, config: QualysCmdbConfig, queue_id: int) -> str:
@@ -362,7 +335,7 @@ def refetch_record(engine: Engine, config: QualysCmdbConfig, queue_id: int) -> s
     )
     hook = QualysHook.for_source(source, config.properties)
     try:
-        page = _get_page(hook, schedule, source, config.properties, window, schedule.details.model_dump())
+        page = request_page(hook, schedule, source, config.properties, window)
     finally:
         hook.close()
     try:
