@@ -268,3 +268,20 @@ def test_the_cli_reports_the_connection_test_and_logs_it(
     with staging.connect() as conn:
         (entry,) = conn.execute(text("SELECT level, component, message FROM qcmdb.app_log")).all()
     assert entry[0] == "info" and entry[1] == "test connection" and entry[2].startswith("Connection OK")
+
+
+def test_the_hostasset_api_stages_the_same_estate(
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, monkeypatch, api="hostasset", batch=15)
+    run = _run_dag()
+    estate = qualys_sim.estate()
+    counts = _counts(staging)
+    with staging.connect() as conn:
+        ids = sorted(conn.execute(select(staged_asset.c.asset_id)).scalars())
+        formats = set(conn.execute(select(sync_queue.c.format)).scalars())
+    assert ids == sorted(a["assetId"] for a in estate["assets"])
+    assert formats == {"xml"}
+    assert counts["software_install"] == estate["software_rows"]
+    assert counts["cloud"] == sum(1 for a in estate["assets"] if a["cloud_provider"])
+    assert _run_row(staging, run.run_id)["pages"] == -(-estate["count"] // 15)
