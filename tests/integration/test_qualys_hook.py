@@ -84,6 +84,9 @@ def test_429_is_waited_out_as_the_headers_say(qualys_sim: SimHandle) -> None:
     ids, _ = _csam_ids(hook, page_size=10)
     assert len(ids) == qualys_sim.estate()["count"]
     assert waits and all(w >= 0.9 for w in waits)
+    # blocked at most once per wait: after waiting what Qualys asked, the next call goes through (BY-5)
+    blocked = qualys_sim.control("stats", method="GET")["by_endpoint_status"]["/rest/2.0/search/am/asset"]["429"]
+    assert blocked == len(waits)
 
 
 def test_5xx_and_missing_has_more_are_retried(qualys_sim: SimHandle) -> None:
