@@ -52,3 +52,25 @@ def test_a_retried_task_carries_on_with_the_windows_of_its_run() -> None:
 
 def test_nothing_to_fetch_when_the_watermark_is_now() -> None:
     assert plan_windows(SCHEDULE, {"watermark": NOW, "resume": None}, RunInfo("r"), NOW, None) == []
+
+
+def test_the_operator_reads_the_run_type_and_since_from_the_airflow_context() -> None:
+    from types import SimpleNamespace
+
+    from airflow.utils.types import DagRunType
+    from qualys_cmdb.operators.intake import run_info
+
+    start, end = datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 2, tzinfo=UTC)
+    context = {
+        "dag_run": SimpleNamespace(run_type=DagRunType.BACKFILL_JOB),
+        "run_id": "backfill__2025-03-02",
+        "data_interval_start": start,
+        "data_interval_end": end,
+        "params": {"since": None},
+    }
+    info = run_info(context)  # type: ignore[arg-type]
+    assert (info.run_type, info.data_interval_start, info.since) == ("backfill", start, None)
+    (window,) = plan_windows(SCHEDULE, {"watermark": NOW}, info, NOW, None)
+    assert (window.since, window.until, window.mainline) == (start, end, False)
+    context["params"] = {"since": "2025-06-01T00:00:00Z"}
+    assert run_info(context).since == datetime(2025, 6, 1, tzinfo=UTC)  # type: ignore[arg-type]

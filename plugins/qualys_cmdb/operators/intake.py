@@ -28,6 +28,20 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 
+def run_info(context: Context) -> RunInfo:
+    """What the fetch needs from the Airflow context: run id and type, data interval, the ``since`` param."""
+    dag_run = context["dag_run"]
+    run_type = getattr(dag_run.run_type, "value", dag_run.run_type)  # DagRunType is a str enum: "backfill" …
+    since = (context.get("params") or {}).get("since")
+    return RunInfo(
+        run_id=context["run_id"],
+        run_type=str(run_type),
+        data_interval_start=context.get("data_interval_start"),
+        data_interval_end=context.get("data_interval_end"),
+        since=datetime.fromisoformat(str(since).replace("Z", "+00:00")) if since else None,
+    )
+
+
 class _IntakeOperator(BaseOperator):
     """Common set-up: the schedule's configuration, the staging engine and the application log."""
 
@@ -56,15 +70,7 @@ class FetchAssetsOperator(_IntakeOperator):
 
     def execute(self, context: Context) -> list[list[int]]:
         config, schedule, source, engine, app_log = self.setup(context)
-        dag_run = context["dag_run"]
-        since_param = (context.get("params") or {}).get("since")
-        run = RunInfo(
-            run_id=context["run_id"],
-            run_type=str(getattr(dag_run, "run_type", "manual")),
-            data_interval_start=context.get("data_interval_start"),
-            data_interval_end=context.get("data_interval_end"),
-            since=datetime.fromisoformat(str(since_param).replace("Z", "+00:00")) if since_param else None,
-        )
+        run = run_info(context)
         app_log.info("scheduler", f"schedule {schedule.name} run started ({run.run_type})")
         hook = QualysHook.for_source(source, config.properties)
         try:

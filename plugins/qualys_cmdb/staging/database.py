@@ -23,6 +23,7 @@ HOME_ENV = "QUALYS_CMDB_HOME"
 STAGING_DB = "qualys_cmdb"
 
 log = logging.getLogger(__name__)
+logging.getLogger("pgserver").setLevel(logging.WARNING)  # its start-up chatter is not for our users
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
