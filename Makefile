@@ -26,7 +26,7 @@ test: install  ## the whole test suite (real Postgres, real HTTP, real DAG runs)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy plugins/qualys_cmdb
+	$(BIN)/mypy plugins/qualys_cmdb simulators
 
 format: install
 	$(BIN)/ruff format .

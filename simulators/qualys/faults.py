@@ -59,6 +59,7 @@ class Faults:
     latency_ms: int = 0
     status: list[_Rule] = field(default_factory=list)
     truncate: list[_Rule] = field(default_factory=list)
+    disconnect: list[_Rule] = field(default_factory=list)
     invalid_utf8: list[_Rule] = field(default_factory=list)
     csam_failed: int = 0
     csam_no_response_code: int = 0
@@ -81,6 +82,7 @@ class Faults:
             "latency_ms",
             "status",
             "truncate",
+            "disconnect",
             "invalid_utf8",
             "csam_failed",
             "csam_no_response_code",
@@ -112,6 +114,9 @@ class Faults:
                     self.truncate.append(
                         _Rule(_family(rule.get("family")), _count(rule.get("count")), fraction=fraction)
                     )
+            if "disconnect" in spec:
+                for rule in _rules(spec["disconnect"], "disconnect"):
+                    self.disconnect.append(_Rule(_family(rule.get("family")), _count(rule.get("count"))))
             if "invalid_utf8" in spec:
                 for rule in _rules(spec["invalid_utf8"], "invalid_utf8"):
                     self.invalid_utf8.append(_Rule(_family(rule.get("family")), _count(rule.get("count"))))
@@ -168,6 +173,7 @@ class Faults:
                 "latency_ms",
                 "status",
                 "truncate",
+                "disconnect",
                 "invalid_utf8",
                 "csam_failed",
                 "csam_no_response_code",
@@ -191,6 +197,7 @@ class Faults:
                 "latency_ms": self.latency_ms,
                 "status": [{"family": r.family, "code": r.code, "count": r.remaining} for r in self.status],
                 "truncate": [{"family": r.family, "count": r.remaining, "fraction": r.fraction} for r in self.truncate],
+                "disconnect": [{"family": r.family, "count": r.remaining} for r in self.disconnect],
                 "invalid_utf8": [{"family": r.family, "count": r.remaining} for r in self.invalid_utf8],
                 "csam_failed": self.csam_failed,
                 "csam_no_response_code": self.csam_no_response_code,
@@ -225,6 +232,11 @@ class Faults:
         with self._lock:
             rule = self._take(self.truncate, family)
             return rule.fraction if rule else None
+
+    def take_disconnect(self, family: str) -> bool:
+        """Whether to drop the connection in the middle of this data response's body."""
+        with self._lock:
+            return self._take(self.disconnect, family) is not None
 
     def take_invalid_utf8(self, family: str) -> bool:
         """Whether to corrupt this data response with an invalid UTF-8 byte."""

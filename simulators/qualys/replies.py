@@ -61,6 +61,7 @@ class Reply:
     headers: list[tuple[str, str]] = field(default_factory=list)
     data_offset: int | None = None
     utf8_marker: bytes | None = None
+    disconnect_after: int | None = None  # the "disconnect" fault: send this many body bytes, then drop the link
     finalizers: list[Callable[[], None]] = field(default_factory=list)
 
     @property

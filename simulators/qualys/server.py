@@ -62,6 +62,10 @@ def apply_data_faults(sub: Subscription, family: str, reply: Reply) -> None:
         if pos >= 0:
             cut = pos + len(marker)
             reply.chunks = [body[:cut], b"\xff", body[cut:]]
+    if sub.faults.take_disconnect(family):
+        # The full Content-Length is announced, half the body is sent, then the connection is closed
+        # (a reset proxy or a dropped link): the client sees an incomplete read, not a short document.
+        reply.disconnect_after = offset + (reply.length - offset) // 2
     fraction = sub.faults.take_truncate(family)
     if fraction is not None:
         body = reply.body()
@@ -154,6 +158,13 @@ class QualysHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(sum(len(c) for c in chunks)))
         self.end_headers()
         if self.command != "HEAD" and reply.status not in (204, 304):
+            if reply.disconnect_after is not None:
+                self.wfile.write(b"".join(chunks)[: reply.disconnect_after])
+                self.wfile.flush()
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
             for chunk in chunks:
                 self.wfile.write(chunk)
 

@@ -247,3 +247,11 @@ def test_qps_rejects_wrong_credentials_at_http_200(qualys_sim: SimHandle, monkey
         hook.hostasset_page(cursor=0, page_size=10, since=SINCE, until=datetime.now(UTC), tag=None)
     assert "not-it" not in str(err.value)
     assert hook.api_calls == 1  # an authentication failure is not retried
+
+
+def test_a_response_that_breaks_off_mid_transfer_is_fetched_again(qualys_sim: SimHandle) -> None:
+    qualys_sim.control("faults", disconnect={"family": "csam", "count": 1})
+    hook = _hook(qualys_sim)
+    ids, pages = _csam_ids(hook, page_size=300)
+    assert ids == sorted(a["assetId"] for a in qualys_sim.estate()["assets"])
+    assert hook.api_calls == 1 + pages + 1  # auth, the broken transfer, then the pages

@@ -318,17 +318,36 @@ class QualysHook(BaseHook):
         return self._jwt
 
     # ------------------------------------------------------------------------------------------ pages
-    def _store(self, response: requests.Response) -> tuple[IO[bytes], int]:
-        """Stream the body into a gzip temp file (spooled: memory up to 16 MB, then disk)."""
-        spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - returned to the caller
-        raw = 0
-        with gzip.GzipFile(fileobj=spool, mode="wb", compresslevel=5) as gz:
-            for chunk in response.iter_content(chunk_size=256 * 1024):
-                raw += len(chunk)
-                gz.write(chunk)
-        response.close()
-        spool.seek(0)
-        return spool, raw
+    def _download(self, method: str, url: str, **kwargs: Any) -> tuple[int, IO[bytes], int]:
+        """Request a page and stream its body into a gzip temp file (memory up to 16 MB, then disk).
+
+        Returns (HTTP status, stored gzip, raw size). A body that breaks off mid-transfer is asked for again.
+        """
+        for attempt in range(1, self.retry.max_attempts + 1):
+            response = self._request(method, url, stream=True, **kwargs)
+            spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - returned to the caller
+            raw = 0
+            try:
+                with gzip.GzipFile(fileobj=spool, mode="wb", compresslevel=5) as gz:
+                    for chunk in response.iter_content(chunk_size=256 * 1024):
+                        raw += len(chunk)
+                        gz.write(chunk)
+            except requests.RequestException as exc:
+                spool.close()
+                if attempt == self.retry.max_attempts:
+                    raise QualysUnreachable(
+                        f"{method} {_path(url)}: the response broke off after {raw} bytes, {attempt} times "
+                        f"({_reason(exc)}); check the network to Qualys, then re-run"
+                    ) from None
+                delay = self.retry.backoff(attempt)
+                log.warning("%s %s: response broke off after %d bytes; retry in %.0f s", method, _path(url), raw, delay)
+                self._sleep(delay)
+                continue
+            finally:
+                response.close()
+            spool.seek(0)
+            return response.status_code, spool, raw
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def csam_page(
         self,
@@ -349,21 +368,20 @@ class QualysHook(BaseHook):
         url = self._gateway("/rest/2.0/search/am/asset")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         for attempt in range(1, self.retry.max_attempts + 1):
-            response = self._request(
-                "POST", url, gateway=True, stream=True, params=params, data=json.dumps(body), headers=dict(headers)
+            status, payload, raw = self._download(
+                "POST", url, gateway=True, params=params, data=json.dumps(body), headers=dict(headers)
             )
-            if response.status_code == 204:
-                response.close()
+            if status == 204:
+                payload.close()
                 return _empty_page("json", request)
-            payload, raw = self._store(response)
             try:
                 envelope = read_csam_envelope(payload)
             except QualysResponseError:
                 # The head of the body is unreadable: keep it anyway so the queue shows what came back.
-                return Page(payload, "json", Envelope(None, 0, None, None), raw, response.status_code, request)
+                return Page(payload, "json", Envelope(None, 0, None, None), raw, status, request)
             problem = _csam_problem(envelope)
             if problem is None:
-                return Page(payload, "json", envelope, raw, response.status_code, request)
+                return Page(payload, "json", envelope, raw, status, request)
             payload.close()
             if attempt == self.retry.max_attempts:
                 raise QualysResponseError(f"CSAM search kept answering badly: {problem}")
@@ -376,23 +394,21 @@ class QualysHook(BaseHook):
         """One QPS ``search/am/hostasset`` page of ids greater than ``cursor`` (§3.2, §3.3), as XML."""
         body = hostasset_request(last_id=cursor, page_size=page_size, since=since, until=until, tag=tag)
         request = {"api": "hostasset", "cursor": cursor, "page_size": page_size, "tag": tag}
-        response = self._request(
+        status, payload, raw = self._download(
             "POST",
             self._api("/qps/rest/2.0/search/am/hostasset"),
-            stream=True,
             data=body,
             headers={"Content-Type": "text/xml", "Accept": "application/xml"},
             auth=self._credentials,
         )
-        payload, raw = self._store(response)
         try:
             envelope = read_hostasset_envelope(payload)
         except QualysResponseError:
-            return Page(payload, "xml", Envelope(None, 0, None, None), raw, response.status_code, request)
+            return Page(payload, "xml", Envelope(None, 0, None, None), raw, status, request)
         if envelope.response_code not in (None, "SUCCESS"):
             payload.close()
             raise _qps_error(envelope.response_code, envelope.message, self.qualys_conn_id)
-        return Page(payload, "xml", envelope, raw, response.status_code, request)
+        return Page(payload, "xml", envelope, raw, status, request)
 
     # ------------------------------------------------------------------------------------------ connection test
     def test_connection(self) -> tuple[bool, str]:
