@@ -78,7 +78,7 @@ def airflow_services(airflow_db: None, monthly_config: Path, tmp_path: Path):  #
         for name, cmd in commands.items()
     }
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
                 if requests.get(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2).ok:
@@ -101,7 +101,7 @@ def airflow_services(airflow_db: None, monthly_config: Path, tmp_path: Path):  #
 
 def test_backfill_runs_resync_exactly_their_past_windows(staging, qualys_sim: SimHandle, airflow_services) -> None:  # type: ignore[no-untyped-def]
     env, logs = airflow_services
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180
     while _airflow("dags", "details", DAG_ID, env=env).returncode != 0:
         assert time.monotonic() < deadline, (logs / "dag-processor.log").read_text()[-3000:]
         time.sleep(2)
@@ -111,7 +111,7 @@ def test_backfill_runs_resync_exactly_their_past_windows(staging, qualys_sim: Si
     )
     assert created.returncode == 0, created.stderr[-3000:]
 
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while True:
         with staging.connect() as conn:
             runs = conn.execute(select(sync_run).where(sync_run.c.run_id.like("backfill__%"))).mappings().all()
