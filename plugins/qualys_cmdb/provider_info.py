@@ -42,6 +42,11 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Asset Inventory (gateway) URL for a private cloud platform (PCP).",
                         "schema": {"type": ["string", "null"], "format": "uri"},
                     },
+                    "api": {
+                        "label": "Asset API",
+                        "description": "The asset API the connection test checks: csam (CSAM/GAV) or hostasset (QPS).",
+                        "schema": {"type": ["string", "null"], "enum": [None, "csam", "hostasset"], "default": "csam"},
+                    },
                     "verify": {
                         "label": "Verify TLS",
                         "description": "Verify the server's TLS certificate (keep on).",

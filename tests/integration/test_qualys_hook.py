@@ -229,7 +229,7 @@ def test_the_airflow_test_button_runs_the_connection_test(
     assert bad["status"] is False and bad["message"].startswith("Wrong credentials")
     # the connection form: relabelled fields and the POD / gateway / TLS extras (declarative, Airflow 3.2+)
     (meta,) = [h for h in client.get("/ui/connections/hook_meta").json() if h["connection_type"] == "qualys"]
-    assert set(meta["extra_fields"]) == {"pod", "gateway_url", "verify"}
+    assert set(meta["extra_fields"]) == {"pod", "gateway_url", "api", "verify"}
     assert "US3" in meta["extra_fields"]["pod"]["schema"]["enum"]
 
 
@@ -255,3 +255,30 @@ def test_a_response_that_breaks_off_mid_transfer_is_fetched_again(qualys_sim: Si
     ids, pages = _csam_ids(hook, page_size=300)
     assert ids == sorted(a["assetId"] for a in qualys_sim.estate()["assets"])
     assert hook.api_calls == 1 + pages + 1  # auth, the broken transfer, then the pages
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [("active", "Connection OK: API access and asset management (hostasset)"), ("no_asset_inventory", "Access denied")],
+)
+def test_the_connection_test_checks_the_api_the_source_reads(
+    qualys_sim: SimHandle, monkeypatch: pytest.MonkeyPatch, state: str, expected: str
+) -> None:
+    import json
+
+    qualys_sim.control("accounts", username="qualys_test", password="sim-Passw0rd", state=state)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_QUALYS_QPS",
+        json.dumps(
+            {
+                "conn_type": "qualys",
+                "host": qualys_sim.url,
+                "login": "qualys_test",
+                "password": "sim-Passw0rd",
+                "extra": {"api": "hostasset"},
+            }
+        ),
+    )
+    ok, message = QualysHook("qualys_qps", retry=FAST).test_connection()
+    assert message.startswith(expected), message
+    assert ok is (state == "active")

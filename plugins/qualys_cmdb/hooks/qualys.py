@@ -115,6 +115,7 @@ class QualysHook(BaseHook):
     :param api_url: override of the API server URL (a source's ``api_url``).
     :param gateway_url: override of the gateway URL (a source's ``gateway_url``).
     :param pod: the source's POD when it names one.
+    :param api: which asset API the source reads (``csam`` or ``hostasset``): the connection test checks that one.
     :param timeout_ms: the API timeout property (PR-4).
     :param retry: the retry policy.
     :param sleep: how to wait (tests pass a recorder).
@@ -132,6 +133,7 @@ class QualysHook(BaseHook):
         api_url: str | None = None,
         gateway_url: str | None = None,
         pod: str | None = None,
+        api: str | None = None,
         timeout_ms: int = 480_000,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -141,6 +143,8 @@ class QualysHook(BaseHook):
         self.qualys_conn_id = qualys_conn_id
         self._override = Endpoints(api_url, gateway_url)
         self._pod = pod
+        self._api_kind = api
+        self.api = api or "csam"
         self.timeout_s = timeout_ms / 1000
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -160,6 +164,7 @@ class QualysHook(BaseHook):
             api_url=source.api_url,
             gateway_url=source.gateway_url,
             pod=source.pod,
+            api=source.api,
             timeout_ms=properties.api_timeout_ms,
         )
 
@@ -175,6 +180,7 @@ class QualysHook(BaseHook):
             )
         self._credentials = (conn.login, conn.password)
         extra = conn.extra_dejson
+        self.api = self._api_kind or str(extra.get("api") or "csam")
         pod = self._pod or extra.get("pod")
         api_url = self._override.api_url or _url(conn.host, conn.schema, conn.port) or extra.get("api_url")
         gateway_url = self._override.gateway_url or extra.get("gateway_url")
@@ -416,7 +422,7 @@ class QualysHook(BaseHook):
         try:
             self._load()
             self._check_fo()
-            if self.endpoints.gateway_url:
+            if self.api == "csam":
                 response = self._request(
                     "POST",
                     self._gateway("/rest/2.0/count/am/asset"),
