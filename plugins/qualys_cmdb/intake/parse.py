@@ -11,7 +11,7 @@ import logging
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import ijson
 from lxml import etree
@@ -29,7 +29,7 @@ from qualys_cmdb.utf8_repair import Utf8RepairingReader
 log = logging.getLogger(__name__)
 
 #: What a reader of a broken page can raise: each is a property of the page, not of our code.
-PAGE_ERRORS = (ijson.JSONError, etree.XMLSyntaxError, ValueError, EOFError, zlib.error, gzip.BadGzipFile, KeyError)
+PAGE_ERRORS = (ijson.JSONError, etree.XMLSyntaxError, ValueError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
 @dataclass
@@ -72,6 +72,7 @@ def parse_record(engine: Engine, queue_id: int, details: DetailFlags, processor:
         ).first()
     if claimed is None:
         return ParseResult(queue_id, "Skipped", note="not waiting to be parsed (already parsed or processed)")
+    meta: dict[str, Any] | None = None
     try:
         with engine.begin() as conn:
             clear_landing(conn, [queue_id])
@@ -89,13 +90,13 @@ def parse_record(engine: Engine, queue_id: int, details: DetailFlags, processor:
             store.mark(conn, [queue_id], "Processing", note, parsed_at=func.now())
         return ParseResult(queue_id, "Processing", writer.assets, writer.rows, writer.software_rows, note)
     except PAGE_ERRORS as exc:
-        note = _error_note(meta if "meta" in locals() else None, queue_id, exc)
+        note = _error_note(meta, queue_id, exc)
         with engine.begin() as conn:
             store.mark(conn, [queue_id], "Error", note)
         return ParseResult(queue_id, "Error", note=note)
 
 
-def _error_note(meta: dict[str, object] | None, queue_id: int, exc: BaseException) -> str:
+def _error_note(meta: dict[str, Any] | None, queue_id: int, exc: BaseException) -> str:
     fmt = (meta or {}).get("format", "?")
     page = (meta or {}).get("page_no", "?")
     what = (
