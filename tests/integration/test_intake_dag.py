@@ -285,3 +285,16 @@ def test_the_hostasset_api_stages_the_same_estate(
     assert counts["software_install"] == estate["software_rows"]
     assert counts["cloud"] == sum(1 for a in estate["assets"] if a["cloud_provider"])
     assert _run_row(staging, run.run_id)["pages"] == -(-estate["count"] // 15)
+
+
+def test_an_invalid_utf8_byte_is_repaired_and_noted_and_the_page_stages(
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, monkeypatch, batch=25)
+    qualys_sim.control("faults", invalid_utf8={"family": "csam", "count": 1})
+    _run_dag()
+    assert _counts(staging)["asset"] == qualys_sim.estate()["count"]
+    with staging.connect() as conn:
+        notes = list(conn.execute(select(sync_queue.c.status, sync_queue.c.notes)).all())
+    assert all(status == "Success" for status, _ in notes)
+    assert sum("1 invalid UTF-8 byte sequence(s) replaced" in note for _, note in notes) == 1

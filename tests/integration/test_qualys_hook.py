@@ -282,3 +282,13 @@ def test_the_connection_test_checks_the_api_the_source_reads(
     ok, message = QualysHook("qualys_qps", retry=FAST).test_connection()
     assert message.startswith(expected), message
     assert ok is (state == "active")
+
+
+def test_a_slow_server_hits_the_api_timeout_and_says_so(qualys_sim: SimHandle) -> None:
+    from qualys_cmdb.hooks.qualys_protocol import QualysUnreachable
+
+    qualys_sim.control("faults", latency_ms=1500)
+    hook = _hook(qualys_sim, timeout_ms=1000, retry=RetryPolicy(max_attempts=2, backoff_s=0.01))
+    with pytest.raises(QualysUnreachable, match=r"timed out after 1 s"):
+        hook.hostasset_page(cursor=0, page_size=10, since=SINCE, until=datetime.now(UTC), tag=None)
+    assert hook.api_calls == 2  # retried once, then a clear error
