@@ -26,6 +26,21 @@ def _config_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mappings_validate(args: argparse.Namespace) -> int:
+    from qualys_cmdb.classify.mappings import MappingError, load_mappings, mappings_dir
+
+    try:
+        mappings = load_mappings(args.folder)
+    except MappingError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(
+        f"{mappings_dir(args.folder)}: OK (version {mappings.version}) — {len(mappings.active_rules)} active CI-class "
+        f"rule(s), {len(mappings.hardware)} hardware mapping(s), {len(mappings.related_tables)} related table(s)"
+    )
+    return 0
+
+
 def _db(args: argparse.Namespace) -> int:
     from qualys_cmdb.staging.database import check, get_engine
     from qualys_cmdb.staging.migrate import current_revision, head_revision, upgrade
@@ -151,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["validate"])
     p.add_argument("file", nargs="?", help="default: $QUALYS_CMDB_CONFIG or include/config/qualys_cmdb.yaml")
     p.set_defaults(func=_config_validate)
+
+    p = sub.add_parser("mappings", help="check the mapping files (CI-class rules, hardware table, field maps)")
+    p.add_argument("action", choices=["validate"])
+    p.add_argument("folder", nargs="?", help="default: $QUALYS_CMDB_MAPPINGS or include/mappings")
+    p.set_defaults(func=_mappings_validate)
 
     p = sub.add_parser("db", help="staging database schema (Alembic)")
     p.add_argument("action", choices=["upgrade", "status"])

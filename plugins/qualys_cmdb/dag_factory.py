@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import DAG, CronDataIntervalTimetable, DeltaDataIntervalTimetable, Param, TriggerRule
 
 from qualys_cmdb.config import QualysCmdbConfig, Schedule, load_config
+from qualys_cmdb.operators.classify import ClassifyAssetsOperator
 from qualys_cmdb.operators.intake import FetchAssetsOperator, ParseResponsesOperator, StageAssetsOperator
 
 DEFAULT_START = datetime(2020, 1, 1, tzinfo=UTC)
@@ -23,7 +24,7 @@ def _timetable(schedule: Schedule) -> Any:
 
 
 def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | None = None) -> DAG:
-    """The ``qualys_to_cmdb__<name>`` DAG: fetch → parse (mapped) → stage."""
+    """The ``qualys_to_cmdb__<name>`` DAG: fetch → parse (mapped) → stage → classify."""
     source = config.source(schedule.source)
     doc = (
         f"Qualys → CMDB sync **{schedule.name}** from source **{source.name}** ({source.api}).\n\n"
@@ -55,7 +56,8 @@ def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | 
         fetch = FetchAssetsOperator(task_id="fetch", **common)
         parse = ParseResponsesOperator.partial(task_id="parse", **common).expand(queue_ids=fetch.output)
         stage = StageAssetsOperator(task_id="stage", trigger_rule=TriggerRule.NONE_FAILED, **common)
-        fetch >> parse >> stage
+        classify = ClassifyAssetsOperator(task_id="classify", **common)
+        fetch >> parse >> stage >> classify
     return dag
 
 

@@ -45,7 +45,7 @@ def test_every_dag_file_imports_without_errors(airflow_db: None) -> None:
     bag = DagBag(dag_folder=str(REPO / "dags"))  # the shipped configuration
     assert bag.import_errors == {}
     assert "qualys_to_cmdb__demo" in bag.dag_ids
-    assert [t.task_id for t in bag.get_dag("qualys_to_cmdb__demo").tasks] == ["fetch", "parse", "stage"]
+    assert [t.task_id for t in bag.get_dag("qualys_to_cmdb__demo").tasks] == ["fetch", "parse", "stage", "classify"]
 
 
 def test_an_invalid_configuration_builds_no_dag_and_shows_each_problem(
@@ -98,7 +98,11 @@ def test_a_run_stages_exactly_the_estate_and_a_rerun_changes_nothing(
     assert first["pages"] == -(-estate["count"] // 7)
     with staging.connect() as conn:
         statuses = dict(conn.execute(select(sync_queue.c.status, func.count()).group_by(sync_queue.c.status)).all())
+        classes = dict(conn.execute(text(
+            "SELECT state, count(*) FROM qcmdb.asset_classification GROUP BY state")).all())
     assert statuses == {"Success": first["pages"]}
+    assert sum(classes.values()) == estate["count"]  # every staged asset got a class (or a reason it has none)
+    assert classes.get("pending", 0) >= estate["count"] - classes.get("failed", 0)
 
     run2 = _run_dag()
     assert _counts(staging) == counts

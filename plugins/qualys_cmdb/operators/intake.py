@@ -6,26 +6,20 @@ hook, and calls the library. XCom carries queue-record ids and counts only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
-from qualys_cmdb.config import QualysCmdbConfig, Schedule, Source, load_config
 from qualys_cmdb.hooks.qualys import QualysHook
 from qualys_cmdb.intake.fetch import RunInfo, fetch_assets
 from qualys_cmdb.intake.parse import parse_record
 from qualys_cmdb.intake.runs import parse_batches, record_stage
 from qualys_cmdb.intake.stage import stage_records
+from qualys_cmdb.operators.base import ScheduleOperator
 from qualys_cmdb.staging import store
-from qualys_cmdb.staging.database import get_engine
-from qualys_cmdb.staging.migrate import is_current, upgrade
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from sqlalchemy import Engine
 
 
 def run_info(context: Context) -> RunInfo:
@@ -42,28 +36,7 @@ def run_info(context: Context) -> RunInfo:
     )
 
 
-class _IntakeOperator(BaseOperator):
-    """Common set-up: the schedule's configuration, the staging engine and the application log."""
-
-    template_fields: Sequence[str] = ("schedule_name",)
-
-    def __init__(self, *, schedule_name: str, config_path: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.schedule_name = schedule_name
-        self.config_path = config_path
-
-    def setup(self, context: Context) -> tuple[QualysCmdbConfig, Schedule, Source, Engine, store.AppLog]:
-        config = load_config(self.config_path)
-        schedule = config.schedule(self.schedule_name)
-        source = config.source(schedule.source)
-        engine = get_engine()
-        if not is_current(engine):
-            upgrade(engine)
-        app_log = store.AppLog(engine, source.name, schedule.name, context["run_id"], config.properties.debug_logging)
-        return config, schedule, source, engine, app_log
-
-
-class FetchAssetsOperator(_IntakeOperator):
+class FetchAssetsOperator(ScheduleOperator):
     """Fetch the schedule's assets from Qualys into the sync queue; returns the parse batches (queue ids)."""
 
     ui_color = "#d6eaf8"
@@ -86,7 +59,7 @@ class FetchAssetsOperator(_IntakeOperator):
         return batches
 
 
-class ParseResponsesOperator(_IntakeOperator):
+class ParseResponsesOperator(ScheduleOperator):
     """Parse a batch of sync-queue records into the landing tables (one mapped instance per batch)."""
 
     ui_color = "#d5f5e3"
@@ -114,7 +87,7 @@ class ParseResponsesOperator(_IntakeOperator):
         return totals
 
 
-class StageAssetsOperator(_IntakeOperator):
+class StageAssetsOperator(ScheduleOperator):
     """Stage every parsed record of the schedule (set-based upsert) and record the run's counts."""
 
     ui_color = "#fcf3cf"

@@ -368,3 +368,53 @@ app_log = Table(
     CheckConstraint("level IN ('debug', 'info', 'warning', 'error')", name="app_log_level"),
 )
 Index("ix_app_log_created", app_log.c.created_at)
+
+# --------------------------------------------------------------------------------------------- CMDB side
+CLASSIFICATION_STATES = ("pending", "approved", "rejected", "failed", "loaded")
+
+asset_classification = Table(
+    "asset_classification",
+    metadata,
+    Column("source", String(128), primary_key=True),
+    Column("asset_id", BigInteger, primary_key=True),
+    Column("schedule", String(128), nullable=False),
+    Column("target_class", String(80)),
+    Column("matched_by", Text),  # "rule: <name>", "hardware: <category1> / <category2>" or "schedule override"
+    Column("class_override", String(80)),
+    Column("mapping_version", String(32), nullable=False),
+    Column("content_hash", String(32), nullable=False),  # the staged content that was classified
+    Column("payload", JSONB),  # the CI's values from the field maps
+    Column("payload_hash", String(32)),  # payload + content: what a load would send
+    Column("state", String(12), nullable=False),
+    Column("reason", Text),  # why failed (classification or CMDB error)
+    Column("classified_run", String(250)),
+    _ts("classified_at", nullable=False, server_default=func.now()),
+    Column("decided_by", String(250)),
+    _ts("decided_at"),
+    Column("decision_note", Text),
+    Column("preview_operation", String(32)),  # IRE dry run: INSERT / UPDATE / … (BY-2)
+    Column("preview_sys_id", String(32)),
+    _ts("preview_at"),
+    Column("loaded_hash", String(32)),  # payload_hash of the last load the CMDB confirmed (BY-1)
+    _ts("loaded_at"),
+    Column("cmdb_sys_id", String(32)),
+    Column("cmdb_class", String(80)),
+    Column("last_operation", String(32)),
+    CheckConstraint(f"state IN {CLASSIFICATION_STATES!r}", name="asset_classification_state"),
+)
+Index("ix_asset_classification_schedule_state", asset_classification.c.schedule, asset_classification.c.state)
+
+approval_decision = Table(
+    "approval_decision",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("source", String(128), nullable=False),
+    Column("asset_id", BigInteger, nullable=False),
+    Column("schedule", String(128), nullable=False),
+    Column("decision", String(12), nullable=False),  # approved | rejected | retried
+    Column("decided_by", String(250), nullable=False),
+    _ts("decided_at", nullable=False, server_default=func.now()),
+    Column("note", Text),
+    Column("payload_hash", String(32)),
+)
+Index("ix_approval_decision_asset", approval_decision.c.source, approval_decision.c.asset_id)

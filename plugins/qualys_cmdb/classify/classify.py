@@ -1,0 +1,194 @@
+"""*classify*: give each staged asset its CMDB class and CI payload, in one set-based statement.
+
+Which assets: those of the schedule's source whose staged content, the mapping version or the schedule's class
+override changed since they were last classified (so a mapping change re-classifies everything, BY-6).
+How: the schedule's target-class override if set; else the active Computer CI-class rules, lowest priority first;
+else the hardware category1 + category2 table (CM-1, CM-2). The CI values come from the field maps (CM-3).
+An asset with no class, or with nothing the CMDB can identify it by, is *failed* with the reason.
+An asset whose payload equals what the CMDB last confirmed stays *loaded*: it costs no CMDB call (BY-1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from qualys_cmdb.classify.mappings import Condition, FieldSource, Mappings
+from qualys_cmdb.classify.source import SOURCE_COLUMNS, SOURCE_FROM
+from qualys_cmdb.staging.schema import SCHEMA
+
+
+@dataclass
+class ClassifyResult:
+    """Counts of one classify step."""
+
+    classified: int = 0
+    pending: int = 0
+    failed: int = 0
+    unchanged_since_load: int = 0
+    by_class: dict[str, int] = field(default_factory=dict)
+
+
+class _Params:
+    """Collects bind parameters while SQL text is generated (values never enter the SQL text)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def add(self, value: str | list[str] | None) -> str:
+        """A typed placeholder for ``value`` (text, or text[] for a list)."""
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"CAST(:{name} AS {'text[]' if isinstance(value, list) else 'text'})"
+
+
+def _like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def condition_sql(cond: Condition, params: _Params) -> str:
+    """SQL for one rule condition (text comparisons ignore case)."""
+    col = f"lower(({SOURCE_COLUMNS[cond.attribute]})::text)"
+    value = cond.value
+    if cond.op == "equals":
+        return f"{col} = lower({params.add(str(value))})"
+    if cond.op == "not_equals":
+        return f"coalesce({col}, '') <> lower({params.add(str(value))})"
+    if cond.op == "in":
+        return f"{col} = ANY({params.add([v.lower() for v in value or ()])})"
+    if cond.op == "not_in":
+        return f"coalesce({col}, '') <> ALL({params.add([v.lower() for v in value or ()])})"
+    if cond.op == "contains":
+        return f"{col} LIKE {params.add('%' + _like(str(value).lower()) + '%')}"
+    if cond.op == "starts_with":
+        return f"{col} LIKE {params.add(_like(str(value).lower()) + '%')}"
+    if cond.op == "is_empty":
+        return f"coalesce({col}, '') = ''"
+    if cond.op == "is_not_empty":
+        return f"coalesce({col}, '') <> ''"
+    raise ValueError(f"unknown operator {cond.op}")
+
+
+def field_sql(source: FieldSource, columns: dict[str, str] = SOURCE_COLUMNS) -> str:
+    """The first non-empty of a field's attributes, as text, transformed if asked."""
+    parts = [f"nullif(btrim(({columns[a]})::text), '')" for a in source.attributes]
+    expr = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+    if source.transform == "bits":  # "64-bit", "x86_64", "amd64" -> 64; "32-bit", "i686", "x86" -> 32
+        expr = f"(CASE WHEN {expr} ~ '64' THEN '64' WHEN {expr} ~ '(32|86)' THEN '32' END)"
+    return expr
+
+
+def classify_assets(
+    engine: Engine, mappings: Mappings, *, schedule: str, source: str, run_id: str, class_override: str | None
+) -> ClassifyResult:
+    """Classify the schedule's changed assets; returns the counts."""
+    params = _Params()
+    src, ver = params.add(source), params.add(mappings.version)
+    override = params.add(class_override)
+    rules = mappings.active_rules
+    when_rules = " ".join(
+        f"WHEN {' AND '.join(condition_sql(c, params) for c in r.conditions)} THEN {params.add(r.target_class)}"
+        for r in rules
+    )
+    when_names = " ".join(
+        f"WHEN {' AND '.join(condition_sql(c, params) for c in r.conditions)} THEN {params.add('rule: ' + r.name)}"
+        for r in rules
+    )
+    hardware = (
+        ", ".join(
+            f"({params.add(h.category1.lower())}, {params.add(h.category2.lower())}, {params.add(h.target_class)})"
+            for h in mappings.hardware
+        )
+        or "(NULL, NULL, NULL)"
+    )
+    vm_classes = params.add([c for c in mappings.classes if mappings.is_a(c, "cmdb_ci_vm_object")])
+    pairs = [f"{params.add(name)}, {field_sql(fs)}" for name, fs in mappings.ci_fields.items()]
+    # jsonb_build_object takes at most 100 arguments: build in chunks and concatenate
+    payload = (
+        " || ".join(f"jsonb_build_object({', '.join(pairs[i : i + 40])})" for i in range(0, len(pairs), 40))
+        or "'{}'::jsonb"
+    )
+    nic = f'"{SCHEMA}".staged_network_interface'
+    sql = f"""
+        WITH changed AS (
+            SELECT {", ".join(f'{expr} AS "{name}"' for name, expr in SOURCE_COLUMNS.items())},
+                   a.content_hash AS _content_hash,
+                   CASE {when_rules or "WHEN false THEN NULL"} END AS _rule_class,
+                   CASE {when_names or "WHEN false THEN NULL"} END AS _rule_name,
+                   jsonb_strip_nulls({payload}) AS _payload,
+                   EXISTS (SELECT 1 FROM {nic} n WHERE n.source = a.source AND n.asset_id = a.asset_id
+                           AND coalesce(n.mac_address, '') <> '') AS _has_nic
+            FROM {SOURCE_FROM}
+            LEFT JOIN "{SCHEMA}".asset_classification c ON c.source = a.source AND c.asset_id = a.asset_id
+            WHERE a.source = {src}
+              AND (c.asset_id IS NULL OR c.mapping_version <> {ver} OR c.content_hash <> a.content_hash
+                   OR c.class_override IS DISTINCT FROM {override})
+        ),
+        hardware(category1, category2, target_class) AS (VALUES {hardware}),
+        decided AS (
+            SELECT x.*,
+                   coalesce({override}, x._rule_class, hw.target_class) AS _class,
+                   CASE WHEN {override} IS NOT NULL THEN 'schedule override'
+                        WHEN x._rule_class IS NOT NULL THEN x._rule_name
+                        WHEN hw.target_class IS NOT NULL
+                        THEN 'hardware: ' || x.hardware_category_1 || ' / ' || x.hardware_category_2 END AS _matched
+            FROM changed x
+            LEFT JOIN hardware hw ON hw.category1 = lower(x.hardware_category_1)
+                                  AND hw.category2 = lower(x.hardware_category_2)
+        ),
+        judged AS (
+            SELECT d.*,
+                   CASE WHEN d._class = ANY({vm_classes}) THEN d._payload
+                        ELSE d._payload - 'object_id' END AS _ci,
+                   CASE
+                     WHEN d._class IS NULL THEN
+                       'no CI-class rule or hardware mapping matches (os_category_1=' || coalesce(d.os_category_1, '-')
+                       || ', os_category_2=' || coalesce(d.os_category_2, '-') || ', hardware_category_1='
+                       || coalesce(d.hardware_category_1, '-') || ', hardware_category_2='
+                       || coalesce(d.hardware_category_2, '-') || '): add a rule or a hardware mapping'
+                     WHEN d._class = ANY({vm_classes}) AND d._payload ->> 'object_id' IS NULL THEN
+                       d._class || ' is identified by object_id, and the asset has no cloud instance id'
+                     WHEN NOT (d._class = ANY({vm_classes})) AND d._payload ->> 'serial_number' IS NULL
+                          AND d._payload ->> 'name' IS NULL AND NOT d._has_nic THEN
+                       'nothing identifies it in the CMDB: no serial number, no name and no network adapter'
+                   END AS _failure
+            FROM decided d
+        )
+        INSERT INTO "{SCHEMA}".asset_classification AS ac
+            (source, asset_id, schedule, target_class, matched_by, class_override, mapping_version, content_hash,
+             payload, payload_hash, state, reason, classified_run, classified_at)
+        SELECT j.source, j.asset_id, {params.add(schedule)}, j._class, j._matched, {override}, {ver},
+               j._content_hash, j._ci, md5(j._ci::text || j._content_hash || coalesce(j._class, '')),
+               CASE WHEN j._failure IS NOT NULL THEN 'failed' ELSE 'pending' END, j._failure,
+               {params.add(run_id)}, now()
+        FROM judged j
+        ON CONFLICT (source, asset_id) DO UPDATE SET
+            schedule = excluded.schedule, target_class = excluded.target_class, matched_by = excluded.matched_by,
+            class_override = excluded.class_override, mapping_version = excluded.mapping_version,
+            content_hash = excluded.content_hash, payload = excluded.payload, payload_hash = excluded.payload_hash,
+            classified_run = excluded.classified_run, classified_at = excluded.classified_at,
+            state = CASE WHEN excluded.state = 'failed' THEN 'failed'
+                         WHEN ac.loaded_hash = excluded.payload_hash THEN 'loaded'
+                         WHEN ac.state IN ('approved', 'rejected') AND ac.payload_hash = excluded.payload_hash
+                         THEN ac.state
+                         ELSE 'pending' END,
+            reason = excluded.reason,
+            decided_by = CASE WHEN ac.payload_hash = excluded.payload_hash THEN ac.decided_by END,
+            decided_at = CASE WHEN ac.payload_hash = excluded.payload_hash THEN ac.decided_at END
+        RETURNING state, target_class
+    """
+    result = ClassifyResult()
+    with engine.begin() as conn:
+        for state, cls in conn.execute(text(sql), params.values):
+            result.classified += 1
+            if state == "failed":
+                result.failed += 1
+                continue
+            result.by_class[cls] = result.by_class.get(cls, 0) + 1
+            if state == "loaded":
+                result.unchanged_since_load += 1
+            elif state == "pending":
+                result.pending += 1
+    return result

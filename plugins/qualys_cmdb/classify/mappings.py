@@ -1,0 +1,342 @@
+"""Mappings as code (CM-1 … CM-7, BY-6): CI-class rules, the hardware table, field maps — loaded and validated once.
+
+Files in ``include/mappings/`` (or ``$QUALYS_CMDB_MAPPINGS``): ``cmdb_classes.yaml``, ``ci_class_rules.yaml``,
+``hardware_classes.csv``, ``field_maps.yaml``. Every problem is reported as ``file:line: message`` and nothing is
+classified or written while one remains. The mapping *version* is a hash of the four files: a change re-classifies
+the staged assets.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qualys_cmdb.classify.source import SOURCE_COLUMNS
+from qualys_cmdb.staging.schema import STAGED_CHILDREN, staged_software
+
+MAPPINGS_ENV = "QUALYS_CMDB_MAPPINGS"
+FILES = ("cmdb_classes.yaml", "ci_class_rules.yaml", "hardware_classes.csv", "field_maps.yaml")
+OPERATORS = {
+    "equals": 1,
+    "not_equals": 1,
+    "in": "list",
+    "not_in": "list",
+    "contains": 1,
+    "starts_with": 1,
+    "is_empty": 0,
+    "is_not_empty": 0,
+}
+TRANSFORMS = ("bits",)
+#: field-map section -> the staging tables its attributes come from (an install is read with its package)
+CHILD_MAPS = {
+    "serial_number": (STAGED_CHILDREN["serial_number"],),
+    "file_system": (STAGED_CHILDREN["volume"],),
+    "network_adapter": (STAGED_CHILDREN["network_interface"],),
+    "ip_address": (STAGED_CHILDREN["ip_address"],),
+    "software": (staged_software,),
+    "software_instance": (STAGED_CHILDREN["software_install"], staged_software),
+}
+
+
+class MappingError(ValueError):
+    """Invalid mapping files: ``problems`` holds one ``file:line: message`` per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid mappings:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``attribute op value`` over a classification-source attribute."""
+
+    attribute: str
+    op: str
+    value: str | tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class CiClassRule:
+    """A Computer CI-class rule (CM-1)."""
+
+    name: str
+    priority: int
+    target_class: str
+    conditions: tuple[Condition, ...]
+    active: bool = True
+    deprecated: bool = False
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class HardwareMapping:
+    """One row of the hardware category1 + category2 → class table (CM-2)."""
+
+    category1: str
+    category2: str
+    target_class: str
+
+
+@dataclass(frozen=True)
+class FieldSource:
+    """Where a CMDB field's value comes from: the first non-empty attribute, optionally transformed."""
+
+    attributes: tuple[str, ...]
+    transform: str | None = None
+
+
+@dataclass(frozen=True)
+class Mappings:
+    """Everything classify and load need, validated."""
+
+    version: str
+    classes: dict[str, str | None]
+    rules: tuple[CiClassRule, ...]
+    hardware: tuple[HardwareMapping, ...]
+    discovery_source: str
+    ci_fields: dict[str, FieldSource]
+    child_fields: dict[str, dict[str, FieldSource]]
+    related_tables: dict[str, dict[str, FieldSource]]
+    field_lengths: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def active_rules(self) -> list[CiClassRule]:
+        """Active, non-deprecated rules, lowest priority number first."""
+        return sorted((r for r in self.rules if r.active and not r.deprecated), key=lambda r: r.priority)
+
+    def is_a(self, cls: str, ancestor: str) -> bool:
+        """Whether ``cls`` is ``ancestor`` or one of its descendants."""
+        current: str | None = cls
+        while current is not None:
+            if current == ancestor:
+                return True
+            current = self.classes.get(current)
+        return False
+
+
+def mappings_dir(path: str | Path | None = None) -> Path:
+    """``path``, else ``$QUALYS_CMDB_MAPPINGS``, else ``include/mappings`` next to the package's repository."""
+    if path:
+        return Path(path)
+    env = os.environ.get(MAPPINGS_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "include" / "mappings"
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader that remembers the line of every mapping (as ``__line__``)."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = {str(k): v for k, v in yaml.SafeLoader.construct_mapping(loader, node, deep=True).items()}
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_mappings(path: str | Path | None = None) -> Mappings:
+    """Load and validate the mapping files; raise :class:`MappingError` listing every problem."""
+    folder = mappings_dir(path)
+    problems: list[str] = []
+    digest = hashlib.sha256()
+    texts: dict[str, str] = {}
+    for name in FILES:
+        try:
+            texts[name] = (folder / name).read_text(encoding="utf-8")
+        except OSError as exc:
+            problems.append(f"{folder / name}: cannot read ({exc.strerror or exc})")
+            continue
+        digest.update(name.encode() + b"\0" + texts[name].encode())
+    if problems:
+        raise MappingError(problems)
+
+    def yaml_doc(name: str) -> dict[str, Any]:
+        try:
+            doc = yaml.load(texts[name], Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            problems.append(f"{folder / name}:{mark.line + 1 if mark else '?'}: not valid YAML ({exc})")
+            return {}
+        if not isinstance(doc, dict):
+            problems.append(f"{folder / name}:1: expected a mapping")
+            return {}
+        return doc
+
+    classes = _classes(yaml_doc("cmdb_classes.yaml"), folder / "cmdb_classes.yaml", problems)
+    rules = _rules(yaml_doc("ci_class_rules.yaml"), folder / "ci_class_rules.yaml", classes, problems)
+    hardware = _hardware(texts["hardware_classes.csv"], folder / "hardware_classes.csv", classes, problems)
+    maps = yaml_doc("field_maps.yaml")
+    where = folder / "field_maps.yaml"
+    ci_fields = _field_map(maps.get("ci"), f"{where}", "ci", problems)
+    children = {
+        k: _field_map(maps.get(k), f"{where}", k, problems, {c.name for t in tables for c in t.columns})
+        for k, tables in CHILD_MAPS.items()
+    }
+    related = {
+        table: _field_map(cols, f"{where}", table, problems)
+        for table, cols in (maps.get("related_tables") or {}).items()
+        if table != "__line__"
+    }
+    lengths = {k: int(v) for k, v in (maps.get("field_lengths") or {"default": 255}).items() if k != "__line__"}
+    source = maps.get("discovery_source")
+    if not isinstance(source, str) or not source:
+        problems.append(f"{where}:{maps.get('__line__', 1)}: discovery_source is required (e.g. Qualys)")
+    if problems:
+        raise MappingError(problems)
+    return Mappings(
+        version=digest.hexdigest()[:16],
+        classes=classes,
+        rules=tuple(rules),
+        hardware=tuple(hardware),
+        discovery_source=str(source),
+        ci_fields=ci_fields,
+        child_fields=children,
+        related_tables=related,
+        field_lengths=lengths,
+    )
+
+
+def _classes(doc: dict[str, Any], where: Path, problems: list[str]) -> dict[str, str | None]:
+    raw = doc.get("classes")
+    if not isinstance(raw, dict):
+        problems.append(f"{where}:1: expected 'classes:' mapping each class to its parent")
+        return {}
+    classes = {str(k): (str(v) if v else None) for k, v in raw.items() if k != "__line__"}
+    for cls, parent in classes.items():
+        if parent is not None and parent not in classes:
+            problems.append(f"{where}:{raw['__line__']}: class {cls} has unknown parent {parent}")
+    return classes
+
+
+def _rules(doc: dict[str, Any], where: Path, classes: dict[str, str | None], problems: list[str]) -> list[CiClassRule]:
+    out: list[CiClassRule] = []
+    raw_rules = doc.get("rules") or []
+    if not isinstance(raw_rules, list):
+        problems.append(f"{where}:1: expected 'rules:' as a list")
+        return out
+    seen: dict[int, str] = {}
+    for raw in raw_rules:
+        line = raw.get("__line__", "?") if isinstance(raw, dict) else "?"
+        at = f"{where}:{line}"
+        if not isinstance(raw, dict):
+            problems.append(f"{at}: a rule must be a mapping")
+            continue
+        unknown = set(raw) - {"name", "priority", "target_class", "when", "active", "deprecated", "__line__"}
+        if unknown:
+            problems.append(f"{at}: unknown setting(s) {', '.join(sorted(unknown))}")
+        name = str(raw.get("name") or "")
+        if not name:
+            problems.append(f"{at}: a rule needs a name")
+        priority = raw.get("priority")
+        if not isinstance(priority, int):
+            problems.append(f"{at}: rule {name!r}: priority must be a whole number")
+            priority = 0
+        target = str(raw.get("target_class") or "")
+        if target not in classes:
+            problems.append(f"{at}: rule {name!r}: unknown class {target!r} (add it to cmdb_classes.yaml)")
+        conditions = tuple(_conditions(raw.get("when"), at, name, problems))
+        rule = CiClassRule(
+            name, priority, target, conditions, bool(raw.get("active", True)), bool(raw.get("deprecated", False)), at
+        )
+        if rule.active and not rule.deprecated:
+            if priority in seen:
+                problems.append(
+                    f"{at}: rule {name!r} has priority {priority}, like active rule {seen[priority]!r}: "
+                    "give each active rule its own priority"
+                )
+            seen[priority] = name
+        out.append(rule)
+    return out
+
+
+def _conditions(raw: Any, at: str, rule: str, problems: list[str]) -> Iterator[Condition]:
+    if not isinstance(raw, list) or not raw:
+        problems.append(f"{at}: rule {rule!r}: 'when' must list at least one condition")
+        return
+    for cond in raw:
+        if not isinstance(cond, dict):
+            problems.append(f"{at}: rule {rule!r}: a condition must be a mapping")
+            continue
+        line = f"{at.rsplit(':', 1)[0]}:{cond.get('__line__', '?')}"
+        attribute, op, value = cond.get("attribute"), cond.get("op"), cond.get("value")
+        if attribute not in SOURCE_COLUMNS:
+            problems.append(f"{line}: rule {rule!r}: staging attribute {attribute!r} does not exist")
+            continue
+        arity = OPERATORS.get(str(op))
+        if arity is None:
+            problems.append(f"{line}: rule {rule!r}: unknown operator {op!r} (use {', '.join(OPERATORS)})")
+            continue
+        if arity == "list":
+            if not isinstance(value, list) or not value:
+                problems.append(f"{line}: rule {rule!r}: {op} needs a list of values")
+                continue
+            yield Condition(str(attribute), str(op), tuple(str(v) for v in value))
+        elif arity == 1:
+            if value is None or isinstance(value, (list, dict)):
+                problems.append(f"{line}: rule {rule!r}: {op} needs one value")
+                continue
+            yield Condition(str(attribute), str(op), str(value))
+        else:
+            yield Condition(str(attribute), str(op))
+
+
+def _hardware(text: str, where: Path, classes: dict[str, str | None], problems: list[str]) -> list[HardwareMapping]:
+    out: list[HardwareMapping] = []
+    reader = csv.DictReader(text.splitlines())
+    if reader.fieldnames != ["category1", "category2", "target_class"]:
+        problems.append(f"{where}:1: the header must be category1,category2,target_class")
+        return out
+    seen: set[tuple[str, str]] = set()
+    for number, row in enumerate(reader, start=2):
+        c1, c2, cls = ((row.get(k) or "").strip() for k in ("category1", "category2", "target_class"))
+        if not c1 or not c2:
+            problems.append(f"{where}:{number}: category1 and category2 are required")
+            continue
+        if cls not in classes:
+            problems.append(f"{where}:{number}: unknown class {cls!r} for {c1} / {c2} (add it to cmdb_classes.yaml)")
+            continue
+        if (c1.lower(), c2.lower()) in seen:
+            problems.append(f"{where}:{number}: {c1} / {c2} is mapped twice")
+        seen.add((c1.lower(), c2.lower()))
+        out.append(HardwareMapping(c1, c2, cls))
+    return out
+
+
+def _field_map(
+    raw: Any, where: str, section: str, problems: list[str], columns: set[str] | None = None
+) -> dict[str, FieldSource]:
+    """A ``CMDB field: attribute(s)`` section; attributes must be ``columns`` (default: the classification source)."""
+    known = columns if columns is not None else set(SOURCE_COLUMNS)
+    if not isinstance(raw, dict):
+        problems.append(f"{where}:1: section {section!r} is missing or not a mapping")
+        return {}
+    line = raw.get("__line__", "?")
+    out: dict[str, FieldSource] = {}
+    for target, spec in raw.items():
+        if target == "__line__":
+            continue
+        transform = None
+        if isinstance(spec, dict):
+            transform = spec.get("transform")
+            if transform not in TRANSFORMS:
+                problems.append(
+                    f"{where}:{spec.get('__line__', line)}: {section}.{target}: unknown transform "
+                    f"{transform!r} (use {', '.join(TRANSFORMS)})"
+                )
+            spec = spec.get("attribute")
+        attributes = tuple(spec) if isinstance(spec, list) else (spec,)
+        for attribute in attributes:
+            if attribute not in known:
+                problems.append(f"{where}:{line}: {section}.{target}: staging attribute {attribute!r} does not exist")
+        out[str(target)] = FieldSource(tuple(str(a) for a in attributes), transform)
+    return out

@@ -1,0 +1,38 @@
+"""The common base of the package's operators: a schedule's configuration, the staging engine, the application log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from qualys_cmdb.config import QualysCmdbConfig, Schedule, Source, load_config
+from qualys_cmdb.staging import store
+from qualys_cmdb.staging.database import get_engine
+from qualys_cmdb.staging.migrate import is_current, upgrade
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from sqlalchemy import Engine
+
+
+class ScheduleOperator(BaseOperator):
+    """Common set-up: the schedule's configuration, the staging engine and the application log."""
+
+    template_fields: Sequence[str] = ("schedule_name",)
+
+    def __init__(self, *, schedule_name: str, config_path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.schedule_name = schedule_name
+        self.config_path = config_path
+
+    def setup(self, context: Context) -> tuple[QualysCmdbConfig, Schedule, Source, Engine, store.AppLog]:
+        config = load_config(self.config_path)
+        schedule = config.schedule(self.schedule_name)
+        source = config.source(schedule.source)
+        engine = get_engine()
+        if not is_current(engine):
+            upgrade(engine)
+        app_log = store.AppLog(engine, source.name, schedule.name, context["run_id"], config.properties.debug_logging)
+        return config, schedule, source, engine, app_log

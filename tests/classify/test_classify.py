@@ -1,0 +1,185 @@
+"""classify on real Postgres: the hardware table row by row, rule priority and precedence, failures, BY-1, BY-6."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from typing import Any
+
+import pytest
+from qualys_cmdb.classify.classify import classify_assets
+from qualys_cmdb.classify.mappings import load_mappings
+from qualys_cmdb.staging.schema import STAGED_CHILDREN, asset_classification, staged_asset
+from sqlalchemy import insert, select, update
+
+from tests.conftest import REPO
+
+MAPPINGS = load_mappings(REPO / "include" / "mappings")
+_ids = itertools.count(1000)
+
+
+def stage(
+    engine,
+    *,
+    os: dict[str, Any] | None = None,
+    hw: dict[str, Any] | None = None,  # type: ignore[no-untyped-def]
+    nic: bool = True,
+    cloud: str | None = None,
+    **asset: Any,
+) -> int:
+    """Put one asset straight into the staging tables."""
+    asset_id = next(_ids)
+    row = {
+        "source": "s",
+        "asset_id": asset_id,
+        "content_hash": f"h{asset_id}",
+        "name": f"host-{asset_id}",
+        "bios_serial_number": f"SN{asset_id}",
+    }
+    row.update(asset)
+    with engine.begin() as conn:
+        conn.execute(insert(staged_asset).values(**row))
+        if os:
+            conn.execute(insert(STAGED_CHILDREN["os"]).values(source="s", asset_id=asset_id, **os))
+        if hw:
+            conn.execute(insert(STAGED_CHILDREN["hardware"]).values(source="s", asset_id=asset_id, **hw))
+        if nic:
+            conn.execute(
+                insert(STAGED_CHILDREN["network_interface"]).values(
+                    source="s", asset_id=asset_id, interface_name="eth0", mac_address="00:11:22:33:44:55"
+                )
+            )
+        if cloud:
+            conn.execute(
+                insert(STAGED_CHILDREN["cloud"]).values(
+                    source="s", asset_id=asset_id, provider="aws", instance_id=cloud
+                )
+            )
+    return asset_id
+
+
+def classified(engine) -> dict[int, dict[str, Any]]:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return {r["asset_id"]: dict(r) for r in conn.execute(select(asset_classification)).mappings()}
+
+
+def run(engine, override: str | None = None, mappings=MAPPINGS):  # type: ignore[no-untyped-def]
+    return classify_assets(engine, mappings, schedule="t", source="s", run_id="r", class_override=override)
+
+
+def test_every_row_of_the_hardware_table_maps_to_its_class(staging) -> None:  # type: ignore[no-untyped-def]
+    rows = list(csv.DictReader((REPO / "include/mappings/hardware_classes.csv").open()))
+    expected = {
+        stage(
+            staging,
+            hw={"hardware_category_1": r["category1"], "hardware_category_2": r["category2"]},
+            cloud="i-vm" if r["target_class"] == "cmdb_ci_vm_instance" else None,  # VMs are identified by object_id
+        ): r["target_class"]
+        for r in rows
+    }
+    result = run(staging)
+    got = classified(staging)
+    assert result.classified == len(rows) == 87 and result.failed == 0
+    assert {a: got[a]["target_class"] for a in expected} == expected
+    by_rule = {got[a]["matched_by"] for a in expected if not got[a]["matched_by"].startswith("hardware: ")}
+    assert by_rule == {"rule: Notebook"}  # the Notebook computer rule gives the same class first (CM-2 precedence)
+
+
+def test_computer_rules_go_first_in_priority_order(staging) -> None:  # type: ignore[no-untyped-def]
+    server_hw = {"hardware_category_1": "Computers", "hardware_category_2": "Server"}
+    win = stage(staging, os={"os_category_1": "Windows", "os_category_2": "Server"}, hw=server_hw)
+    esx = stage(staging, os={"os_name": "VMware ESXi 8.0", "os_category_1": "Linux", "os_category_2": "Server"})
+    aix = stage(staging, os={"os_name": "IBM AIX 7.3", "os_category_1": "Unix", "os_category_2": "Server"})
+    laptop = stage(
+        staging,
+        os={"os_category_1": "Windows", "os_category_2": "Client"},
+        hw={"hardware_category_1": "Computers", "hardware_category_2": "Notebook"},
+    )
+    cloud = stage(staging, os={"os_category_1": "Embedded"}, cloud="i-0abc", cloud_provider="aws")
+    plain = stage(staging, hw=server_hw)
+    run(staging)
+    got = classified(staging)
+    assert (got[win]["target_class"], got[win]["matched_by"]) == ("cmdb_ci_win_server", "rule: Windows server")
+    assert got[esx]["target_class"] == "cmdb_ci_esx_server"  # ESX (100) wins over Linux server (300)
+    assert got[aix]["target_class"] == "cmdb_ci_aix_server"  # AIX (400) before Unix server (450)
+    assert (got[laptop]["target_class"], got[laptop]["matched_by"]) == ("cmdb_ci_pc_hardware", "rule: Notebook")
+    assert got[cloud]["target_class"] == "cmdb_ci_vm_instance" and got[cloud]["payload"]["object_id"] == "i-0abc"
+    assert (got[plain]["target_class"], got[plain]["matched_by"]) == ("cmdb_ci_server", "hardware: Computers / Server")
+    assert "object_id" not in got[win]["payload"]
+
+
+def test_the_schedule_override_wins_and_changing_it_reclassifies(staging) -> None:  # type: ignore[no-untyped-def]
+    asset = stage(staging, os={"os_category_1": "Linux", "os_category_2": "Server"})
+    run(staging, override="cmdb_ci_server")
+    assert classified(staging)[asset]["matched_by"] == "schedule override"
+    assert run(staging, override=None).classified == 1
+    assert classified(staging)[asset]["target_class"] == "cmdb_ci_linux_server"
+
+
+def test_unclassifiable_or_unidentifiable_assets_fail_with_the_reason(staging) -> None:  # type: ignore[no-untyped-def]
+    nothing = stage(staging, os={"os_category_1": "Plan9", "os_category_2": "Research"})
+    anonymous = stage(
+        staging, os={"os_category_1": "Linux", "os_category_2": "Server"}, nic=False, name=None, bios_serial_number=None
+    )
+    vm_without_id = stage(staging, hw={"hardware_category_1": "Virtualized", "hardware_category_2": "Virtual Machine"})
+    result = run(staging)
+    got = classified(staging)
+    assert result.failed == 3
+    assert got[nothing]["reason"].startswith("no CI-class rule or hardware mapping matches (os_category_1=Plan9")
+    assert (
+        got[anonymous]["reason"]
+        == "nothing identifies it in the CMDB: no serial number, no name and no network adapter"
+    )
+    assert got[vm_without_id]["reason"] == (
+        "cmdb_ci_vm_instance is identified by object_id, and the asset has no cloud instance id"
+    )
+
+
+def test_only_changed_assets_are_reclassified_and_unchanged_loaded_ones_stay_loaded(staging) -> None:  # type: ignore[no-untyped-def]
+    a = stage(staging, os={"os_category_1": "Linux", "os_category_2": "Server"})
+    b = stage(staging, os={"os_category_1": "Windows", "os_category_2": "Server"})
+    run(staging)
+    with staging.begin() as conn:  # pretend the CMDB confirmed both
+        conn.execute(
+            update(asset_classification).values(state="loaded", loaded_hash=asset_classification.c.payload_hash)
+        )
+    assert run(staging).classified == 0  # nothing changed: nothing to do
+    with staging.begin() as conn:  # a content change that does not touch the CI payload, and one that does
+        conn.execute(update(staged_asset).where(staged_asset.c.asset_id == a).values(content_hash="new"))
+        conn.execute(
+            update(staged_asset).where(staged_asset.c.asset_id == b).values(content_hash="new-b", memory_mb=65536)
+        )
+    result = run(staging)
+    got = classified(staging)
+    assert result.classified == 2
+    assert got[b]["state"] == "pending" and got[b]["payload"]["ram"] == "65536"
+    # a's content hash is part of the payload hash: its details (software, ports…) may have changed
+    assert got[a]["state"] == "pending"
+
+
+def test_a_mapping_change_reclassifies_the_staged_assets(staging, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    asset = stage(staging, os={"os_category_1": "Linux", "os_category_2": "Server"})
+    run(staging)
+    folder = tmp_path / "m"
+    shutil.copytree(REPO / "include" / "mappings", folder)
+    rules = folder / "ci_class_rules.yaml"
+    rules.write_text(rules.read_text().replace("target_class: cmdb_ci_linux_server", "target_class: cmdb_ci_server"))
+    changed = load_mappings(folder)
+    assert run(staging, mappings=changed).classified == 1
+    got = classified(staging)[asset]
+    assert (got["target_class"], got["mapping_version"]) == ("cmdb_ci_server", changed.version)
+
+
+@pytest.mark.parametrize("op", ["equals", "contains", "starts_with", "in"])
+def test_text_conditions_ignore_case(staging, op: str) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from qualys_cmdb.classify.mappings import CiClassRule, Condition
+
+    value: Any = {"equals": "WINDOWS", "contains": "NDOW", "starts_with": "win", "in": ("x", "wInDoWs")}[op]
+    rule = CiClassRule("probe", 1, "cmdb_ci_win_server", (Condition("os_category_1", op, value),))
+    asset = stage(staging, os={"os_category_1": "Windows"})
+    run(staging, mappings=replace(MAPPINGS, rules=(rule,), version=f"probe-{op}"))
+    assert classified(staging)[asset]["matched_by"] == "rule: probe"
