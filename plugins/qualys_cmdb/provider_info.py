@@ -53,6 +53,36 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["boolean", "null"], "default": True},
                     },
                 },
-            }
+            },
+            {
+                "hook-class-name": "qualys_cmdb.hooks.servicenow.ServiceNowHook",
+                "hook-name": "ServiceNow",
+                "connection-type": "servicenow",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {"host": "Instance URL", "login": "Username", "password": "Password"},
+                    "placeholders": {
+                        "host": "https://<instance>.service-now.com",
+                        "login": "an integration user with the itil role",
+                    },
+                },
+                "conn-fields": {
+                    "auth": {
+                        "label": "Authentication",
+                        "description": "basic, oauth_password (user + OAuth client) or oauth_client_credentials.",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": [None, "basic", "oauth_password", "oauth_client_credentials"],
+                            "default": "basic",
+                        },
+                    },
+                    "client_id": {"label": "OAuth client id", "schema": {"type": ["string", "null"]}},
+                    "client_secret": {
+                        "label": "OAuth client secret",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "verify": {"label": "Verify TLS", "schema": {"type": ["boolean", "null"], "default": True}},
+                },
+            },
         ],
     }

@@ -1,0 +1,385 @@
+"""All I/O to the ServiceNow CMDB: connection type ``servicenow``, Table API, IRE, Import Set, auth, retries.
+
+Reference: ``shared/reference/servicenow-api.md``. One ``requests.Session`` per hook. Basic auth, or OAuth
+(password grant with refresh, or client credentials) through ``/oauth_token.do``. Retries on 429 (honouring
+``Retry-After``) and 5xx; other 4xx are errors to fix, not to retry. IRE answers HTTP 200 even when items fail:
+the hook returns the whole ``result`` and :func:`ire_outcomes` reads every item. Credentials never reach a log line
+or an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from airflow.sdk import BaseHook
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+IRE_MODES = {
+    "classic": "/api/now/identifyreconcile",
+    "enhanced": "/api/now/identifyreconcile/enhanced",
+    "query": "/api/now/identifyreconcile/query",
+    "query_enhanced": "/api/now/identifyreconcile/queryEnhanced",
+}
+
+
+class ServiceNowError(Exception):
+    """Any failure talking to ServiceNow; the message says what and what to do, never a secret."""
+
+
+class ServiceNowUnreachable(ServiceNowError):
+    """The instance could not be reached or kept failing."""
+
+
+class ServiceNowAuthError(ServiceNowError):
+    """Credentials or OAuth client rejected."""
+
+
+class ServiceNowAccessDenied(ServiceNowError):
+    """Authenticated, but not allowed (role, ACL, scoped OAuth app)."""
+
+
+class ServiceNowRequestError(ServiceNowError):
+    """The request itself is wrong (unknown table, bad body): retrying would not help."""
+
+
+@dataclass(frozen=True)
+class SnRetryPolicy:
+    """Attempts and back-off for 429/5xx and transport errors."""
+
+    max_attempts: int = 6
+    backoff_s: float = 2.0
+    backoff_max_s: float = 60.0
+    max_wait_s: float = 600.0
+
+    def backoff(self, attempt: int) -> float:
+        return float(min(self.backoff_s * 2 ** (attempt - 1), self.backoff_max_s))
+
+
+@dataclass(frozen=True)
+class IreOutcome:
+    """What IRE did with one payload item."""
+
+    index: int
+    class_name: str | None
+    operation: str | None
+    sys_id: str | None
+    errors: tuple[dict[str, str], ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and bool(self.sys_id) and self.sys_id != "Unknown"
+
+    @property
+    def message(self) -> str:
+        return "; ".join(f"{e.get('error', '?')}: {e.get('message', '')}" for e in self.errors)
+
+
+def ire_outcomes(result: dict[str, Any], expected: int) -> list[IreOutcome]:
+    """One outcome per payload item, in payload order; a missing item is an error (never assumed done)."""
+    by_index: dict[int, IreOutcome] = {}
+    for position, item in enumerate(result.get("items") or []):
+        indices = item.get("inputIndices") or [position]
+        for index in indices:
+            by_index[int(index)] = IreOutcome(
+                int(index),
+                item.get("className"),
+                item.get("operation"),
+                item.get("sysId"),
+                tuple(item.get("errors") or ()),
+            )
+    missing = {"error": "NO_RESULT", "message": "the CMDB returned no result for this item"}
+    return [by_index.get(i, IreOutcome(i, None, None, None, (missing,))) for i in range(expected)]
+
+
+class ServiceNowHook(BaseHook):
+    """Talk to one ServiceNow instance.
+
+    :param servicenow_conn_id: Airflow connection (type ``servicenow``): host = instance URL, login/password =
+        integration user; extra ``auth`` (``basic``, ``oauth_password``, ``oauth_client_credentials``),
+        ``client_id``, ``client_secret``, ``verify``.
+    :param timeout_s: per-request timeout.
+    :param retry: the retry policy.
+    :param sleep: how to wait (tests pass a recorder).
+    """
+
+    conn_name_attr = "servicenow_conn_id"
+    default_conn_name = "servicenow_default"
+    conn_type = "servicenow"
+    hook_name = "ServiceNow"
+
+    def __init__(
+        self,
+        servicenow_conn_id: str = default_conn_name,
+        *,
+        timeout_s: float = 120.0,
+        retry: SnRetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.servicenow_conn_id = servicenow_conn_id
+        self.timeout_s = timeout_s
+        self.retry = retry or SnRetryPolicy()
+        self._sleep = sleep
+        self._session: requests.Session | None = None
+        self._base = ""
+        self._auth_mode = "basic"
+        self._secrets: dict[str, str] = {}
+        self._token: str | None = None
+        self._refresh: str | None = None
+        self._token_expires = 0.0
+        self.calls = 0
+
+    # ------------------------------------------------------------------------------------------ connection
+    def _load(self) -> None:
+        if self._session is not None:
+            return
+        conn = self.get_connection(self.servicenow_conn_id)
+        extra = conn.extra_dejson
+        host = conn.host or ""
+        if not host:
+            raise ServiceNowRequestError(f"connection {self.servicenow_conn_id!r} has no host (the instance URL)")
+        if "://" not in host:
+            host = f"{conn.schema or 'https'}://{host}"
+        self._base = (f"{host}:{conn.port}" if conn.port else host).rstrip("/")
+        self._auth_mode = str(extra.get("auth") or "basic")
+        if self._auth_mode not in ("basic", "oauth_password", "oauth_client_credentials"):
+            raise ServiceNowRequestError(
+                f"connection {self.servicenow_conn_id!r}: auth must be basic, oauth_password or "
+                f"oauth_client_credentials, not {self._auth_mode!r}"
+            )
+        self._secrets = {
+            "username": conn.login or "",
+            "password": conn.password or "",
+            "client_id": str(extra.get("client_id") or ""),
+            "client_secret": str(extra.get("client_secret") or ""),
+        }
+        session = requests.Session()
+        session.headers.update({"Accept": "application/json", "User-Agent": "qualys-cmdb-sync"})
+        verify = extra.get("verify", True)
+        session.verify = not (isinstance(verify, str) and verify.lower() in ("false", "0", "no")) and bool(verify)
+        if self._auth_mode == "basic":
+            session.auth = (self._secrets["username"], self._secrets["password"])
+        self._session = session
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def _oauth(self) -> str:
+        """A valid bearer token: cached, refreshed with the refresh token, or obtained anew."""
+        if self._token and time.monotonic() < self._token_expires - 30:
+            return self._token
+        assert self._session is not None
+        s = self._secrets
+        if self._refresh and self._auth_mode == "oauth_password":
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": self._refresh,
+                "client_id": s["client_id"],
+                "client_secret": s["client_secret"],
+            }
+        elif self._auth_mode == "oauth_password":
+            form = {
+                "grant_type": "password",
+                "client_id": s["client_id"],
+                "client_secret": s["client_secret"],
+                "username": s["username"],
+                "password": s["password"],
+            }
+        else:
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": s["client_id"],
+                "client_secret": s["client_secret"],
+            }
+        self.calls += 1
+        try:
+            response = self._session.post(f"{self._base}/oauth_token.do", data=form, timeout=self.timeout_s, auth=None)
+        except requests.RequestException as exc:
+            raise ServiceNowUnreachable(f"cannot reach {self._base}: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            if form["grant_type"] == "refresh_token":
+                self._refresh = None  # the refresh token expired: start over with the password grant
+                return self._oauth()
+            detail = _error_text(response)
+            raise ServiceNowAuthError(
+                f"OAuth {form['grant_type']} grant refused by {self._base} (HTTP {response.status_code}: {detail}); "
+                "check the client id/secret and, for client credentials, that the grant is enabled on the instance"
+            )
+        data = response.json()
+        self._token = str(data["access_token"])
+        self._refresh = data.get("refresh_token") or self._refresh
+        self._token_expires = time.monotonic() + float(data.get("expires_in") or 1800)
+        return self._token
+
+    # ------------------------------------------------------------------------------------------ HTTP core
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Send with the retry policy; returns a 2xx response or raises a :class:`ServiceNowError`."""
+        self._load()
+        assert self._session is not None
+        url = f"{self._base}{path}"
+        reauthenticated = False
+        base_headers = dict(kwargs.pop("headers", None) or {})
+        for attempt in range(1, self.retry.max_attempts + 1):
+            headers = dict(base_headers)
+            if self._auth_mode != "basic":
+                headers["Authorization"] = f"Bearer {self._oauth()}"
+            self.calls += 1
+            try:
+                response = self._session.request(method, url, timeout=self.timeout_s, headers=headers, **kwargs)
+            except requests.RequestException as exc:
+                if attempt == self.retry.max_attempts:
+                    raise ServiceNowUnreachable(
+                        f"{method} {path}: cannot reach {self._base} ({type(exc).__name__})"
+                    ) from None
+                self._sleep(self.retry.backoff(attempt))
+                continue
+            status = response.status_code
+            if status < 300:
+                return response
+            if status == 401 and self._auth_mode != "basic" and not reauthenticated:
+                reauthenticated, self._token = True, None  # expired token: get a new one once
+                continue
+            if status not in RETRY_STATUSES:
+                raise _http_error(method, path, response, self.servicenow_conn_id)
+            wait = _retry_after(response) or self.retry.backoff(attempt)
+            if attempt == self.retry.max_attempts or wait > self.retry.max_wait_s:
+                raise ServiceNowUnreachable(
+                    f"{method} {path}: still HTTP {status} after {attempt} attempt(s) ({_error_text(response)}); "
+                    "the work is kept and the next run carries on"
+                )
+            log.warning("%s %s: HTTP %d, retry %d in %.1f s", method, path, status, attempt, wait)
+            self._sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------------------------------------ Table API
+    def table_query(
+        self, table: str, query: str = "", fields: list[str] | None = None, page_size: int = 1000
+    ) -> Iterator[dict[str, Any]]:
+        """Every row of ``table`` matching the encoded ``query``, paged by offset in a stable order."""
+        order = "ORDERBYsys_id"
+        full = f"{query}^{order}" if query else order
+        offset = 0
+        while True:
+            params = {
+                "sysparm_query": full,
+                "sysparm_limit": str(page_size),
+                "sysparm_offset": str(offset),
+                "sysparm_exclude_reference_link": "true",
+            }
+            if fields:
+                params["sysparm_fields"] = ",".join(fields)
+            response = self.request("GET", f"/api/now/table/{table}", params=params)
+            rows = response.json().get("result") or []
+            yield from rows
+            total = response.headers.get("X-Total-Count")
+            offset += len(rows)
+            if len(rows) < page_size or (total is not None and total.isdigit() and offset >= int(total)):
+                return
+
+    def table_insert(self, table: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Insert one row; returns it."""
+        response = self.request(
+            "POST", f"/api/now/table/{table}", json=values, headers={"Content-Type": "application/json"}
+        )
+        return dict(response.json().get("result") or {})
+
+    def table_update(self, table: str, sys_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Update one row (PATCH); returns it."""
+        response = self.request(
+            "PATCH", f"/api/now/table/{table}/{sys_id}", json=values, headers={"Content-Type": "application/json"}
+        )
+        return dict(response.json().get("result") or {})
+
+    # ------------------------------------------------------------------------------------------ IRE
+    def identify_reconcile(
+        self,
+        items: list[dict[str, Any]],
+        data_source: str,
+        *,
+        relations: list[dict[str, Any]] | None = None,
+        mode: str = "classic",
+        options: str | None = None,
+    ) -> dict[str, Any]:
+        """POST a payload to IRE (``classic``, ``enhanced``, ``query`` dry run …); returns ``result``."""
+        params = {"sysparm_data_source": data_source}
+        if options and mode in ("enhanced", "query_enhanced"):
+            params["options"] = options
+        body = {"items": items, "relations": relations or []}
+        response = self.request(
+            "POST", IRE_MODES[mode], params=params, data=json.dumps(body), headers={"Content-Type": "application/json"}
+        )
+        data = response.json()
+        return dict(data.get("result", data))
+
+    # ------------------------------------------------------------------------------------------ Import Set
+    def import_row(self, staging_table: str, row: dict[str, Any]) -> dict[str, Any]:
+        """One row through the Import Set API (synchronous transform with coalesce); returns the response."""
+        response = self.request(
+            "POST", f"/api/now/import/{staging_table}", json=row, headers={"Content-Type": "application/json"}
+        )
+        return dict(response.json())
+
+    # ------------------------------------------------------------------------------------------ connection test
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the instance answers, the credentials work, and "Qualys" is a discovery source; never raises."""
+        try:
+            rows = list(self.table_query("sys_choice", "name=cmdb_ci^element=discovery_source", ["value"], 500))
+            values = {r.get("value") for r in rows}
+            if "Qualys" not in values:
+                return False, (
+                    "Connected, but 'Qualys' is not a discovery_source choice on cmdb_ci: add it "
+                    "(System Definition > Tables > cmdb_ci > discovery_source > Choices), or IRE will "
+                    "reject every item with INVALID_INPUT_DATA"
+                )
+            return True, f"Connection OK: {self._base} answers, and 'Qualys' is a discovery source"
+        except ServiceNowAuthError as exc:
+            return False, f"Wrong credentials: {exc}"
+        except ServiceNowAccessDenied as exc:
+            return False, f"Access denied: {exc}"
+        except ServiceNowUnreachable as exc:
+            return False, f"Instance unreachable: {exc}"
+        except ServiceNowError as exc:
+            return False, f"ServiceNow error: {exc}"
+        except Exception as exc:  # the Test button must always get an answer
+            return False, f"Unexpected error: {type(exc).__name__}: {exc}"
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        text = response.text.strip().replace("\n", " ")
+        return text[:200] or "empty body"
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, dict):
+        return f"{err.get('message')}: {err.get('detail')}" if err.get("detail") else str(err.get("message"))
+    if isinstance(data, dict) and "error_description" in data:
+        return f"{data.get('error')}: {data.get('error_description')}"
+    return str(data)[:200]
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = (response.headers.get("Retry-After") or "").strip()
+    return float(value) if value.isdigit() else None
+
+
+def _http_error(method: str, path: str, response: requests.Response, conn_id: str) -> ServiceNowError:
+    text = _error_text(response)
+    where = f"{method} {path}: HTTP {response.status_code}"
+    if response.status_code == 401:
+        return ServiceNowAuthError(f"{where}, the instance rejected the credentials of {conn_id!r} ({text})")
+    if response.status_code == 403:
+        return ServiceNowAccessDenied(f"{where}, not allowed ({text}); IRE needs the itil or asset role")
+    return ServiceNowRequestError(f"{where} ({text})")

@@ -1,0 +1,80 @@
+"""IRE payloads built from staging (CM-3 … CM-8, BY-3): identity, lookups, related items, dependents, truncation."""
+
+from __future__ import annotations
+
+from qualys_cmdb.classify.mappings import load_mappings
+from qualys_cmdb.load.payload import build_payload
+from qualys_cmdb.staging.schema import STAGED_CHILDREN, staged_software
+from sqlalchemy import insert
+
+from tests.classify.test_classify import run, stage
+from tests.conftest import REPO
+
+MAPPINGS = load_mappings(REPO / "include" / "mappings")
+
+
+def test_an_asset_becomes_a_main_item_with_its_details(staging) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    asset = stage(
+        staging,
+        os={"os_category_1": "Linux", "os_category_2": "Server", "os_full_name": "Ubuntu 22.04"},
+        last_modified_date=datetime(2025, 7, 6, 20, 9, 27, tzinfo=UTC),
+        asset_uuid="u-1",
+        bios_asset_tag="T" * 60,
+    )
+    with staging.begin() as conn:
+        conn.execute(
+            insert(STAGED_CHILDREN["serial_number"]).values(
+                source="s", asset_id=asset, serial_number=f"SN{asset}", serial_type="bios"
+            )
+        )
+        conn.execute(
+            insert(STAGED_CHILDREN["volume"]).values(source="s", asset_id=asset, name="/", total_size=10, free_size=4)
+        )
+        conn.execute(
+            insert(STAGED_CHILDREN["ip_address"]).values(
+                source="s", asset_id=asset, ip_address="10.0.0.9", ip_version=4
+            )
+        )
+        conn.execute(insert(staged_software).values(software_key="k1", name="bash", version="5.1"))
+        conn.execute(
+            insert(STAGED_CHILDREN["software_install"]).values(
+                source="s", asset_id=asset, software_key="k1", install_date=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+            )
+        )
+    run(staging)
+    payload = build_payload(staging, MAPPINGS, [("s", asset)])
+    main = payload.items[payload.main_index[("s", asset)]]
+    assert main["className"] == "cmdb_ci_linux_server"
+    assert main["values"]["os"] == "Ubuntu 22.04" and main["values"]["serial_number"] == f"SN{asset}"
+    assert main["sys_object_source_info"] == {
+        "source_name": "Qualys",
+        "source_native_key": str(asset),
+        "source_recency_timestamp": "2025-07-06 20:09:27",
+    }
+    lookups = {(lk["className"], tuple(sorted(lk["values"].items()))) for lk in main["lookup"]}
+    assert (
+        "cmdb_serial_number",
+        (("absent", "false"), ("serial_number", f"SN{asset}"), ("serial_number_type", "bios"), ("valid", "true")),
+    ) in lookups
+    assert ("cmdb_ci_network_adapter", (("mac_address", "00:11:22:33:44:55"), ("name", "eth0"))) in lookups
+    related = {r["className"]: r["values"] for r in main["related"]}
+    assert related["cmdb_ci_spkg"] == {"name": "bash", "version": "5.1", "key": "bash_|_5.1"}
+    assert related["cmdb_software_instance"] == {"name": "bash", "install_date": "2024-01-02 03:04:05"}
+    assert related["u_qualys_asset_details"]["u_asset_uuid"] == "u-1"
+    dependents = {i["className"]: i for i in payload.items if i is not main}
+    assert dependents["cmdb_ci_file_system"]["values"] == {
+        "name": "/",
+        "mount_point": "/",
+        "size_bytes": "10",
+        "free_space_bytes": "4",
+    }
+    assert dependents["cmdb_ci_ip_address"]["values"]["ip_address"] == "10.0.0.9"
+    assert {(r["type"], r["child_id"]) for r in payload.relations} == {
+        ("Contains::Contained by", dependents["cmdb_ci_file_system"]["internal_id"]),
+        ("Owns::Owned by", dependents["cmdb_ci_ip_address"]["internal_id"]),
+    }
+    # CM-8: the 60-character asset tag is cut to the 40 the field holds, and the cut is reported
+    assert main["values"]["asset_tag"] == "T" * 40
+    assert payload.truncated[("s", asset)] == ["asset_tag (60 > 40)"]
