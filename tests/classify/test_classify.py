@@ -18,6 +18,11 @@ MAPPINGS = load_mappings(REPO / "include" / "mappings")
 _ids = itertools.count(1000)
 
 
+def mac_of(asset_id: int) -> str:
+    """A MAC address of its own for each staged asset."""
+    return f"00:11:22:{asset_id // 65536 % 256:02x}:{asset_id // 256 % 256:02x}:{asset_id % 256:02x}"
+
+
 def stage(
     engine,
     *,
@@ -46,7 +51,10 @@ def stage(
         if nic:
             conn.execute(
                 insert(STAGED_CHILDREN["network_interface"]).values(
-                    source="s", asset_id=asset_id, interface_name="eth0", mac_address="00:11:22:33:44:55"
+                    source="s",
+                    asset_id=asset_id,
+                    interface_name="eth0",
+                    mac_address=mac_of(asset_id),
                 )
             )
         if cloud:

@@ -7,7 +7,7 @@ from qualys_cmdb.load.payload import build_payload
 from qualys_cmdb.staging.schema import STAGED_CHILDREN, staged_software
 from sqlalchemy import insert
 
-from tests.classify.test_classify import run, stage
+from tests.classify.test_classify import mac_of, run, stage
 from tests.conftest import REPO
 
 MAPPINGS = load_mappings(REPO / "include" / "mappings")
@@ -58,7 +58,7 @@ def test_an_asset_becomes_a_main_item_with_its_details(staging) -> None:  # type
         "cmdb_serial_number",
         (("absent", "false"), ("serial_number", f"SN{asset}"), ("serial_number_type", "bios"), ("valid", "true")),
     ) in lookups
-    assert ("cmdb_ci_network_adapter", (("mac_address", "00:11:22:33:44:55"), ("name", "eth0"))) in lookups
+    assert ("cmdb_ci_network_adapter", (("mac_address", mac_of(asset)), ("name", "eth0"))) in lookups
     related = {r["className"]: r["values"] for r in main["related"]}
     assert related["cmdb_ci_spkg"] == {"name": "bash", "version": "5.1", "key": "bash_|_5.1"}
     assert related["cmdb_software_instance"] == {"name": "bash", "install_date": "2024-01-02 03:04:05"}

@@ -76,3 +76,29 @@ def counts(engine: Engine, schedule: str, run_id: str | None = None) -> dict[str
             {"schedule": schedule, "run": run_id},
         ).all()
     return {str(state): int(n) for state, n in rows}
+
+
+def retry_failed(engine: Engine, selection: Selection, by: str) -> int:
+    """SY-6: send failed assets again after a fix. Classification failures are classified again by the next run;
+    CMDB failures go back to approved (they were approved before the CMDB refused them)."""
+    filters = ["c.schedule = :schedule", "c.state = 'failed'"]
+    params: dict[str, object] = {"schedule": selection.schedule, "by": by}
+    if selection.asset_ids is not None:
+        filters.append("c.asset_id = ANY(:ids)")
+        params["ids"] = list(selection.asset_ids)
+    # never classified into a class, or never approved: it failed in classify, so classify it again
+    _classification_failure = "(c.target_class IS NULL OR c.decided_by IS NULL)"
+    sql = f"""
+        WITH retried AS (
+            UPDATE "{SCHEMA}".asset_classification c
+            SET state = CASE WHEN {_classification_failure} THEN c.state ELSE 'approved' END,
+                mapping_version = CASE WHEN {_classification_failure} THEN '' ELSE c.mapping_version END,
+                reason = CASE WHEN {_classification_failure} THEN c.reason END
+            WHERE {" AND ".join(filters)}
+            RETURNING c.source, c.asset_id, c.schedule, c.payload_hash
+        )
+        INSERT INTO "{SCHEMA}".approval_decision (source, asset_id, schedule, decision, decided_by, payload_hash)
+        SELECT source, asset_id, schedule, 'retried', :by, payload_hash FROM retried
+    """
+    with engine.begin() as conn:
+        return int(conn.execute(text(sql), params).rowcount or 0)
