@@ -63,11 +63,20 @@ def child_parse_stage() -> None:
     parsed = time.perf_counter()
     staged = stage_records(engine, store.parsed_downloads(engine, "bench"), "bench-run")
     done = time.perf_counter()
-    print(json.dumps({
-        "records": len(queue_ids), "assets": assets, "landing_rows": rows, "software_rows": software,
-        "parse_s": round(parsed - started, 2), "stage_s": round(done - parsed, 2),
-        "staged_assets": staged.assets, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-    }))
+    print(
+        json.dumps(
+            {
+                "records": len(queue_ids),
+                "assets": assets,
+                "landing_rows": rows,
+                "software_rows": software,
+                "parse_s": round(parsed - started, 2),
+                "stage_s": round(done - parsed, 2),
+                "staged_assets": staged.assets,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            }
+        )
+    )
 
 
 def measure(assets: int) -> dict[str, object]:
@@ -78,9 +87,24 @@ def measure(assets: int) -> dict[str, object]:
 
     _fresh_database()
     sim = subprocess.Popen(
-        [sys.executable, "-m", "simulators.qualys", "--port", "0", "--assets", str(assets), "--seed", "3",
-         "--user", USER, "--password", PASSWORD],
-        stdout=subprocess.PIPE, text=True, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "simulators.qualys",
+            "--port",
+            "0",
+            "--assets",
+            str(assets),
+            "--seed",
+            "3",
+            "--user",
+            USER,
+            "--password",
+            PASSWORD,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
     )
     try:
         url = (sim.stdout.readline() if sim.stdout else "").strip().rsplit(" ", 1)[-1]
@@ -93,20 +117,32 @@ def measure(assets: int) -> dict[str, object]:
         engine = _engine()
         hook = QualysHook.for_source(source, properties)
         started = time.perf_counter()
-        fetched = fetch_assets(engine, hook, schedule=schedule, source=source, properties=properties,
-                               run=RunInfo("bench-run"), app_log=store.AppLog(engine))
+        fetched = fetch_assets(
+            engine,
+            hook,
+            schedule=schedule,
+            source=source,
+            properties=properties,
+            run=RunInfo("bench-run"),
+            app_log=store.AppLog(engine),
+        )
         fetch_s = time.perf_counter() - started
         hook.close()
     finally:
         sim.terminate()
         sim.wait(timeout=15)
-    child = subprocess.run([sys.executable, __file__, "--child"], capture_output=True, text=True, check=True,
-                           env=dict(os.environ))
+    child = subprocess.run(
+        [sys.executable, __file__, "--child"], capture_output=True, text=True, check=True, env=dict(os.environ)
+    )
     figures = json.loads(child.stdout.strip().splitlines()[-1])
     work_s = figures["parse_s"] + figures["stage_s"]
     return {
-        "estate": assets, "pages": fetched.pages, "api_calls": fetched.api_calls,
-        "fetch_s": round(fetch_s, 2), "downloaded_mb": round(fetched.bytes / 1e6, 1), **figures,
+        "estate": assets,
+        "pages": fetched.pages,
+        "api_calls": fetched.api_calls,
+        "fetch_s": round(fetch_s, 2),
+        "downloaded_mb": round(fetched.bytes / 1e6, 1),
+        **figures,
         "parse_stage_assets_per_s": round(figures["assets"] / work_s),
         "parse_stage_rows_per_s": round(figures["landing_rows"] / work_s),
     }
@@ -124,10 +160,13 @@ def main() -> int:
     for n in args.assets:
         r = measure(n)
         results.append(r)
-        print(f"{n:>6} assets: fetch {r['fetch_s']} s ({r['pages']} pages, {r['downloaded_mb']} MB); "
-              f"parse {r['parse_s']} s + stage {r['stage_s']} s = {r['parse_stage_assets_per_s']} assets/s, "
-              f"{r['parse_stage_rows_per_s']} rows/s ({r['landing_rows']} rows, {r['software_rows']} software); "
-              f"peak RSS {r['peak_rss_mb']} MB", flush=True)
+        print(
+            f"{n:>6} assets: fetch {r['fetch_s']} s ({r['pages']} pages, {r['downloaded_mb']} MB); "
+            f"parse {r['parse_s']} s + stage {r['stage_s']} s = {r['parse_stage_assets_per_s']} assets/s, "
+            f"{r['parse_stage_rows_per_s']} rows/s ({r['landing_rows']} rows, {r['software_rows']} software); "
+            f"peak RSS {r['peak_rss_mb']} MB",
+            flush=True,
+        )
     print(json.dumps(results, indent=2))
     return 0
 

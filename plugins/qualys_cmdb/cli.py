@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_summary)
 
     p = sub.add_parser("sim", help="run a simulator (demo and tests)", add_help=False)
-    p.add_argument("service", choices=["qualys"])
+    p.add_argument("service", choices=["qualys", "servicenow"])
 
     args, rest = parser.parse_known_args(argv)
     if args.command == "sim":

@@ -98,8 +98,9 @@ def test_a_run_stages_exactly_the_estate_and_a_rerun_changes_nothing(
     assert first["pages"] == -(-estate["count"] // 7)
     with staging.connect() as conn:
         statuses = dict(conn.execute(select(sync_queue.c.status, func.count()).group_by(sync_queue.c.status)).all())
-        classes = dict(conn.execute(text(
-            "SELECT state, count(*) FROM qcmdb.asset_classification GROUP BY state")).all())
+        classes = dict(
+            conn.execute(text("SELECT state, count(*) FROM qcmdb.asset_classification GROUP BY state")).all()
+        )
     assert statuses == {"Success": first["pages"]}
     assert sum(classes.values()) == estate["count"]  # every staged asset got a class (or a reason it has none)
     assert classes.get("pending", 0) >= estate["count"] - classes.get("failed", 0)

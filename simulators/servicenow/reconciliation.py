@@ -1,0 +1,365 @@
+"""Reconciliation and commit (reference sections 2.2, 2.5 steps 7-8): what IRE writes.
+
+* No match: INSERT into ``className`` (``discovery_source`` = data source, ``first_discovered`` and
+  ``last_discovered`` = payload values or now).
+* Match, same class: UPDATE when a supplied value differs, else NO_CHANGE (``last_discovered`` and
+  ``discovery_source`` are still written, without touching ``sys_updated_on``).  A ``last_discovered``
+  older than the stored one is ignored.
+* Match, other class: UPDATE_WITH_UPGRADE / UPDATE_WITH_DOWNGRADE / UPDATE_WITH_SWITCH, unless the
+  item's ``settings.updateWithout*`` flag keeps the class (``info`` SKIPPED_CLASS_*) or the
+  ``glide.class.*.enabled`` property is off (RECLASSIFICATION_NOT_ALLOWED).
+* ``lookup`` items are upserted under the CI (owner reference field), ``related`` items by the
+  rule's related entries, ``sys_object_source`` rows track source keys, relations go to
+  ``cmdb_rel_ci``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from simulators.servicenow import classes
+from simulators.servicenow.identification import Match, Values, prepared_values
+from simulators.servicenow.identification_rules import Entry, RelatedEntry, Rule, Rules
+from simulators.servicenow.payload import Item, Relation, SubItem, effective, owner_of, parent_sys_id
+from simulators.servicenow.store import Row, Store, coerce, utc_now
+from simulators.servicenow.unverified import text
+
+BOOKKEEPING = frozenset({"discovery_source", "last_discovered", "first_discovered"})
+_RECLASS = {
+    # relation: (operation, setting that keeps the class, property, info code, word)
+    "upgrade": ("UPDATE_WITH_UPGRADE", "updateWithoutUpgrade", "glide.class.upgrade.enabled", "SKIPPED_CLASS_UPGRADE"),
+    "downgrade": (
+        "UPDATE_WITH_DOWNGRADE",
+        "updateWithoutDowngrade",
+        "glide.class.downgrade.enabled",
+        "SKIPPED_CLASS_DOWNGRADE",
+    ),
+    "switch": ("UPDATE_WITH_SWITCH", "updateWithoutSwitch", "glide.class.switch.enabled", "SKIPPED_CLASS_SWITCH"),
+}
+
+
+def _flag(value: object) -> bool:
+    return value is True or str(value).strip().lower() == "true"
+
+
+@dataclass(slots=True)
+class PlannedSub:
+    """A validated lookup/related sub-item ready to be written."""
+
+    sub: SubItem
+    table: str
+    reference_field: str | None
+    attributes: tuple[str, ...]
+    values: Values
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """Identity of the sub-item under its CI."""
+        return tuple(self.values.get(a) or "" for a in self.attributes)
+
+
+class Reconciler:
+    """Writes for one IRE request."""
+
+    def __init__(
+        self, store: Store, rules: Rules, properties: Mapping[str, object], data_source: str, user: str
+    ) -> None:
+        self.store = store
+        self.rules = rules
+        self.properties = properties
+        self.data_source = data_source
+        self.user = user
+        self.now = utc_now()
+        self.created: set[str] = set()
+
+    # ------------------------------------------------------------------ helpers
+    def _bookkeeping(self, values: Values, stored: Row | None) -> Values:
+        supplied = values.get("last_discovered")
+        previous = (stored or {}).get("last_discovered") or None
+        last = previous if supplied and previous and supplied < previous else supplied or self.now
+        out: Values = {"discovery_source": self.data_source, "last_discovered": last}
+        if stored is None:
+            out["first_discovered"] = values.get("first_discovered") or self.now
+        return out
+
+    def _diff(self, row: Row, values: Values) -> Values:
+        return {k: v for k, v in values.items() if k not in BOOKKEEPING and (row.get(k) or None) != v}
+
+    def _insert(self, table: str, values: Values) -> str:
+        sys_id = self.store.insert(table, values, self.user, prepared=True)
+        self.created.add(sys_id)
+        return sys_id
+
+    # ------------------------------------------------------------------ sub-item validation
+    def plan_subs(self, item: Item, rule: Rule) -> list[PlannedSub] | None:
+        """Validate lookup and related items; returns the write plan or None (item failed)."""
+        plan: list[PlannedSub] = []
+        seen: set[tuple[str, tuple[str, ...]]] = set()
+        for sub in item.lookups:
+            entry = self._lookup_entry(rule, sub.class_name)
+            if entry is None:
+                item.fail(
+                    "IDENTIFICATION_RULE_FOR_LOOKUP_MISSING",
+                    f"Identity Rule for table [{rule.applies_to}] missing Lookup Rule for class [{sub.class_name}]",
+                )
+                return None
+            planned = PlannedSub(
+                sub,
+                sub.class_name,
+                entry.reference_field,
+                entry.attributes,
+                prepared_values(self.store, sub.class_name, sub.values),
+            )
+            marker = (entry.table, planned.key)
+            if any(planned.key) and marker in seen:
+                item.fail(
+                    "DUPLICATE_LOOKUP_PAYLOAD",
+                    f"Found duplicate lookup items in payload item '{item.label()}' for class [{sub.class_name}]",
+                )
+                return None
+            seen.add(marker)
+            plan.append(planned)
+        for sub in item.related:
+            related = rule.related_for(sub.class_name) if classes.exists(sub.class_name) else []
+            if not related:
+                item.fail(
+                    "IDENTIFICATION_RULE_FOR_RELATED_ITEM_MISSING",
+                    f"Identity Rule for table [{rule.applies_to}] missing Related Rule for class [{sub.class_name}]",
+                )
+                return None
+            values = prepared_values(self.store, sub.class_name, sub.values)
+            chosen = self._related_entry(related, values, sub.class_name)
+            if chosen is None:
+                item.fail(
+                    "MISSING_MATCHING_ATTRIBUTES",
+                    text("related_missing_attrs", table=sub.class_name, item=sub.label()),
+                )
+                return None
+            reference_field, attributes = chosen
+            planned = PlannedSub(sub, sub.class_name, reference_field, attributes, values)
+            marker = (sub.class_name, planned.key)
+            if marker in seen:
+                item.fail(
+                    "DUPLICATE_RELATED_PAYLOAD",
+                    f"Found duplicate related items in payload item '{item.label()}' for class [{sub.class_name}] "
+                    f"using fields [{', '.join(attributes)}]",
+                )
+                return None
+            seen.add(marker)
+            plan.append(planned)
+        return plan
+
+    @staticmethod
+    def _lookup_entry(rule: Rule, table: str) -> Entry | None:
+        if not classes.exists(table):
+            return None
+        for entry in rule.entries:
+            if entry.lookup and entry.table in classes.ancestors(table):
+                return entry
+        return None
+
+    def _related_entry(
+        self, related: list[RelatedEntry], values: Values, table: str
+    ) -> tuple[str | None, tuple[str, ...]] | None:
+        if related[0].reference_field is None:
+            own = self.rules.for_class(table)
+            if own is None or not own.independent:
+                return None
+            for entry in own.entries:
+                if not entry.lookup and all(values.get(a) for a in entry.attributes):
+                    return None, entry.attributes
+            return None
+        for related_entry in related:
+            if all(values.get(a) for a in related_entry.attributes):
+                return related_entry.reference_field, related_entry.attributes
+        return None
+
+    # ------------------------------------------------------------------ the main CI
+    def apply_item(self, item: Item, rule: Rule, values: Values, match: Match) -> bool:
+        """INSERT or UPDATE the item's CI; sets ``item.operation``/``sys_id``; False if it failed."""
+        store = self.store
+        if match.row is None:
+            row_values = dict(values)
+            row_values.update(self._bookkeeping(values, None))
+            parent_id = parent_sys_id(item)
+            dep = rule.dependency_field
+            if dep and parent_id and not row_values.get(dep):
+                target = classes.all_fields(item.class_name)[dep].reference
+                parent_row = store.get("cmdb_ci", parent_id)
+                if target and parent_row and parent_row["sys_class_name"] in classes.descendants(target):
+                    row_values[dep] = parent_id
+            item.sys_id = self._insert(item.class_name, row_values)
+            item.operation = "INSERT"
+            return True
+        row = match.row
+        sys_id = row["sys_id"]
+        current = row["sys_class_name"]
+        target = item.class_name
+        operation = "UPDATE"
+        relation = classes.relation_of(current, target)
+        if relation != "same":
+            op, setting, prop, code = _RECLASS[relation]
+            if _flag(item.settings.get(setting)):
+                item.info.append(
+                    {
+                        "code": code,
+                        "message": text("skipped_class", kind=relation, old=current, new=target, setting=setting),
+                        "ruleSysId": "",
+                    }
+                )
+                target = current
+            elif not _flag(self.properties.get(prop, True)):
+                item.fail(
+                    "RECLASSIFICATION_NOT_ALLOWED",
+                    f"CI Reclassification not allowed from class: [{current}] to [{target}]",
+                )
+                return False
+            else:
+                operation = op
+        new_values = prepared_values(store, target, item.values) if target != item.class_name else values
+        changes = self._diff(row, new_values)
+        bookkeeping = self._bookkeeping(new_values, row)
+        if target != current:
+            store.reclassify(sys_id, target, self.user)
+            store.update(target, sys_id, {**changes, **bookkeeping}, self.user, prepared=True)
+        elif changes:
+            store.update(target, sys_id, {**changes, **bookkeeping}, self.user, prepared=True)
+        else:
+            operation = "NO_CHANGE"
+            store.touch(target, sys_id, {k: v for k, v in bookkeeping.items() if (row.get(k) or None) != v})
+        for duplicate in match.duplicates:
+            store.touch("cmdb_ci", duplicate, {"duplicate_of": sys_id})
+        item.sys_id = sys_id
+        item.operation = operation
+        return True
+
+    # ------------------------------------------------------------------ lookups and related items
+    def write_subs(self, item: Item, plan: list[PlannedSub]) -> None:
+        """Upsert lookup items (``relatedSysIds``) and related items (``relatedItems``)."""
+        ci = item.sys_id
+        groups: dict[tuple[str, str | None, str], list[PlannedSub]] = {}
+        for planned in plan:
+            groups.setdefault((planned.table, planned.reference_field, planned.sub.kind), []).append(planned)
+        for (table, reference_field, _kind), members in groups.items():
+            if reference_field is None:
+                for planned in members:
+                    self._upsert_independent(planned)
+            else:
+                self._upsert_owned(table, reference_field, ci, members)
+        for planned in plan:
+            sub = planned.sub
+            if sub.kind == "lookup":
+                item.related_sys_ids.append(sub.sys_id)
+            else:
+                item.related_items.append(
+                    {
+                        "className": sub.class_name,
+                        "sysId": sub.sys_id,
+                        "operation": sub.operation,
+                        "inputIndices": [{"mainIndex": item.index, "subIndex": sub.sub_index}],
+                        "markers": [],
+                        "mergedPayloadIds": [],
+                    }
+                )
+
+    def _upsert_owned(self, table: str, reference_field: str, ci: str, members: list[PlannedSub]) -> None:
+        store = self.store
+        existing: dict[tuple[tuple[str, ...], tuple[str, ...]], Row] = {}
+        attribute_sets = {planned.attributes for planned in members}
+        for found in store.find(table, {reference_field: ci}):
+            for attributes in attribute_sets:
+                existing.setdefault((attributes, tuple(found.get(a) or "" for a in attributes)), found)
+        inserts: list[PlannedSub] = []
+        is_ci = classes.is_ci(table)
+        for planned in members:
+            planned.values[reference_field] = ci
+            row = existing.get((planned.attributes, planned.key))
+            if row is None:
+                if is_ci:
+                    planned.values.update(self._bookkeeping(planned.values, None))
+                inserts.append(planned)
+                continue
+            changes = self._diff(row, planned.values)
+            planned.sub.sys_id = row["sys_id"]
+            if changes:
+                if is_ci:
+                    changes.update(self._bookkeeping(planned.values, row))
+                store.update(table, row["sys_id"], changes, self.user, prepared=True)
+                planned.sub.operation = "UPDATE"
+            else:
+                planned.sub.operation = "NO_CHANGE"
+        if inserts:
+            ids = store.insert_many(table, [p.values for p in inserts], self.user, prepared=True)
+            self.created.update(ids)
+            for planned, sys_id in zip(inserts, ids, strict=True):
+                planned.sub.sys_id = sys_id
+                planned.sub.operation = "INSERT"
+
+    def _upsert_independent(self, planned: PlannedSub) -> None:
+        store = self.store
+        attrs = {a: planned.values.get(a) for a in planned.attributes}
+        rows = store.find(planned.table, attrs)
+        if rows:
+            row = rows[0]
+            changes = self._diff(row, planned.values)
+            bookkeeping = self._bookkeeping(planned.values, row)
+            if changes:
+                store.update(planned.table, row["sys_id"], {**changes, **bookkeeping}, self.user, prepared=True)
+            else:
+                store.touch(planned.table, row["sys_id"], bookkeeping)
+            planned.sub.sys_id = row["sys_id"]
+            planned.sub.operation = "UPDATE" if changes else "NO_CHANGE"
+            return
+        values = dict(planned.values)
+        values.update(self._bookkeeping(values, None))
+        planned.sub.sys_id = self._insert(planned.table, values)
+        planned.sub.operation = "INSERT"
+
+    # ------------------------------------------------------------------ sys_object_source
+    def write_source(self, item: Item) -> None:
+        """Create or update the item's ``sys_object_source`` row."""
+        if not (item.source_name and item.native_key):
+            return
+        store = self.store
+        last_scan_field = classes.all_fields("sys_object_source")["last_scan"]
+        recency = coerce(last_scan_field, (item.source or {}).get("source_recency_timestamp", "")) or self.now
+        rows = store.find("sys_object_source", {"name": item.source_name, "id": item.native_key})
+        values: dict[str, object] = {
+            "target_table": item.class_name,
+            "target_sys_id": item.sys_id,
+            "feed": (item.source or {}).get("source_feed", ""),
+        }
+        if rows:
+            previous = rows[0].get("last_scan") or ""
+            values["last_scan"] = max(previous, recency)
+            store.update("sys_object_source", rows[0]["sys_id"], values, self.user)
+        else:
+            values.update({"name": item.source_name, "id": item.native_key, "last_scan": recency})
+            self._insert("sys_object_source", store.prepare("sys_object_source", values))
+
+    # ------------------------------------------------------------------ relations
+    def write_relation(self, relation: Relation, seen: set[tuple[str, str, str]]) -> None:
+        """Upsert one ``cmdb_rel_ci`` row (INSERT or NO_CHANGE)."""
+        assert relation.parent is not None and relation.child is not None
+        parent, child = relation.parent, relation.child
+        parent_id = effective(owner_of(parent)).sys_id if parent is owner_of(parent) else parent.sys_id
+        child_id = effective(owner_of(child)).sys_id if child is owner_of(child) else child.sys_id
+        types = self.store.find("cmdb_rel_type", {"name": relation.type_name})
+        if not parent_id or not child_id or not types:
+            relation.fail("ABANDONED", "Can't find matched record for relation")
+            return
+        key = (str(parent_id), str(child_id), types[0]["sys_id"])
+        if key in seen:
+            relation.fail(
+                "MULTI_MATCH",
+                f"Found multiple relations of type [{relation.type_name}] between the same payload items",
+            )
+            return
+        seen.add(key)
+        existing = self.store.find("cmdb_rel_ci", {"parent": key[0], "child": key[1], "type": key[2]})
+        if existing:
+            relation.operation = "NO_CHANGE"
+            return
+        self._insert("cmdb_rel_ci", {"parent": key[0], "child": key[1], "type": key[2]})
+        relation.operation = "INSERT"

@@ -1,0 +1,398 @@
+"""HTTP front end of the ServiceNow simulator: routing, faults, :class:`ServiceNowSimulator`, ``main``.
+
+Paths:
+
+* ``/oauth_token.do`` (no auth; form-encoded)
+* ``/api/now/[v1|v2/]table/...``, ``/api/now/[v1/]cmdb/meta/{class}`` (Table API family)
+* ``/api/now/[v1|v2/]identifyreconcile[/enhanced|/query|/queryEnhanced]`` (IRE family)
+* ``/api/now/[v1/]import/{staging_table}`` (Import Set family)
+* ``/sim/control/...`` (no auth, no faults, not counted in stats)
+
+Order of checks for an API request: semaphore throttle and injected status faults, authentication
+(401), rate-limit rule (429), ``Accept`` (400 when missing, 406 when not JSON), ``Content-Type`` for
+bodies (400 missing / 415 not JSON), then the API itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from urllib.parse import parse_qs, urlsplit
+
+from simulators.servicenow import cmdb_meta, control, import_set, ire, table_api
+from simulators.servicenow.auth import User
+from simulators.servicenow.classes import DEFAULT_DISCOVERY_SOURCES
+from simulators.servicenow.instance import Instance, family_of
+from simulators.servicenow.replies import Reply, Request, error_reply, html_reply
+from simulators.servicenow.unverified import text
+
+_API_NAMES = {"table": "Table API", "ire": "Identification and Reconciliation API", "import": "Import Set API"}
+
+
+def status_fault_reply(code: int) -> Reply:
+    """The reply for an injected HTTP status (500 JSON envelope, 502/503/504 HTML from the load balancer)."""
+    if code == 500:
+        return error_reply(500, "Internal Server Error", "Injected failure (simulator)")
+    return html_reply(code)
+
+
+def _accepts_json(accept: str) -> bool:
+    lowered = accept.lower()
+    return any(token in lowered for token in ("json", "*/*", "application/*"))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    instance: Instance
+    verbose: bool = False
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
+    def close_connections(self) -> None:
+        """Shut down open keep-alive connections so their handler threads end."""
+        with self.connections_lock:
+            connections = list(self.connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class _IPv6Server(_Server):
+    address_family = socket.AF_INET6
+
+
+class ServiceNowHandler(BaseHTTPRequestHandler):
+    """Request handler; the instance is reached through ``self.server``."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "ServiceNow"
+    sys_version = ""
+    server: _Server
+
+    def version_string(self) -> str:
+        """``Server: ServiceNow``."""
+        return self.server_version
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.connections_lock:
+                self.server.connections.discard(self.connection)
+
+    def log_message(self, format: str, *args: object) -> None:
+        if self.server.verbose:
+            sys.stderr.write("%s - %s\n" % (self.address_string(), format % args))  # noqa: UP031
+
+    # ------------------------------------------------------------------ plumbing
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts = []
+            while True:
+                size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(65537)
+            return b"".join(parts)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _write(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        if reply.content_type and reply.status != 204:
+            self.send_header("Content-Type", reply.content_type)
+        if reply.status not in (204, 304):
+            self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if self.command != "HEAD" and reply.status not in (204, 304) and reply.body:
+            self.wfile.write(reply.body)
+
+    # ------------------------------------------------------------------ dispatch
+    def _route(self, inst: Instance, req: Request, family: str | None) -> Reply:
+        if family == "oauth":
+            return inst.auth.oauth_token(req)
+        if family is None:
+            return error_reply(400, text("no_resource"), None)
+        user = inst.auth.authenticate(req)
+        if user is None:
+            headers = [("WWW-Authenticate", 'BASIC realm="Service-now"')]
+            return error_reply(401, "User Not Authenticated", "Required to provide Auth information", headers)
+        rate = inst.faults.check_rate(family, user.username)
+        if rate.denied:
+            window = "hour" if rate.window_sec == 3600 else f"{rate.window_sec} seconds"
+            detail = f"Rate limit of {rate.limit} requests per {window} for {_API_NAMES.get(family, family)} exceeded"
+            return error_reply(
+                429, "Rate limit exceeded", detail, [*rate.headers, ("Retry-After", str(rate.retry_after))]
+            )
+        reply = self._api(inst, req, user)
+        reply.headers.extend(rate.headers)
+        return reply
+
+    @staticmethod
+    def _api(inst: Instance, req: Request, user: User) -> Reply:
+        accept = req.header("Accept")
+        if not accept:
+            return error_reply(400, text("accept_missing"), text("accept_missing.detail"))
+        if not _accepts_json(accept):
+            return error_reply(406, text("accept_unsupported"), text("accept_unsupported.detail"))
+        if req.method in ("POST", "PUT", "PATCH") and req.body:
+            content_type = req.header("Content-Type")
+            if not content_type:
+                return error_reply(400, text("content_type_missing"), None)
+            if "json" not in content_type.lower():
+                return error_reply(415, text("content_type_unsupported"), text("content_type_unsupported.detail"))
+        if table_api.PATH.match(req.path):
+            return table_api.handle(inst, req, user)
+        if cmdb_meta.PATH.match(req.path):
+            return cmdb_meta.handle(inst, req)
+        if ire.PATH.match(req.path):
+            return ire.handle(inst, req, user)
+        if import_set.PATH.match(req.path):
+            return import_set.handle(inst, req, user)
+        return error_reply(400, text("no_resource"), None)
+
+    def _handle(self) -> None:
+        inst = self.server.instance
+        parts = urlsplit(self.path)
+        body = self._read_body()
+        method = self.command
+        override = self.headers.get("X-HTTP-Method-Override")
+        if method == "POST" and override:
+            method = override.strip().upper()
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        req = Request(
+            method,
+            parts.path,
+            parse_qs(parts.query, keep_blank_values=True),
+            self.headers,
+            body,
+            self.path,
+            f"http://{host}",
+        )
+        if parts.path.startswith("/sim/control"):
+            self._write(control.handle(inst, req))
+            return
+        family = family_of(parts.path)
+        reply: Reply | None = None
+        try:
+            if family is not None:
+                if inst.faults.take_throttle(family):
+                    reply = error_reply(429, text("throttled"), text("throttled.detail"))
+                else:
+                    code = inst.faults.take_status(family)
+                    if code is not None:
+                        reply = status_fault_reply(code)
+            if reply is None:
+                reply = self._route(inst, req, family)
+            if inst.faults.latency_ms:
+                time.sleep(inst.faults.latency_ms / 1000)
+            self._write(reply)
+        except Exception as exc:  # pragma: no cover - a bug must not kill the connection silently
+            traceback.print_exc()
+            reply = error_reply(500, "Internal Server Error", str(exc))
+            self._write(reply)
+        finally:
+            if reply is not None:
+                inst.stats.record(method, parts.path, reply.status)
+
+    def do_GET(self) -> None:
+        """GET."""
+        self._handle()
+
+    def do_POST(self) -> None:
+        """POST."""
+        self._handle()
+
+    def do_PUT(self) -> None:
+        """PUT."""
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        """PATCH."""
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        """DELETE."""
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        """HEAD."""
+        self._handle()
+
+
+class ServiceNowSimulator:
+    """A running (or startable) ServiceNow simulator.
+
+    >>> sim = ServiceNowSimulator(port=0).start()   # doctest: +SKIP
+    >>> sim.url                                      # doctest: +SKIP
+    'http://127.0.0.1:54321'
+    >>> sim.stop()                                   # doctest: +SKIP
+
+    ``data_path`` is a SQLite file whose CMDB survives restarts (None = in memory).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data_path: str | None = None,
+        username: str = "sn_integration",
+        password: str = "sn-Passw0rd",  # noqa: S107 - the simulator's documented demo credential
+        oauth_client_id: str = "qcmdb_client",
+        oauth_client_secret: str = "client-s3cret",  # noqa: S107 - documented demo credential
+        discovery_sources: tuple[str, ...] = DEFAULT_DISCOVERY_SOURCES,
+        seed: int = 1,
+        token_ttl_seconds: int = 1800,
+        verbose: bool = False,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.data_path = data_path
+        self.verbose = verbose
+        self._settings = (username, password, oauth_client_id, oauth_client_secret, tuple(discovery_sources))
+        self._seed = seed
+        self._token_ttl = token_ttl_seconds
+        self.instance = self._make_instance()
+        self._closed = False
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def _make_instance(self) -> Instance:
+        if self.data_path:
+            Path(self.data_path).parent.mkdir(parents=True, exist_ok=True)
+        username, password, client_id, client_secret, sources = self._settings
+        return Instance(
+            self.data_path, username, password, client_id, client_secret, sources, self._seed, self._token_ttl
+        )
+
+    @property
+    def url(self) -> str:
+        """Base URL (``http://host:port``)."""
+        if self._server is None:
+            raise RuntimeError("the simulator is not started")
+        port = self._server.server_address[1]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{port}"
+
+    def start(self) -> ServiceNowSimulator:
+        """Bind and serve in a daemon thread; returns self."""
+        if self._server is not None:
+            return self
+        if self._closed:
+            self.instance = self._make_instance()
+            self._closed = False
+        server_class = _IPv6Server if ":" in self.host else _Server
+        server = server_class((self.host, self.port), ServiceNowHandler)
+        server.instance = self.instance
+        server.verbose = self.verbose
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="servicenow-simulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Shut down the server, join its thread and close a file-backed store."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if thread is not None:
+            thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+        if self.data_path:
+            self.instance.store.close()
+            self._closed = True
+
+    def __enter__(self) -> ServiceNowSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m simulators.servicenow", description="ServiceNow CMDB simulator")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8790, help="port (0 = any free port)")
+    parser.add_argument("--data", default=None, help="SQLite file that keeps the CMDB across restarts")
+    parser.add_argument("--user", default="sn_integration", help="integration user name")
+    parser.add_argument("--password", default="sn-Passw0rd", help="integration user password")
+    parser.add_argument("--client-id", default="qcmdb_client", help="OAuth client id")
+    parser.add_argument("--client-secret", default="client-s3cret", help="OAuth client secret")
+    parser.add_argument(
+        "--discovery-source",
+        action="append",
+        default=None,
+        help="discovery_source choice for a new store (repeatable; default: Qualys, ServiceNow, ...)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="sys_id seed of a new store")
+    parser.add_argument("--token-ttl", type=int, default=1800, help="OAuth access token lifetime in seconds")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; the first stdout line is ``ServiceNow simulator listening on <url>``."""
+    args = build_parser().parse_args(argv)
+    sim = ServiceNowSimulator(
+        host=args.host,
+        port=args.port,
+        data_path=args.data,
+        username=args.user,
+        password=args.password,
+        oauth_client_id=args.client_id,
+        oauth_client_secret=args.client_secret,
+        discovery_sources=tuple(args.discovery_source or DEFAULT_DISCOVERY_SOURCES),
+        seed=args.seed,
+        token_ttl_seconds=args.token_ttl,
+        verbose=args.verbose,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        sim.start()
+        print(f"ServiceNow simulator listening on {sim.url}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sim.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,549 @@
+"""SQLite-backed record store with class inheritance.
+
+Every hierarchy is stored once, in one physical table per root (``t_cmdb_ci`` holds every CI class,
+``t_cmdb_model`` every model class, ``t_<name>`` every plain table); the row's class is in
+``sys_class_name``.  A view named after every table (``cmdb_ci_linux_server``, ``cmdb_ci_hardware``,
+...) shows that class and its subclasses with that class's fields, for browsing the file with any
+SQLite tool.  Empty values are stored as NULL and read back as ``""``.
+
+Values are coerced on the way in like the platform does: strings are truncated to the field's max
+length, integers must parse, booleans become ``"true"``/``"false"``, date-times must be
+``YYYY-MM-DD HH:MM:SS`` (anything else is stored empty).  sys_ids are 32 hex characters derived from a
+persistent counter and the store's seed, so a run is reproducible and a file-backed store never
+reuses an id after a restart.
+
+All access goes through :attr:`Store.lock` (one re-entrant lock; callers hold it for a whole request).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+
+from simulators.servicenow import classes
+from simulators.servicenow.classes import Field
+from simulators.servicenow.encoded_query import EncodedQuery
+from simulators.servicenow.query_sql import compile_query, physical, quote
+
+Row = dict[str, str]
+
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SYS_ID = re.compile(r"^[0-9a-f]{32}$")
+_BOOKKEEPING = frozenset({*classes.SYS_FIELDS, "sys_class_name"})
+_INDEXED = (
+    "sys_class_name",
+    "name",
+    "serial_number",
+    "object_id",
+    "key",
+    "mac_address",
+    "ip_address",
+    "correlation_id",
+    "cmdb_ci",
+    "installed_on",
+    "software",
+    "parent",
+    "child",
+    "computer",
+    "nic",
+    "u_ci",
+    "target_sys_id",
+    "element",
+    "id",
+)
+
+
+def utc_now() -> str:
+    """Wall-clock time as ``YYYY-MM-DD HH:MM:SS`` (UTC)."""
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def is_sys_id(value: str) -> bool:
+    """Whether ``value`` looks like a sys_id (32 lowercase hex characters)."""
+    return bool(_SYS_ID.match(value))
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dict):
+        # A record read back with reference links ({"link", "value"}) or display values.
+        inner = value.get("value", value.get("display_value"))
+        if inner is not None and not isinstance(inner, dict | list):
+            return _text(inner)
+        return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def coerce(f: Field, value: object) -> str | None:
+    """Stored form of ``value`` for field ``f`` (None = empty)."""
+    text = _text(value)
+    kind = f.type
+    if kind == "boolean":
+        lowered = text.strip().lower()
+        if lowered in ("true", "1", "yes", "y"):
+            return "true"
+        return "false"
+    if text == "":
+        return None
+    if kind in ("integer", "longint"):
+        try:
+            return str(int(text.strip()))
+        except ValueError:
+            try:
+                return str(int(float(text.strip())))
+            except (ValueError, OverflowError):
+                return None
+    if kind == "decimal":
+        try:
+            float(text.strip())
+        except ValueError:
+            return None
+        return text.strip()
+    if kind == "glide_date_time":
+        text = text.strip()
+        if _DATE.match(text):
+            return text + " 00:00:00"
+        return text if _DATETIME.match(text) else None
+    if kind == "glide_date":
+        text = text.strip()
+        return text[:10] if _DATE.match(text[:10]) and (len(text) == 10 or _DATETIME.match(text)) else None
+    if kind in ("reference", "GUID"):
+        return text.strip()[: max(f.max_length, 32)] or None
+    return text[: f.max_length]
+
+
+class Store:
+    """The CMDB and its side tables."""
+
+    def __init__(self, path: str | None = None, seed: int = 1, discovery_sources: Iterable[str] = ()) -> None:
+        self.lock = threading.RLock()
+        self.path = path
+        self.db = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
+        if path:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+        self._depth = 0
+        self._savepoint = 0
+        self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}
+        with self.lock:
+            self._create_schema()
+            stored_seed = self.meta("seed")
+            if stored_seed is None:
+                self.seed = seed
+                self.counter = 0
+                with self.transaction():
+                    self.set_meta("seed", str(seed))
+                    self._seed_reference_data(tuple(discovery_sources) or classes.DEFAULT_DISCOVERY_SOURCES)
+            else:
+                self.seed = int(stored_seed)
+                self.counter = int(self.meta("counter") or "0")
+
+    # ------------------------------------------------------------------ schema
+    def _create_schema(self) -> None:
+        db = self.db
+        db.execute("CREATE TABLE IF NOT EXISTS t__meta (key TEXT PRIMARY KEY, value TEXT)")
+        for top in classes.roots():
+            table = physical(top)
+            columns = classes.storage_columns(top)
+            db.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} (sys_id TEXT PRIMARY KEY, sys_class_name TEXT)")
+            existing = {row[1] for row in db.execute(f"PRAGMA table_info({quote(table)})")}
+            for f in columns:
+                if f.name not in existing:
+                    db.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(f.name)} TEXT")
+            names = {f.name for f in columns}
+            for column in _INDEXED:
+                if column in names:
+                    db.execute(
+                        f"CREATE INDEX IF NOT EXISTS {quote(f'ix_{table}_{column}')} "
+                        f"ON {quote(table)} ({quote(column)})"
+                    )
+        for name in classes.TABLES:
+            fields = ", ".join(quote(f) for f in classes.all_fields(name))
+            where = ""
+            if classes.extensible(name) and classes.descendants(name) != classes.descendants(classes.root(name)):
+                members = ", ".join("'" + n + "'" for n in classes.descendants(name))
+                where = f" WHERE sys_class_name IN ({members})"
+            db.execute(f"DROP VIEW IF EXISTS {quote(name)}")
+            db.execute(f"CREATE VIEW {quote(name)} AS SELECT {fields} FROM {quote(physical(name))}{where}")  # noqa: S608 - identifiers come from the class model
+
+    def _seed_reference_data(self, discovery_sources: tuple[str, ...]) -> None:
+        self.set_discovery_sources(discovery_sources)
+        for choice_name in ("install_status", "operational_status"):
+            for seq, (value, label) in enumerate(classes.CHOICES[choice_name]):
+                self.insert(
+                    "sys_choice",
+                    {"name": "cmdb_ci", "element": choice_name, "value": value, "label": label, "sequence": seq},
+                )
+        for name in classes.REL_TYPES:
+            parent_desc, _, child_desc = name.partition("::")
+            self.insert(
+                "cmdb_rel_type", {"name": name, "parent_descriptor": parent_desc, "child_descriptor": child_desc}
+            )
+        self._seed_companies()
+
+    def _seed_companies(self) -> None:
+        for name in classes.DEFAULT_COMPANIES:
+            self.insert("core_company", {"name": name, "manufacturer": "true"})
+
+    # ------------------------------------------------------------------ meta, ids, transactions
+    def meta(self, key: str) -> str | None:
+        """A persisted setting."""
+        row = self.db.execute("SELECT value FROM t__meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Persist a setting."""
+        self.db.execute("INSERT OR REPLACE INTO t__meta (key, value) VALUES (?, ?)", (key, value))
+
+    def new_sys_id(self) -> str:
+        """Next deterministic sys_id."""
+        self.counter += 1
+        return hashlib.md5(f"sn:{self.seed}:{self.counter}".encode(), usedforsecurity=False).hexdigest()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A (nestable) transaction: committed at the end of the outermost block, rolled back on error."""
+        with self.lock:
+            self._savepoint += 1
+            name = f"sp{self._savepoint}"
+            counter = self.counter
+            self.db.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self.db.execute(f"ROLLBACK TO {name}")
+                self.db.execute(f"RELEASE {name}")
+                self.counter = counter
+                raise
+            else:
+                if self._depth == 1:
+                    self.set_meta("counter", str(self.counter))
+                self.db.execute(f"RELEASE {name}")
+            finally:
+                self._depth -= 1
+
+    @contextlib.contextmanager
+    def dry_run(self) -> Iterator[None]:
+        """Run a block whose writes are always rolled back (IRE ``/query``)."""
+        with self.lock:
+            self._savepoint += 1
+            name = f"sp{self._savepoint}"
+            counter = self.counter
+            self.db.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                self.db.execute(f"ROLLBACK TO {name}")
+                self.db.execute(f"RELEASE {name}")
+                self.counter = counter
+
+    # ------------------------------------------------------------------ value preparation
+    @staticmethod
+    def writable(table: str, values: Mapping[str, object]) -> dict[str, object]:
+        """The subset of ``values`` a client may write: known fields, no ``sys_*`` bookkeeping."""
+        fields = classes.all_fields(table)
+        return {k: v for k, v in values.items() if k in fields and not k.startswith("sys_")}
+
+    @staticmethod
+    def prepare(table: str, values: Mapping[str, object], internal: bool = False) -> dict[str, str | None]:
+        """Coerce known, writable fields of ``values`` to their stored form.
+
+        ``""`` sent to a choice field is ignored (choice fields cannot be cleared that way).  ``sys_*``
+        fields are dropped unless ``internal`` (then only the bookkeeping fields are).
+        """
+        fields = classes.all_fields(table)
+        out: dict[str, str | None] = {}
+        for name, value in values.items():
+            f = fields.get(name)
+            if f is None or (name.startswith("sys_") and (not internal or name in _BOOKKEEPING)):
+                continue
+            if f.type == "choice" and _text(value) == "":
+                continue
+            out[name] = coerce(f, value)
+        return out
+
+    # ------------------------------------------------------------------ writes
+    def _insert_statement(self, top: str, columns: tuple[str, ...]) -> str:
+        key = (top, columns)
+        sql = self._insert_sql.get(key)
+        if sql is None:
+            names = ", ".join(quote(c) for c in columns)
+            marks = ", ".join("?" for _ in columns)
+            sql = f"INSERT INTO {quote(physical(top))} ({names}) VALUES ({marks})"  # noqa: S608 - identifiers come from the class model
+            self._insert_sql[key] = sql
+        return sql
+
+    def _full_row(self, table: str, prepared: Mapping[str, str | None], user: str, now: str) -> dict[str, str | None]:
+        row: dict[str, str | None] = {}
+        for f in classes.all_fields(table).values():
+            if f.default:
+                row[f.name] = f.default
+        row.update(prepared)
+        if table == "cmdb_ci_spkg" and not row.get("key") and row.get("name"):
+            # business rule on cmdb_ci_spkg: key = name + "_|_" + version [belief]
+            row["key"] = coerce(classes.all_fields(table)["key"], f"{row['name']}_|_{row.get('version') or ''}")
+        if table in classes.descendants("cmdb_model") and not row.get("display_name") and row.get("name"):
+            row["display_name"] = row["name"]
+        row["sys_id"] = self.new_sys_id()
+        row["sys_class_name"] = table
+        row["sys_created_on"] = row["sys_updated_on"] = now
+        row["sys_created_by"] = row["sys_updated_by"] = user
+        row["sys_mod_count"] = "0"
+        return row
+
+    def insert(self, table: str, values: Mapping[str, object], user: str = "system", prepared: bool = False) -> str:
+        """Insert one record of class ``table``; returns its sys_id."""
+        return self.insert_many(table, [values], user, prepared)[0]
+
+    def insert_many(
+        self, table: str, rows: list[Mapping[str, object]], user: str = "system", prepared: bool = False
+    ) -> list[str]:
+        """Insert several records of class ``table`` (one statement per distinct column set)."""
+        now = utc_now()
+        top = classes.root(table)
+        ids: list[str] = []
+        batches: dict[tuple[str, ...], list[tuple[str | None, ...]]] = {}
+        with self.lock, self.transaction() if self._depth == 0 else contextlib.nullcontext():
+            for values in rows:
+                clean = (
+                    {k: (None if v is None or v == "" else str(v)) for k, v in values.items()}
+                    if prepared
+                    else self.prepare(table, values)
+                )
+                full = self._full_row(table, clean, user, now)
+                ids.append(str(full["sys_id"]))
+                columns = tuple(full)
+                batches.setdefault(columns, []).append(tuple(full.values()))
+            for columns, params in batches.items():
+                self.db.executemany(self._insert_statement(top, columns), params)
+        return ids
+
+    def update(
+        self, table: str, sys_id: str, values: Mapping[str, object], user: str = "system", prepared: bool = False
+    ) -> dict[str, str | None]:
+        """Apply changed values to a record (class is the record's own); returns the changed fields."""
+        with self.lock:
+            current = self.get(table, sys_id)
+            if current is None:
+                return {}
+            own = current["sys_class_name"] or table
+            clean = (
+                {k: (None if v is None or v == "" else str(v)) for k, v in values.items()}
+                if prepared
+                else self.prepare(own, values)
+            )
+            fields = classes.all_fields(own)
+            changed = {k: v for k, v in clean.items() if k in fields and (current.get(k) or None) != v}
+            if not changed:
+                return {}
+            assignments = dict(changed)
+            assignments["sys_updated_on"] = utc_now()
+            assignments["sys_updated_by"] = user
+            assignments["sys_mod_count"] = str(int(current.get("sys_mod_count") or "0") + 1)
+            self._set(table, sys_id, assignments)
+            return changed
+
+    def touch(self, table: str, sys_id: str, values: Mapping[str, str | None]) -> None:
+        """Write already-coerced values without bumping ``sys_updated_*`` (IRE NO_CHANGE bookkeeping)."""
+        if values:
+            with self.lock:
+                self._set(table, sys_id, values)
+
+    def _set(self, table: str, sys_id: str, values: Mapping[str, str | None]) -> None:
+        sets = ", ".join(f"{quote(k)} = ?" for k in values)
+        self.db.execute(f"UPDATE {quote(physical(table))} SET {sets} WHERE sys_id = ?", [*values.values(), sys_id])  # noqa: S608 - identifiers come from the class model
+
+    def reclassify(self, sys_id: str, new_class: str, user: str = "system") -> None:
+        """Change a CI's class; fields the new class does not have are cleared."""
+        with self.lock:
+            keep = set(classes.all_fields(new_class))
+            values: dict[str, str | None] = {
+                f.name: None for f in classes.storage_columns(classes.root(new_class)) if f.name not in keep
+            }
+            values["sys_class_name"] = new_class
+            values["sys_updated_on"] = utc_now()
+            values["sys_updated_by"] = user
+            self._set(new_class, sys_id, values)
+
+    def delete(self, table: str, sys_id: str) -> bool:
+        """Delete a record visible through ``table``; CI relationships of a deleted CI go with it."""
+        with self.lock:
+            if self.get(table, sys_id) is None:
+                return False
+            self.db.execute(f"DELETE FROM {quote(physical(table))} WHERE sys_id = ?", (sys_id,))  # noqa: S608 - identifiers come from the class model
+            if classes.is_ci(table):
+                self.db.execute("DELETE FROM t_cmdb_rel_ci WHERE parent = ? OR child = ?", (sys_id, sys_id))
+            return True
+
+    def reset(self) -> None:
+        """Empty every CMDB table (keeps choices and relationship types; re-creates default companies)."""
+        with self.lock, self.transaction():
+            for top in classes.roots():
+                if top not in classes.METADATA_TABLES:
+                    self.db.execute(f"DELETE FROM {quote(physical(top))}")  # noqa: S608 - identifiers come from the class model
+            self._seed_companies()
+
+    def set_discovery_sources(self, values: Iterable[str]) -> None:
+        """Replace the ``cmdb_ci.discovery_source`` choice list."""
+        with self.lock, self.transaction():
+            self.db.execute("DELETE FROM t_sys_choice WHERE name = 'cmdb_ci' AND element = 'discovery_source'")
+            for seq, value in enumerate(values):
+                self.insert(
+                    "sys_choice",
+                    {"name": "cmdb_ci", "element": "discovery_source", "value": value, "label": value, "sequence": seq},
+                )
+
+    # ------------------------------------------------------------------ reads
+    def _rows(self, sql: str, params: Iterable[object]) -> list[Row]:
+        """Run a SELECT and return its rows as ``{column: text}`` (NULL -> ``""``)."""
+        cursor = self.db.execute(sql, list(params))
+        columns = [d[0] for d in cursor.description]
+        return [
+            {c: ("" if v is None else v if isinstance(v, str) else str(v)) for c, v in zip(columns, r, strict=True)}
+            for r in cursor.fetchall()
+        ]
+
+    @staticmethod
+    def _class_filter(table: str, alias: str = "t0") -> tuple[str, list[object]]:
+        names = classes.descendants(table)
+        if names == classes.descendants(classes.root(table)):
+            return "1", []
+        return f"{alias}.sys_class_name IN ({','.join('?' for _ in names)})", list(names)
+
+    def get(self, table: str, sys_id: str) -> Row | None:
+        """The record ``sys_id`` if it is visible through ``table`` (all stored columns)."""
+        where, params = self._class_filter(table)
+        rows = self._rows(
+            f"SELECT * FROM {quote(physical(table))} t0 WHERE t0.sys_id = ? AND {where}",  # noqa: S608 - identifiers come from the class model
+            [sys_id, *params],
+        )
+        return rows[0] if rows else None
+
+    def get_many(self, table: str, sys_ids: Iterable[str]) -> dict[str, Row]:
+        """Records by sys_id (any class of the hierarchy), with their creation order in ``_rowid``."""
+        wanted = list(dict.fromkeys(sys_ids))
+        out: dict[str, Row] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" for _ in chunk)
+            sql = f"SELECT rowid AS _rowid, * FROM {quote(physical(table))} WHERE sys_id IN ({marks})"  # noqa: S608 - identifiers come from the class model
+            for row in self._rows(sql, chunk):
+                out[row["sys_id"]] = row
+        return out
+
+    def select(
+        self,
+        table: str,
+        query: EncodedQuery,
+        limit: int | None = None,
+        offset: int = 0,
+        count: bool = True,
+        no_rows_on_invalid: bool = False,
+    ) -> tuple[list[Row], int]:
+        """Records matching ``query`` through ``table`` (page ``limit``/``offset``) and the total count."""
+        compiled = compile_query(table, query)
+        if compiled.dropped and no_rows_on_invalid:
+            return [], 0
+        class_where, class_params = self._class_filter(table)
+        base = f"FROM {quote(physical(table))} t0 WHERE {class_where} AND ({compiled.where})"
+        params = [*class_params, *compiled.params]
+        with self.lock:
+            total = int(self.db.execute(f"SELECT COUNT(*) {base}", params).fetchone()[0]) if count else -1
+            sql = f"SELECT t0.* {base} ORDER BY {compiled.order} LIMIT ? OFFSET ?"
+            rows = self._rows(sql, [*params, -1 if limit is None else limit, offset])
+        return rows, total
+
+    def find(
+        self,
+        table: str,
+        equals: Mapping[str, str | None],
+        query: EncodedQuery | None = None,
+        extra_sql: str = "",
+        extra_params: Iterable[object] = (),
+    ) -> list[Row]:
+        """Records through ``table`` whose fields equal ``equals`` (None = empty), oldest first.
+
+        ``_rowid`` in each row gives the insertion order (ties of ``sys_created_on``).
+        """
+        class_where, params = self._class_filter(table)
+        clauses = [class_where]
+        for name, value in equals.items():
+            if value is None or value == "":
+                clauses.append(f"t0.{quote(name)} IS NULL")
+            else:
+                clauses.append(f"t0.{quote(name)} = ?")
+                params.append(value)
+        if query is not None and not query.empty:
+            compiled = compile_query(table, query)
+            clauses.append(f"({compiled.where})")
+            params.extend(compiled.params)
+        if extra_sql:
+            clauses.append(extra_sql)
+            params.extend(extra_params)
+        sql = (
+            f"SELECT t0.rowid AS _rowid, t0.* FROM {quote(physical(table))} t0 WHERE {' AND '.join(clauses)} "  # noqa: S608 - identifiers come from the class model
+            "ORDER BY t0.sys_created_on ASC, t0.rowid ASC"
+        )
+        with self.lock:
+            return self._rows(sql, params)
+
+    def count(self, table: str, where: str = "1", params: Iterable[object] = ()) -> int:
+        """Rows visible through ``table`` matching a raw SQL condition on alias ``t0``."""
+        class_where, class_params = self._class_filter(table)
+        sql = f"SELECT COUNT(*) FROM {quote(physical(table))} t0 WHERE {class_where} AND ({where})"  # noqa: S608 - identifiers come from the class model
+        with self.lock:
+            return int(self.db.execute(sql, [*class_params, *params]).fetchone()[0])
+
+    def class_counts(self, table: str) -> dict[str, int]:
+        """Row counts per ``sys_class_name`` below ``table``."""
+        class_where, params = self._class_filter(table)
+        sql = (
+            f"SELECT sys_class_name, COUNT(*) FROM {quote(physical(table))} t0 WHERE {class_where} "  # noqa: S608 - identifiers come from the class model
+            "GROUP BY sys_class_name ORDER BY sys_class_name"
+        )
+        with self.lock:
+            return {str(name): int(n) for name, n in self.db.execute(sql, params)}
+
+    def display_values(self, table: str, sys_ids: Iterable[str]) -> dict[str, str]:
+        """Display value (the table's display field) of referenced records; missing ids are absent."""
+        display = classes.TABLES[classes.root(table)].display_field
+        wanted = [s for s in dict.fromkeys(sys_ids) if s]
+        out: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" for _ in chunk)
+            sql = f"SELECT sys_id, {quote(display)} FROM {quote(physical(table))} WHERE sys_id IN ({marks})"  # noqa: S608 - identifiers come from the class model
+            for sys_id, value in self.db.execute(sql, chunk):
+                out[str(sys_id)] = "" if value is None else str(value)
+        return out
+
+    def discovery_sources(self) -> list[str]:
+        """Active ``cmdb_ci.discovery_source`` choice values (the live ``sys_choice`` rows)."""
+        sql = (
+            "SELECT value FROM t_sys_choice WHERE name = 'cmdb_ci' AND element = 'discovery_source' "
+            "AND COALESCE(inactive, 'false') <> 'true' ORDER BY CAST(sequence AS INTEGER), value"
+        )
+        with self.lock:
+            return [str(v) for (v,) in self.db.execute(sql) if v is not None]
+
+    def close(self) -> None:
+        """Close the database (file-backed stores are checkpointed)."""
+        with self.lock:
+            self.db.close()

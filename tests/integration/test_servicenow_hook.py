@@ -1,0 +1,133 @@
+"""The ServiceNow hook against the running simulator: Table API paging, IRE items, OAuth, 429/5xx, connection test.
+
+Real HTTP to the ServiceNow simulator on 127.0.0.1; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import requests
+from qualys_cmdb.hooks.servicenow import ServiceNowHook, SnRetryPolicy, ire_outcomes
+
+FAST = SnRetryPolicy(max_attempts=4, backoff_s=0.01)
+
+
+class Sn:
+    def __init__(self, sim) -> None:  # type: ignore[no-untyped-def]
+        self.sim, self.url = sim, sim.url
+
+    def control(self, path: str, method: str = "POST", **body: object) -> dict:  # type: ignore[type-arg]
+        response = requests.request(method, f"{self.url}/sim/control/{path}", json=body or None, timeout=30)
+        response.raise_for_status()
+        return response.json() if response.content else {}
+
+
+@pytest.fixture
+def servicenow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sn]:
+    from simulators.servicenow.server import ServiceNowSimulator
+
+    sim = ServiceNowSimulator(host="127.0.0.1", port=0).start()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SN_BASIC",
+        json.dumps({"conn_type": "servicenow", "host": sim.url, "login": "sn_integration", "password": "sn-Passw0rd"}),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SN_OAUTH",
+        json.dumps(
+            {
+                "conn_type": "servicenow",
+                "host": sim.url,
+                "login": "sn_integration",
+                "password": "sn-Passw0rd",
+                "extra": {"auth": "oauth_password", "client_id": "qcmdb_client", "client_secret": "client-s3cret"},
+            }
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SN_CLIENT",
+        json.dumps(
+            {
+                "conn_type": "servicenow",
+                "host": sim.url,
+                "extra": {
+                    "auth": "oauth_client_credentials",
+                    "client_id": "qcmdb_client",
+                    "client_secret": "client-s3cret",
+                },
+            }
+        ),
+    )
+    yield Sn(sim)
+    sim.stop()
+
+
+def _server(i: int) -> dict:  # type: ignore[type-arg]
+    return {
+        "className": "cmdb_ci_linux_server",
+        "values": {"name": f"srv-{i}", "serial_number": f"SN-{i}"},
+        "sys_object_source_info": {"source_name": "Qualys", "source_native_key": str(i)},
+    }
+
+
+def test_ire_items_are_checked_one_by_one(servicenow: Sn) -> None:
+    hook = ServiceNowHook("sn_basic", retry=FAST)
+    items = [_server(1), _server(2), {"className": "cmdb_ci_linux_server", "values": {"os": "no identity"}}]
+    outcomes = ire_outcomes(hook.identify_reconcile(items, "Qualys"), len(items))
+    assert [o.operation for o in outcomes[:2]] == ["INSERT", "INSERT"] and all(o.ok for o in outcomes[:2])
+    assert not outcomes[2].ok and "MISSING_MATCHING_ATTRIBUTES" in outcomes[2].message
+    again = ire_outcomes(hook.identify_reconcile(items[:2], "Qualys"), 2)
+    assert [o.operation for o in again] == ["NO_CHANGE", "NO_CHANGE"]
+    assert [o.sys_id for o in again] == [o.sys_id for o in outcomes[:2]]
+    bad_source = ire_outcomes(hook.identify_reconcile([_server(3)], "Nobody"), 1)
+    assert "INVALID_INPUT_DATA" in bad_source[0].message
+
+
+def test_the_dry_run_commits_nothing(servicenow: Sn) -> None:
+    hook = ServiceNowHook("sn_basic", retry=FAST)
+    (preview,) = ire_outcomes(hook.identify_reconcile([_server(7)], "Qualys", mode="query"), 1)
+    assert preview.operation == "INSERT"
+    assert list(hook.table_query("cmdb_ci_linux_server", "name=srv-7")) == []
+
+
+def test_table_query_pages_through_every_row(servicenow: Sn) -> None:
+    hook = ServiceNowHook("sn_basic", retry=FAST)
+    hook.identify_reconcile([_server(i) for i in range(25)], "Qualys")
+    rows = list(hook.table_query("cmdb_ci_server", "nameSTARTSWITHsrv-", ["name", "sys_class_name"], page_size=7))
+    assert sorted(r["name"] for r in rows) == sorted(f"srv-{i}" for i in range(25))
+    assert {r["sys_class_name"] for r in rows} == {"cmdb_ci_linux_server"}
+
+
+@pytest.mark.parametrize("conn_id", ["sn_oauth", "sn_client"])
+def test_oauth_grants_and_token_refresh(servicenow: Sn, conn_id: str) -> None:
+    hook = ServiceNowHook(conn_id, retry=FAST)
+    assert hook.test_connection()[0]
+    servicenow.control("expire-tokens")
+    ok, message = hook.test_connection()
+    assert ok, message
+
+
+def test_429_and_5xx_are_retried(servicenow: Sn) -> None:
+    waits: list[float] = []
+    hook = ServiceNowHook("sn_basic", retry=FAST, sleep=waits.append)
+    servicenow.control("faults", status={"family": "ire", "code": 503, "count": 1}, throttle={"count": 1})
+    (outcome,) = ire_outcomes(hook.identify_reconcile([_server(40)], "Qualys"), 1)
+    assert outcome.ok and len(waits) == 2
+
+
+def test_connection_test_reasons(servicenow: Sn, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ServiceNowHook("sn_basic", retry=FAST).test_connection() == (
+        True,
+        f"Connection OK: {servicenow.url} answers, and 'Qualys' is a discovery source",
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SN_BAD",
+        json.dumps({"conn_type": "servicenow", "host": servicenow.url, "login": "sn_integration", "password": "nope"}),
+    )
+    ok, message = ServiceNowHook("sn_bad", retry=FAST).test_connection()
+    assert not ok and message.startswith("Wrong credentials") and "nope" not in message
+    servicenow.control("discovery-sources", values=["ServiceNow"])
+    ok, message = ServiceNowHook("sn_basic", retry=FAST).test_connection()
+    assert not ok and "'Qualys' is not a discovery_source choice" in message

@@ -1,0 +1,104 @@
+"""load through IRE into the ServiceNow simulator (real Postgres, real HTTP): confirmed items only, BY-1, SY-6."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from qualys_cmdb.approval.decisions import Selection, auto_approve, counts, retry_failed
+from qualys_cmdb.classify.mappings import load_mappings
+from qualys_cmdb.hooks.servicenow import ServiceNowHook, SnRetryPolicy
+from qualys_cmdb.load.ire import load_approved, preview_pending
+from qualys_cmdb.staging.schema import asset_classification, staged_asset
+from sqlalchemy import select, update
+
+from tests.classify.test_classify import run, stage
+from tests.conftest import REPO
+from tests.integration.test_servicenow_hook import Sn
+
+MAPPINGS = load_mappings(REPO / "include" / "mappings")
+
+
+@pytest.fixture
+def cmdb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sn]:
+    from simulators.servicenow.server import ServiceNowSimulator
+
+    sim = ServiceNowSimulator(host="127.0.0.1", port=0).start()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SN_LOAD",
+        json.dumps({"conn_type": "servicenow", "host": sim.url, "login": "sn_integration", "password": "sn-Passw0rd"}),
+    )
+    yield Sn(sim)
+    sim.stop()
+
+
+def _hook() -> ServiceNowHook:
+    return ServiceNowHook("sn_load", retry=SnRetryPolicy(max_attempts=3, backoff_s=0.01))
+
+
+def _three(staging) -> list[int]:  # type: ignore[no-untyped-def]
+    server = {"os_category_1": "Linux", "os_category_2": "Server"}
+    ids = [
+        stage(staging, os=server),
+        stage(staging, os={"os_category_1": "Windows", "os_category_2": "Server"}),
+        stage(staging, hw={"hardware_category_1": "Printers", "hardware_category_2": "Laser"}),
+    ]
+    run(staging)
+    return ids
+
+
+def test_approved_assets_are_loaded_and_an_unchanged_rerun_makes_no_call(staging, cmdb: Sn) -> None:  # type: ignore[no-untyped-def]
+    ids = _three(staging)
+    auto_approve(staging, "t")
+    hook = _hook()
+    result = load_approved(staging, hook, MAPPINGS, "t", batch_size=2)
+    assert (result.sent, result.loaded, result.failed, result.calls) == (3, 3, 0, 2)
+    assert result.operations == {"INSERT": 3}
+    summary = cmdb.control("cmdb", method="GET")
+    by_class = summary["cmdb_ci"]["by_class"]
+    assert {k: by_class[k] for k in ("cmdb_ci_linux_server", "cmdb_ci_win_server", "cmdb_ci_printer")} == dict.fromkeys(
+        ("cmdb_ci_linux_server", "cmdb_ci_win_server", "cmdb_ci_printer"), 1
+    )
+    assert summary["tables"]["cmdb_ci_network_adapter"] == 3  # the adapters went in as lookups
+    assert summary["tables"]["sys_object_source"] == 3  # identity by Qualys asset id (BY-3)
+    with staging.connect() as conn:
+        rows = conn.execute(
+            select(asset_classification.c.asset_id, asset_classification.c.state, asset_classification.c.cmdb_sys_id)
+        ).all()
+    assert {a for a, s, sys_id in rows if s == "loaded" and sys_id} == set(ids)
+    # nothing changed: nothing to send
+    assert load_approved(staging, hook, MAPPINGS, "t").calls == 0
+    # one asset changes: only it is classified, approved and sent again
+    with staging.begin() as conn:
+        conn.execute(
+            update(staged_asset).where(staged_asset.c.asset_id == ids[0]).values(content_hash="changed", memory_mb=4096)
+        )
+    assert run(staging).classified == 1
+    auto_approve(staging, "t")
+    again = load_approved(staging, hook, MAPPINGS, "t")
+    assert (again.sent, again.calls, again.operations) == (1, 1, {"UPDATE": 1})
+
+
+def test_items_the_cmdb_refuses_fail_with_its_message_and_can_be_retried(staging, cmdb: Sn) -> None:  # type: ignore[no-untyped-def]
+    _three(staging)
+    auto_approve(staging, "t")
+    cmdb.control("discovery-sources", values=["ServiceNow"])  # "Qualys" missing: IRE refuses every item at HTTP 200
+    result = load_approved(staging, _hook(), MAPPINGS, "t")
+    assert (result.loaded, result.failed) == (0, 3) and "INVALID_INPUT_DATA" in result.errors
+    with staging.connect() as conn:
+        reasons = conn.execute(select(asset_classification.c.reason)).scalars().all()
+    assert all("invalid data source" in r for r in reasons)
+    cmdb.control("discovery-sources", values=["ServiceNow", "Qualys"])
+    assert retry_failed(staging, Selection("t"), "alice") == 3
+    assert load_approved(staging, _hook(), MAPPINGS, "t").loaded == 3
+    assert counts(staging, "t") == {"loaded": 3}
+
+
+def test_the_dry_run_previews_insert_or_update_without_writing(staging, cmdb: Sn) -> None:  # type: ignore[no-untyped-def]
+    _three(staging)
+    assert preview_pending(staging, _hook(), MAPPINGS, "t") == 3
+    with staging.connect() as conn:
+        previews = conn.execute(select(asset_classification.c.preview_operation)).scalars().all()
+    assert previews == ["INSERT"] * 3
+    assert counts(staging, "t") == {"pending": 3}
