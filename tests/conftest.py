@@ -151,6 +151,7 @@ schedules:
     source: sim
     interval: 1h
     download_assets_since: 2000-01-01T00:00:00Z
+    approval_wait_minutes: 0
 {schedule_extra}
 properties:
   download_batch_size: {batch}

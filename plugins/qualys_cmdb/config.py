@@ -104,6 +104,8 @@ class Schedule(_Model):
     tag_filter: str | None = None
     details: DetailFlags = DetailFlags()
     auto_approve: bool = False
+    approval_wait_minutes: Annotated[int, Field(ge=0, le=10080)] = 60
+    approval_poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
     target_class: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9_]*$")] = None
 
     @field_validator("interval")
@@ -174,6 +176,8 @@ class Properties(_Model):
     software_catalog_page_size: Annotated[int, Field(ge=1, le=300)] = 300
     allow_asset_group_sync: bool = False
     debug_logging: bool = False
+    cmdb_connection_id: Annotated[str, Field(min_length=1)] = "servicenow_default"
+    ire_batch_size: Annotated[int, Field(ge=1, le=500)] = 200
 
 
 class QualysCmdbConfig(_Model):

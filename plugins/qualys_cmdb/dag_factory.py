@@ -9,6 +9,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, DeltaDataIntervalTimetab
 
 from qualys_cmdb.config import QualysCmdbConfig, Schedule, load_config
 from qualys_cmdb.operators.classify import ClassifyAssetsOperator
+from qualys_cmdb.operators.cmdb import ApproveOrWaitOperator, LoadCmdbOperator
 from qualys_cmdb.operators.intake import FetchAssetsOperator, ParseResponsesOperator, StageAssetsOperator
 
 DEFAULT_START = datetime(2020, 1, 1, tzinfo=UTC)
@@ -24,7 +25,7 @@ def _timetable(schedule: Schedule) -> Any:
 
 
 def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | None = None) -> DAG:
-    """The ``qualys_to_cmdb__<name>`` DAG: fetch → parse (mapped) → stage → classify."""
+    """The ``qualys_to_cmdb__<name>`` DAG: fetch → parse (mapped) → stage → classify → approve_or_wait → load."""
     source = config.source(schedule.source)
     doc = (
         f"Qualys → CMDB sync **{schedule.name}** from source **{source.name}** ({source.api}).\n\n"
@@ -57,7 +58,9 @@ def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | 
         parse = ParseResponsesOperator.partial(task_id="parse", **common).expand(queue_ids=fetch.output)
         stage = StageAssetsOperator(task_id="stage", trigger_rule=TriggerRule.NONE_FAILED, **common)
         classify = ClassifyAssetsOperator(task_id="classify", **common)
-        fetch >> parse >> stage >> classify
+        approve = ApproveOrWaitOperator(task_id="approve_or_wait", **common)
+        load = LoadCmdbOperator(task_id="load", **common)
+        fetch >> parse >> stage >> classify >> approve >> load
     return dag
 
 

@@ -45,7 +45,14 @@ def test_every_dag_file_imports_without_errors(airflow_db: None) -> None:
     bag = DagBag(dag_folder=str(REPO / "dags"))  # the shipped configuration
     assert bag.import_errors == {}
     assert "qualys_to_cmdb__demo" in bag.dag_ids
-    assert [t.task_id for t in bag.get_dag("qualys_to_cmdb__demo").tasks] == ["fetch", "parse", "stage", "classify"]
+    assert [t.task_id for t in bag.get_dag("qualys_to_cmdb__demo").tasks] == [
+        "fetch",
+        "parse",
+        "stage",
+        "classify",
+        "approve_or_wait",
+        "load",
+    ]
 
 
 def test_an_invalid_configuration_builds_no_dag_and_shows_each_problem(
@@ -303,3 +310,59 @@ def test_an_invalid_utf8_byte_is_repaired_and_noted_and_the_page_stages(
         notes = list(conn.execute(select(sync_queue.c.status, sync_queue.c.notes)).all())
     assert all(status == "Success" for status, _ in notes)
     assert sum("1 invalid UTF-8 byte sequence(s) replaced" in note for _, note in notes) == 1
+
+
+def test_end_to_end_from_qualys_into_the_cmdb_and_an_unchanged_rerun_makes_no_cmdb_call(
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dag.test() from the Qualys simulator into the ServiceNow simulator, with auto-approve."""
+    import json
+
+    import requests
+
+    from simulators.servicenow.server import ServiceNowSimulator
+
+    cmdb = ServiceNowSimulator(host="127.0.0.1", port=0).start()
+    try:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SERVICENOW_DEFAULT",
+            json.dumps(
+                {"conn_type": "servicenow", "host": cmdb.url, "login": "sn_integration", "password": "sn-Passw0rd"}
+            ),
+        )
+        write_config(tmp_path, monkeypatch, batch=25, schedule_extra="    auto_approve: true")
+        run = _run_dag()
+        with staging.connect() as conn:
+            states = dict(
+                conn.execute(text("SELECT state, count(*) FROM qcmdb.asset_classification GROUP BY state")).all()
+            )
+            expected = dict(
+                conn.execute(
+                    text(
+                        "SELECT target_class, count(*) FROM qcmdb.asset_classification WHERE state = 'loaded' "
+                        "GROUP BY target_class"
+                    )
+                ).all()
+            )
+            reasons = (
+                conn.execute(text("SELECT reason FROM qcmdb.asset_classification WHERE state = 'failed'"))
+                .scalars()
+                .all()
+            )
+        estate = qualys_sim.estate()
+        assert states.get("loaded", 0) + states.get("failed", 0) == estate["count"], (states, reasons[:3])
+        assert states.get("loaded", 0) >= estate["count"] * 0.9, reasons[:5]
+        summary = requests.get(f"{cmdb.url}/sim/control/cmdb", timeout=10).json()
+        by_class = summary["cmdb_ci"]["by_class"]
+        # one CI per loaded asset, in the class the mappings gave (dependent classes are counted apart)
+        assert {k: by_class.get(k, 0) for k in expected} == expected
+        assert summary["tables"]["sys_object_source"] == states["loaded"]
+        assert summary["tables"]["cmdb_software_instance"] > 0 and summary["tables"]["cmdb_ci_file_system"] > 0
+
+        calls_before = requests.get(f"{cmdb.url}/sim/control/stats", timeout=10).json()["total"]
+        _run_dag()
+        calls_after = requests.get(f"{cmdb.url}/sim/control/stats", timeout=10).json()["total"]
+        assert calls_after == calls_before  # BY-1: an unchanged rerun costs zero CMDB calls
+        assert run.run_id
+    finally:
+        cmdb.stop()
