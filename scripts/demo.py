@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 HOME = Path(os.environ.get("QUALYS_CMDB_HOME") or REPO / ".qcmdb").resolve()
 ASSETS = int(os.environ.get("DEMO_ASSETS", "500"))
-SIM_USER, SIM_PASSWORD = "qualys_demo", "demo-Passw0rd"  # the simulator's own demo account, not a real secret
+SIM_USER, SIM_PASSWORD = "qualys_demo", "demo-Passw0rd"  # the simulators' own demo accounts, not real secrets
+SN_USER, SN_PASSWORD = "sn_integration", "sn-Passw0rd"
 
 
 def run(cmd: list[str], env: dict[str, str], quiet: bool = False) -> subprocess.CompletedProcess[str]:
@@ -29,6 +30,16 @@ def run(cmd: list[str], env: dict[str, str], quiet: bool = False) -> subprocess.
             print(result.stdout[-4000:], result.stderr[-4000:], sep="\n")
         raise SystemExit(f"demo failed: {' '.join(cmd)} exited {result.returncode}")
     return result
+
+
+def start(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """Start a simulator; returns the process and the URL it printed on its first line."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    if "http://" not in line:
+        proc.terminate()
+        raise SystemExit(f"a simulator did not start: {line!r}")
+    return proc, line.strip().rsplit(" ", 1)[-1]
 
 
 def main() -> int:
@@ -48,34 +59,52 @@ def main() -> int:
         QUALYS_CMDB_CONFIG=str(REPO / "include/config/qualys_cmdb.yaml"),
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
-    sim = subprocess.Popen(
-        [
-            str(BIN / "qcmdb"),
-            "sim",
-            "qualys",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--assets",
-            str(ASSETS),
-            "--seed",
-            "1",
-            "--user",
-            SIM_USER,
-            "--password",
-            SIM_PASSWORD,
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    sims = []
     try:
-        line = sim.stdout.readline() if sim.stdout else ""
-        if "http://" not in line:
-            raise SystemExit(f"the Qualys simulator did not start: {line!r}")
-        url = line.strip().rsplit(" ", 1)[-1]
-        print(f"Qualys simulator ({ASSETS} assets) at {url}")
+        qualys, url = start(
+            [
+                str(BIN / "qcmdb"),
+                "sim",
+                "qualys",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--assets",
+                str(ASSETS),
+                "--seed",
+                "1",
+                "--user",
+                SIM_USER,
+                "--password",
+                SIM_PASSWORD,
+            ],
+            env,
+        )
+        sims.append(qualys)
+        cmdb, cmdb_url = start(
+            [
+                str(BIN / "qcmdb"),
+                "sim",
+                "servicenow",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--data",
+                str(HOME / "servicenow.sqlite3"),
+                "--user",
+                SN_USER,
+                "--password",
+                SN_PASSWORD,
+            ],
+            env,
+        )
+        sims.append(cmdb)
+        print(
+            f"Qualys simulator ({ASSETS} assets) at {url}; ServiceNow simulator at {cmdb_url} "
+            f"(its CMDB is kept in {HOME / 'servicenow.sqlite3'})"
+        )
         env["AIRFLOW_CONN_QUALYS_DEMO"] = json.dumps(
             {
                 "conn_type": "qualys",
@@ -85,6 +114,9 @@ def main() -> int:
                 "extra": {"gateway_url": url},
             }
         )
+        env["AIRFLOW_CONN_SERVICENOW_DEMO"] = json.dumps(
+            {"conn_type": "servicenow", "host": cmdb_url, "login": SN_USER, "password": SN_PASSWORD}
+        )
         run([str(BIN / "airflow"), "db", "migrate"], env, quiet=True)
         run([str(BIN / "qcmdb"), "db", "upgrade"], env)
         run([str(BIN / "qcmdb"), "test-connection", "demo"], env)
@@ -93,8 +125,9 @@ def main() -> int:
         print(f"DAG run finished in {time.monotonic() - started:.1f} s")
         run([str(BIN / "qcmdb"), "summary", "--schedule", "demo", "--json", str(HOME / "demo-summary.json")], env)
     finally:
-        sim.terminate()
-        sim.wait(timeout=15)
+        for proc in sims:
+            proc.terminate()
+            proc.wait(timeout=15)
     return 0
 
 

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, func, select
+from sqlalchemy import Column, Connection, Engine, func, literal_column, select
 
-from qualys_cmdb.staging.schema import STAGED_CHILDREN, staged_asset, staged_software, sync_queue, sync_run
+from qualys_cmdb.staging.schema import (
+    STAGED_CHILDREN,
+    app_log,
+    asset_classification,
+    staged_asset,
+    staged_software,
+    sync_queue,
+    sync_run,
+)
 
 
 def _count_by(conn: Connection, source: str, column: Column[Any]) -> list[Any]:
@@ -42,6 +50,7 @@ def intake_summary(engine: Engine, schedule: str, source: str) -> dict[str, Any]
         staged = conn.execute(select(func.count()).where(staged_asset.c.source == source)).scalar_one()
         software_rows = conn.execute(select(func.count()).where(installs.c.source == source)).scalar_one()
         catalog = conn.execute(select(func.count()).select_from(staged_software)).scalar_one()
+        cmdb = _cmdb(conn, schedule)
         queue: dict[str, int] = dict(
             conn.execute(
                 select(sync_queue.c.status, func.count())
@@ -73,6 +82,43 @@ def intake_summary(engine: Engine, schedule: str, source: str) -> dict[str, Any]
         "staged_software_installs": software_rows,
         "software_catalog_entries": catalog,
         "sync_queue": queue,
+        "cmdb": cmdb,
+    }
+
+
+def _cmdb(conn: Connection, schedule: str) -> dict[str, Any]:
+    """Classification states, CIs loaded by class, top failure reasons, and the last load's counts."""
+    cls = asset_classification
+    states: dict[str, int] = dict(
+        conn.execute(select(cls.c.state, func.count()).where(cls.c.schedule == schedule).group_by(cls.c.state)).all()
+    )
+    by_class: dict[str, int] = dict(
+        conn.execute(
+            select(cls.c.cmdb_class, func.count())
+            .where(cls.c.schedule == schedule, cls.c.state == "loaded")
+            .group_by(cls.c.cmdb_class)
+            .order_by(func.count().desc())
+        ).all()
+    )
+    reason = func.left(cls.c.reason, literal_column("160"))
+    reasons = conn.execute(
+        select(reason, func.count())
+        .where(cls.c.schedule == schedule, cls.c.state == "failed")
+        .group_by(reason)
+        .order_by(func.count().desc())
+        .limit(5)
+    ).all()
+    last_load = conn.execute(
+        select(app_log.c.details)
+        .where(app_log.c.schedule == schedule, app_log.c.component == "load")
+        .order_by(app_log.c.id.desc())
+        .limit(1)
+    ).scalar()
+    return {
+        "assets_by_state": states,
+        "cis_by_class": by_class,
+        "top_failure_reasons": [{"reason": r, "assets": n} for r, n in reasons],
+        "last_load": last_load or {},
     }
 
 
@@ -91,6 +137,19 @@ def render(summary: dict[str, Any]) -> str:
         "  by hardware category: " + ", ".join(f"{k} {v}" for k, v in summary["staged_by_hardware_category"].items()),
         "  sync queue:           " + ", ".join(f"{k} {v}" for k, v in sorted(summary["sync_queue"].items())),
     ]
+    cmdb = summary["cmdb"]
+    load = cmdb["last_load"]
+    ops = load.get("operations") or {}
+    lines += [
+        "CMDB:",
+        "  assets by state:      " + ", ".join(f"{k} {v}" for k, v in sorted(cmdb["assets_by_state"].items())),
+        f"  last load:            {ops.get('INSERT', 0)} inserted, "
+        f"{sum(v for k, v in ops.items() if k.startswith('UPDATE'))} updated, {ops.get('NO_CHANGE', 0)} unchanged, "
+        f"{load.get('failed', 0)} failed, {load.get('cmdb_calls', 0)} CMDB call(s)",
+        "  CIs by class:         " + ", ".join(f"{k} {v}" for k, v in cmdb["cis_by_class"].items()),
+    ]
+    for item in cmdb["top_failure_reasons"]:
+        lines.append(f"  failed ({item['assets']}): {item['reason']}")
     if run["stopped_reason"]:
         lines.append(f"  stopped: {run['stopped_reason']}")
     return "\n".join(lines)
