@@ -366,3 +366,78 @@ def test_end_to_end_from_qualys_into_the_cmdb_and_an_unchanged_rerun_makes_no_cm
         assert run.run_id
     finally:
         cmdb.stop()
+
+
+def test_the_run_waits_for_people_and_loads_what_they_approved(
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Manual approval: the deferrable wait (trigger polling staging) ends when every asset is decided."""
+    import json
+    import threading
+    import time
+
+    from qualys_cmdb.approval.decisions import Selection, counts, decide
+
+    from simulators.servicenow.server import ServiceNowSimulator
+
+    cmdb = ServiceNowSimulator(host="127.0.0.1", port=0).start()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SERVICENOW_DEFAULT",
+        json.dumps({"conn_type": "servicenow", "host": cmdb.url, "login": "sn_integration", "password": "sn-Passw0rd"}),
+    )
+    config = write_config(tmp_path, monkeypatch, batch=25)
+    config.write_text(
+        config.read_text().replace(
+            "approval_wait_minutes: 0", "approval_wait_minutes: 5\n    approval_poll_seconds: 0.5"
+        )
+    )
+    decided: dict[str, int] = {}
+
+    def reviewer() -> None:  # a person working in the review page while the run waits
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with staging.connect() as conn:
+                runs = (
+                    conn.execute(text("SELECT DISTINCT classified_run FROM qcmdb.asset_classification")).scalars().all()
+                )
+            if runs and counts(staging, "t", runs[0]).get("pending"):
+                time.sleep(1)
+                ids = tuple(_asset_ids(staging))
+                decided["rejected"] = decide(staging, Selection("t", asset_ids=ids[:3]), "rejected", "bob")
+                decided["approved"] = decide(staging, Selection("t", run_id=runs[0]), "approved", "alice")
+                return
+            time.sleep(0.3)
+
+    thread = threading.Thread(target=reviewer)
+    thread.start()
+    try:
+        _run_dag()
+    finally:
+        thread.join()
+        cmdb.stop()
+    estate = qualys_sim.estate()["count"]
+    states = counts(staging, "t")
+    assert decided["rejected"] == 3 and states["rejected"] == 3
+    assert states.get("loaded", 0) == decided["approved"] and decided["approved"] >= estate - 3 - states.get(
+        "failed", 0
+    )
+    with staging.connect() as conn:
+        previews = conn.execute(
+            text("SELECT count(*) FROM qcmdb.asset_classification WHERE preview_operation = 'INSERT'")
+        ).scalar_one()
+        who = dict(
+            conn.execute(
+                text("SELECT decision, count(DISTINCT decided_by) FROM qcmdb.approval_decision GROUP BY decision")
+            ).all()
+        )
+    assert previews >= decided["approved"]  # BY-2: reviewers saw what IRE would do before deciding
+    assert who == {"rejected": 1, "approved": 1}
+
+
+def _asset_ids(engine) -> list[int]:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                text("SELECT asset_id FROM qcmdb.asset_classification WHERE state = 'pending' ORDER BY asset_id")
+            ).scalars()
+        )
