@@ -21,14 +21,14 @@ os.environ.setdefault("QUALYS_CMDB_HOME", str(REPO / ".qcmdb"))
 
 
 def main() -> int:
-    from sqlalchemy import text
-
     from qualys_cmdb.approval.decisions import auto_approve
     from qualys_cmdb.classify.classify import classify_assets
     from qualys_cmdb.classify.mappings import load_mappings
     from qualys_cmdb.hooks.servicenow import ServiceNowHook
     from qualys_cmdb.load.ire import load_approved
     from qualys_cmdb.staging.database import get_engine
+    from sqlalchemy import text
+
     from simulators.servicenow.server import ServiceNowSimulator
 
     engine, mappings = get_engine(), load_mappings()

@@ -12,12 +12,15 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 HOME = Path(os.environ.get("QUALYS_CMDB_HOME") or REPO / ".qcmdb").resolve()
 ASSETS = int(os.environ.get("DEMO_ASSETS", "500"))
+CHANGED = 5
 SIM_USER, SIM_PASSWORD = "qualys_demo", "demo-Passw0rd"  # the simulators' own demo accounts, not real secrets
 SN_USER, SN_PASSWORD = "sn_integration", "sn-Passw0rd"
 
@@ -30,6 +33,14 @@ def run(cmd: list[str], env: dict[str, str], quiet: bool = False) -> subprocess.
             print(result.stdout[-4000:], result.stderr[-4000:], sep="\n")
         raise SystemExit(f"demo failed: {' '.join(cmd)} exited {result.returncode}")
     return result
+
+
+def _post_json(url: str, body: dict[str, object]) -> dict[str, Any]:
+    request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1, the local simulator
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the local simulator
+        return dict(json.loads(response.read()))
 
 
 def start(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
@@ -124,6 +135,21 @@ def main() -> int:
         run([str(BIN / "airflow"), "dags", "test", "qualys_to_cmdb__demo"], env, quiet=True)
         print(f"DAG run finished in {time.monotonic() - started:.1f} s")
         run([str(BIN / "qcmdb"), "summary", "--schedule", "demo", "--json", str(HOME / "demo-summary.json")], env)
+        # The estate changes a little: the next run fetches, classifies and writes only those assets.
+        changed = _post_json(f"{url}/sim/control/advance", {"seconds": 0, "modify": CHANGED})["modified"]
+        print(f"\n{len(changed)} assets changed in Qualys; running the DAG again")
+        run([str(BIN / "airflow"), "dags", "test", "qualys_to_cmdb__demo"], env, quiet=True)
+        run(
+            [
+                str(BIN / "qcmdb"),
+                "summary",
+                "--schedule",
+                "demo",
+                "--json",
+                str(HOME / "demo-summary-incremental.json"),
+            ],
+            env,
+        )
     finally:
         for proc in sims:
             proc.terminate()
