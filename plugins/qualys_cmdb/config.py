@@ -104,6 +104,7 @@ class Schedule(_Model):
     tag_filter: str | None = None
     details: DetailFlags = DetailFlags()
     auto_approve: bool = False
+    batch_approval: bool = False  # approve or reject the whole run in Airflow's "Required actions" (HITL)
     approval_wait_minutes: Annotated[int, Field(ge=0, le=10080)] = 60
     approval_poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
     target_class: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9_]*$")] = None

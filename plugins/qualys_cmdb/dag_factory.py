@@ -9,7 +9,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, DeltaDataIntervalTimetab
 
 from qualys_cmdb.config import QualysCmdbConfig, Schedule, load_config
 from qualys_cmdb.operators.classify import ClassifyAssetsOperator
-from qualys_cmdb.operators.cmdb import ApproveOrWaitOperator, LoadCmdbOperator
+from qualys_cmdb.operators.cmdb import ApproveOrWaitOperator, BatchApprovalOperator, LoadCmdbOperator
 from qualys_cmdb.operators.intake import FetchAssetsOperator, ParseResponsesOperator, StageAssetsOperator
 
 DEFAULT_START = datetime(2020, 1, 1, tzinfo=UTC)
@@ -58,7 +58,23 @@ def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | 
         parse = ParseResponsesOperator.partial(task_id="parse", **common).expand(queue_ids=fetch.output)
         stage = StageAssetsOperator(task_id="stage", trigger_rule=TriggerRule.NONE_FAILED, **common)
         classify = ClassifyAssetsOperator(task_id="classify", **common)
-        approve = ApproveOrWaitOperator(task_id="approve_or_wait", **common)
+        approve: Any
+        if schedule.batch_approval and not schedule.auto_approve:
+            approve = BatchApprovalOperator(
+                task_id="approve_batch",
+                subject=f"Qualys → CMDB {schedule.name}: approve this run's assets?",
+                body=(
+                    "{{ ti.xcom_pull(task_ids='classify')['pending'] }} asset(s) of this run wait for approval "
+                    "({{ ti.xcom_pull(task_ids='classify')['failed'] }} failed classification). "
+                    "By class: {{ ti.xcom_pull(task_ids='classify')['by_class'] }}.\n\n"
+                    "Approve writes them to the CMDB; Reject keeps them out. Run: "
+                    "{{ conf.get('api', 'base_url') }}/dags/{{ dag.dag_id }}/runs/{{ run_id }}"
+                ),
+                response_timeout=timedelta(minutes=schedule.approval_wait_minutes or 60),
+                **common,
+            )
+        else:
+            approve = ApproveOrWaitOperator(task_id="approve_or_wait", **common)
         load = LoadCmdbOperator(task_id="load", **common)
         fetch >> parse >> stage >> classify >> approve >> load
     return dag

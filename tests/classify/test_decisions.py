@@ -92,3 +92,23 @@ def test_a_decision_needs_a_valid_verdict_and_a_person(staging) -> None:  # type
         decide(staging, Selection("t"), "maybe", "alice")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="who made it"):
         decide(staging, Selection("t"), "approved", "")
+
+
+def test_a_batch_answer_in_required_actions_decides_the_runs_pending_assets(staging) -> None:  # type: ignore[no-untyped-def]
+    """The HITL answer as Airflow hands it to execute_complete (the REST round trip is Airflow's own)."""
+    from datetime import UTC, datetime
+
+    from qualys_cmdb.operators.cmdb import BatchApprovalOperator
+
+    _classified(staging, "pending", "pending", "failed", run="r1")
+    op = BatchApprovalOperator(task_id="approve_batch", subject="s", schedule_name="t")
+    event = {
+        "chosen_options": ["Approve"],
+        "params_input": {},
+        "responded_at": datetime.now(UTC),
+        "responded_by_user": {"id": "erin", "name": "erin"},
+    }
+    result = op.execute_complete({"run_id": "r1"}, event)  # type: ignore[arg-type]
+    assert result["chosen_options"] == ["Approve"]
+    assert counts(staging, "t") == {"approved": 2, "failed": 1}
+    assert {b for s, b in _states(staging).values() if s == "approved"} == {"erin"}

@@ -441,3 +441,16 @@ def _asset_ids(engine) -> list[int]:  # type: ignore[no-untyped-def]
                 text("SELECT asset_id FROM qcmdb.asset_classification WHERE state = 'pending' ORDER BY asset_id")
             ).scalars()
         )
+
+
+def test_batch_approval_puts_airflows_approval_step_before_the_load(
+    airflow_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    write_config(tmp_path, monkeypatch, schedule_extra="    batch_approval: true")
+    dag = DagBag(dag_folder=str(REPO / "dags")).get_dag(DAG_ID)
+    step = dag.get_task("approve_batch")
+    assert isinstance(step, ApprovalOperator)
+    assert step.downstream_task_ids == {"load"} and step.upstream_task_ids == {"classify"}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+
 from qualys_cmdb.approval.decisions import auto_approve, counts
 from qualys_cmdb.classify.mappings import load_mappings
 from qualys_cmdb.hooks.servicenow import ServiceNowHook
@@ -92,3 +94,39 @@ class LoadCmdbOperator(ScheduleOperator):
             **out,
         )
         return out
+
+
+class BatchApprovalOperator(ApprovalOperator):
+    """Airflow 3.3 HITL approval of a run's whole batch (QS-6): Approve or Reject in "Required actions".
+
+    The answer is applied to the run's pending assets, recorded with the responder's name; Reject also skips the
+    load. Without an answer by the response timeout, the assets stay pending for later runs.
+    """
+
+    def __init__(self, *, schedule_name: str, config_path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.schedule_name = schedule_name
+        self.config_path = config_path
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        from qualys_cmdb.approval.decisions import Decision, Selection, decide
+        from qualys_cmdb.staging import store
+        from qualys_cmdb.staging.database import get_engine
+
+        chosen = (event.get("chosen_options") or [None])[0]
+        user = event.get("responded_by_user") or {}
+        if chosen in (self.APPROVE, self.REJECT) and user:
+            engine = get_engine()
+            decision: Decision = "approved" if chosen == self.APPROVE else "rejected"
+            who = str(user.get("name") or user.get("id"))
+            n = decide(
+                engine,
+                Selection(self.schedule_name, run_id=context["run_id"]),
+                decision,
+                who,
+                note="batch decision in Airflow (Required actions)",
+            )
+            store.AppLog(engine, schedule=self.schedule_name, run_id=context["run_id"]).info(
+                "approval", f"batch {decision} by {who}: {n} asset(s)"
+            )
+        return super().execute_complete(context, event)
