@@ -179,6 +179,8 @@ class Properties(_Model):
     debug_logging: bool = False
     cmdb_connection_id: Annotated[str, Field(min_length=1)] = "servicenow_default"
     ire_batch_size: Annotated[int, Field(ge=1, le=500)] = 200
+    transform_map_table: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "u_qualys_computer_import"
+    copy_empty_fields: bool = False
 
 
 class QualysCmdbConfig(_Model):

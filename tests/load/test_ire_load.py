@@ -102,3 +102,23 @@ def test_the_dry_run_previews_insert_or_update_without_writing(staging, cmdb: Sn
         previews = conn.execute(select(asset_classification.c.preview_operation)).scalars().all()
     assert previews == ["INSERT"] * 3
     assert counts(staging, "t") == {"pending": 3}
+
+
+def test_the_transform_map_path_inserts_then_updates_through_the_import_set(staging, cmdb: Sn) -> None:  # type: ignore[no-untyped-def]
+    from qualys_cmdb.load.transform_map import load_via_import_set
+
+    ids = _three(staging)
+    auto_approve(staging, "t")
+    cmdb.control("transform", coalesce=["serial_number"], copy_empty_fields=False)
+    first = load_via_import_set(staging, _hook(), MAPPINGS, "t", "u_qualys_computer_import")
+    assert (first.sent, first.loaded, first.failed, first.calls) == (3, 3, 0, 3)
+    assert first.operations == {"INSERT": 3}
+    with staging.begin() as conn:
+        conn.execute(
+            update(staged_asset).where(staged_asset.c.asset_id == ids[1]).values(content_hash="changed", memory_mb=2048)
+        )
+    run(staging)
+    auto_approve(staging, "t")
+    second = load_via_import_set(staging, _hook(), MAPPINGS, "t", "u_qualys_computer_import")
+    assert (second.sent, second.operations) == (1, {"UPDATE": 1})  # matched on the serial number (coalesce)
+    assert counts(staging, "t") == {"loaded": 3}

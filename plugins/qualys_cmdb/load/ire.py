@@ -33,7 +33,7 @@ class LoadResult:
     errors: dict[str, int] = field(default_factory=dict)
 
 
-def _waiting(engine: Engine, schedule: str, state: str, limit: int) -> list[tuple[str, int]]:
+def waiting(engine: Engine, schedule: str, state: str, limit: int) -> list[tuple[str, int]]:
     sql = f"""
         SELECT source, asset_id FROM "{SCHEMA}".asset_classification
         WHERE schedule = :schedule AND state = :state AND payload_hash IS DISTINCT FROM loaded_hash
@@ -62,7 +62,7 @@ def load_approved(
     calls_before = hook.calls
     while True:
         # each batch's outcomes move its assets out of 'approved', so this walks through them all once
-        keys = _waiting(engine, schedule, "approved", batch_size)
+        keys = waiting(engine, schedule, "approved", batch_size)
         if not keys:
             break
         payload = build_payload(engine, mappings, keys)
@@ -99,14 +99,14 @@ def load_approved(
                         "note": note,
                     }
                 )
-        _record(engine, loaded, failed)
+        record_outcomes(engine, loaded, failed)
         result.loaded += len(loaded)
         result.failed += len(failed)
     result.calls = hook.calls - calls_before
     return result
 
 
-def _record(engine: Engine, loaded: list[dict[str, object]], failed: list[dict[str, object]]) -> None:
+def record_outcomes(engine: Engine, loaded: list[dict[str, object]], failed: list[dict[str, object]]) -> None:
     """Store a batch's outcomes in one transaction (executemany)."""
     with engine.begin() as conn:
         if loaded:
@@ -133,7 +133,7 @@ def preview_pending(
     engine: Engine, hook: ServiceNowHook, mappings: Mappings, schedule: str, batch_size: int = 200
 ) -> int:
     """BY-2: ask IRE's dry run what it would do with each pending asset; store INSERT/UPDATE and the CI matched."""
-    keys = _waiting(engine, schedule, "pending", 1_000_000)
+    keys = waiting(engine, schedule, "pending", 1_000_000)
     done = 0
     for start in range(0, len(keys), max(1, min(batch_size, MAX_IRE_BATCH))):
         batch = keys[start : start + batch_size]

@@ -126,7 +126,7 @@ def _mapped(row: dict[str, Any], fields: dict[str, FieldSource]) -> dict[str, st
 def _add_asset(payload: Payload, mappings: Mappings, row: dict[str, Any]) -> None:
     key = (row["source"], int(row["asset_id"]))
     main_id = f"qualys-{row['source']}-{row['asset_id']}"
-    values, cut = _truncate(dict(row["payload"] or {}), mappings.field_lengths)
+    values, cut = truncate(dict(row["payload"] or {}), mappings.field_lengths)
     maps = mappings.child_fields
     lookup = [
         {
@@ -179,7 +179,7 @@ def _add_asset(payload: Payload, mappings: Mappings, row: dict[str, Any]) -> Non
         payload.truncated[key] = cut
 
 
-def _truncate(values: dict[str, Any], lengths: dict[str, int]) -> tuple[dict[str, Any], list[str]]:
+def truncate(values: dict[str, Any], lengths: dict[str, int]) -> tuple[dict[str, Any], list[str]]:
     default = lengths.get("default", 255)
     cut = []
     for name, value in values.items():

@@ -11,6 +11,7 @@ from qualys_cmdb.approval.decisions import auto_approve, counts
 from qualys_cmdb.classify.mappings import load_mappings
 from qualys_cmdb.hooks.servicenow import ServiceNowHook
 from qualys_cmdb.load.ire import load_approved, preview_pending
+from qualys_cmdb.load.transform_map import load_via_import_set
 from qualys_cmdb.operators.base import ScheduleOperator
 from qualys_cmdb.triggers.approvals import PendingApprovalsTrigger
 
@@ -71,15 +72,18 @@ class LoadCmdbOperator(ScheduleOperator):
 
     def execute(self, context: Context) -> dict[str, object]:
         config, schedule, _, engine, app_log = self.setup(context)
-        if config.properties.insertion_method != "ire":
-            raise ValueError(
-                "insertion_method transform_map is not available yet; set properties.insertion_method: ire"
-            )
-        hook = ServiceNowHook(config.properties.cmdb_connection_id)
+        props = config.properties
+        hook = ServiceNowHook(props.cmdb_connection_id)
         try:
-            result = load_approved(engine, hook, load_mappings(), schedule.name, config.properties.ire_batch_size)
+            if props.insertion_method == "ire":
+                result = load_approved(engine, hook, load_mappings(), schedule.name, props.ire_batch_size)
+            else:
+                result = load_via_import_set(
+                    engine, hook, load_mappings(), schedule.name, props.transform_map_table, props.copy_empty_fields
+                )
         finally:
             hook.close()
+        method = "identification engine" if props.insertion_method == "ire" else "transform map"
         out: dict[str, object] = {
             "sent": result.sent,
             "loaded": result.loaded,
@@ -90,7 +94,7 @@ class LoadCmdbOperator(ScheduleOperator):
         }
         app_log.info(
             "load",
-            f"identification engine: {result.loaded} loaded, {result.failed} failed, {result.calls} CMDB call(s)",
+            f"{method}: {result.loaded} loaded, {result.failed} failed, {result.calls} CMDB call(s)",
             **out,
         )
         return out
