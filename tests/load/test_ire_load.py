@@ -122,3 +122,22 @@ def test_the_transform_map_path_inserts_then_updates_through_the_import_set(stag
     second = load_via_import_set(staging, _hook(), MAPPINGS, "t", "u_qualys_computer_import")
     assert (second.sent, second.operations) == (1, {"UPDATE": 1})  # matched on the serial number (coalesce)
     assert counts(staging, "t") == {"loaded": 3}
+
+
+def test_a_429_storm_mid_load_loses_nothing_and_a_rerun_finishes(staging, cmdb: Sn) -> None:  # type: ignore[no-untyped-def]
+    from qualys_cmdb.hooks.servicenow import ServiceNowUnreachable
+
+    _three(staging)
+    auto_approve(staging, "t")
+    hook = ServiceNowHook("sn_load", retry=SnRetryPolicy(max_attempts=2, backoff_s=0.01), sleep=lambda s: None)
+    load_approved(staging, hook, MAPPINGS, "t", batch_size=1)  # warm: one call per asset from here on
+    with staging.begin() as conn:  # two assets change, then the CMDB starts refusing
+        conn.execute(update(asset_classification).values(state="approved", loaded_hash=None))
+    cmdb.control("faults", throttle={"count": 10, "family": "ire"})
+    with pytest.raises(ServiceNowUnreachable, match="the work is kept and the next run carries on"):
+        load_approved(staging, hook, MAPPINGS, "t", batch_size=1)
+    assert counts(staging, "t") == {"approved": 3}  # nothing marked loaded that the CMDB did not confirm
+    cmdb.control("faults", method="DELETE")
+    finished = load_approved(staging, hook, MAPPINGS, "t", batch_size=1)
+    assert (finished.loaded, finished.operations) == (3, {"NO_CHANGE": 3})  # no duplicates in the CMDB
+    assert counts(staging, "t") == {"loaded": 3}
