@@ -15,6 +15,13 @@ from qualys_cmdb.operators.intake import FetchAssetsOperator, ParseResponsesOper
 DEFAULT_START = datetime(2020, 1, 1, tzinfo=UTC)
 
 
+def _ui_base() -> str:
+    """Airflow's own address, for links in approval messages (read from its configuration, no I/O)."""
+    from airflow.configuration import conf
+
+    return str(conf.get("api", "base_url", fallback="")).rstrip("/")
+
+
 def _timetable(schedule: Schedule) -> Any:
     spec = schedule.timetable_spec()
     if spec is None:
@@ -68,7 +75,7 @@ def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | 
                     "({{ ti.xcom_pull(task_ids='classify')['failed'] }} failed classification). "
                     "By class: {{ ti.xcom_pull(task_ids='classify')['by_class'] }}.\n\n"
                     "Approve writes them to the CMDB; Reject keeps them out. Run: "
-                    "{{ conf.get('api', 'base_url') }}/dags/{{ dag.dag_id }}/runs/{{ run_id }}"
+                    f"{_ui_base()}/dags/{schedule.dag_id}/runs/{{{{ run_id }}}}"
                 ),
                 response_timeout=timedelta(minutes=schedule.approval_wait_minutes or 60),
                 **common,

@@ -454,3 +454,60 @@ def test_batch_approval_puts_airflows_approval_step_before_the_load(
     step = dag.get_task("approve_batch")
     assert isinstance(step, ApprovalOperator)
     assert step.downstream_task_ids == {"load"} and step.upstream_task_ids == {"classify"}
+
+
+def test_a_batch_approval_answered_through_airflows_rest_api_loads_the_run(
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HITL: the run waits in "Required actions"; a PATCH on Airflow's REST API (its real app) approves the batch."""
+    import json
+    import threading
+    import time
+
+    from fastapi.testclient import TestClient
+    from qualys_cmdb.approval.decisions import counts
+
+    from simulators.servicenow.server import ServiceNowSimulator
+
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
+    from airflow.api_fastapi.app import create_app
+
+    cmdb = ServiceNowSimulator(host="127.0.0.1", port=0).start()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SERVICENOW_DEFAULT",
+        json.dumps({"conn_type": "servicenow", "host": cmdb.url, "login": "sn_integration", "password": "sn-Passw0rd"}),
+    )
+    write_config(tmp_path, monkeypatch, batch=25, schedule_extra="    batch_approval: true")
+    client = TestClient(create_app())
+    answered: dict[str, object] = {}
+
+    def approver() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            details = client.get("/api/v2/dags/~/dagRuns/~/hitlDetails", params={"dag_id": DAG_ID}).json()
+            waiting = [d for d in details.get("hitl_details", []) if d.get("response_received") is False]
+            if waiting:
+                ti = waiting[0]["task_instance"]
+                answered["body"] = waiting[0].get("body")
+                response = client.patch(
+                    f"/api/v2/dags/{DAG_ID}/dagRuns/{ti['dag_run_id']}/taskInstances/approve_batch/-1/hitlDetails",
+                    json={"chosen_options": ["Approve"], "params_input": {}},
+                )
+                answered["status"] = response.status_code
+                return
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=approver)
+    thread.start()
+    try:
+        _run_dag()
+    finally:
+        thread.join()
+        cmdb.stop()
+    assert answered.get("status") == 200, answered
+    assert "asset(s) of this run wait for approval" in str(answered["body"])
+    states = counts(staging, "t")
+    assert states.get("loaded", 0) >= qualys_sim.estate()["count"] - states.get("failed", 0)
+    with staging.connect() as conn:
+        deciders = conn.execute(text("SELECT DISTINCT decided_by FROM qcmdb.approval_decision")).scalars().all()
+    assert len(deciders) == 1 and deciders[0]  # the responder's name, from Airflow
