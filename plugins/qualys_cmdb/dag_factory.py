@@ -9,7 +9,12 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, DeltaDataIntervalTimetab
 
 from qualys_cmdb.config import QualysCmdbConfig, Schedule, load_config
 from qualys_cmdb.operators.classify import ClassifyAssetsOperator
-from qualys_cmdb.operators.cmdb import ApproveOrWaitOperator, BatchApprovalOperator, LoadCmdbOperator
+from qualys_cmdb.operators.cmdb import (
+    ApproveOrWaitOperator,
+    BatchApprovalOperator,
+    LoadCmdbOperator,
+    RunSummaryOperator,
+)
 from qualys_cmdb.operators.intake import FetchAssetsOperator, ParseResponsesOperator, StageAssetsOperator
 
 DEFAULT_START = datetime(2020, 1, 1, tzinfo=UTC)
@@ -32,7 +37,7 @@ def _timetable(schedule: Schedule) -> Any:
 
 
 def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | None = None) -> DAG:
-    """The ``qualys_to_cmdb__<name>`` DAG: fetch → parse (mapped) → stage → classify → approve_or_wait → load."""
+    """The ``qualys_to_cmdb__<name>`` DAG: fetch → parse (mapped) → stage → classify → approve → load → summary."""
     source = config.source(schedule.source)
     doc = (
         f"Qualys → CMDB sync **{schedule.name}** from source **{source.name}** ({source.api}).\n\n"
@@ -83,7 +88,8 @@ def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | 
         else:
             approve = ApproveOrWaitOperator(task_id="approve_or_wait", **common)
         load = LoadCmdbOperator(task_id="load", **common)
-        fetch >> parse >> stage >> classify >> approve >> load
+        summary = RunSummaryOperator(task_id="summary", trigger_rule=TriggerRule.NONE_FAILED, **common)
+        fetch >> parse >> stage >> classify >> approve >> load >> summary
     return dag
 
 

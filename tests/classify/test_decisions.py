@@ -112,3 +112,23 @@ def test_a_batch_answer_in_required_actions_decides_the_runs_pending_assets(stag
     assert result["chosen_options"] == ["Approve"]
     assert counts(staging, "t") == {"approved": 2, "failed": 1}
     assert {b for s, b in _states(staging).values() if s == "approved"} == {"erin"}
+
+
+def test_the_approval_trigger_round_trips_and_fires_when_nothing_is_pending(staging) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from qualys_cmdb.triggers.approvals import PendingApprovalsTrigger
+
+    later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    trigger = PendingApprovalsTrigger("t", "r1", later, poll_interval=0.1)
+    path, kwargs = trigger.serialize()
+    assert path == "qualys_cmdb.triggers.approvals.PendingApprovalsTrigger"
+    assert PendingApprovalsTrigger(**kwargs).serialize() == (path, kwargs)
+    _classified(staging, "approved", run="r1")
+    event = asyncio.run(trigger.run().__anext__())
+    assert event.payload == {"status": "decided", "pending": 0}
+    _classified_more = PendingApprovalsTrigger("t", "r1", datetime.now(UTC).isoformat(), poll_interval=0.1)
+    with staging.begin() as conn:
+        conn.execute(asset_classification.update().values(state="pending"))
+    assert asyncio.run(_classified_more.run().__anext__()).payload == {"status": "wait_limit", "pending": 1}

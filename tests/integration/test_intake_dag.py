@@ -52,6 +52,7 @@ def test_every_dag_file_imports_without_errors(airflow_db: None) -> None:
         "classify",
         "approve_or_wait",
         "load",
+        "summary",
     ]
 
 
@@ -511,3 +512,26 @@ def test_a_batch_approval_answered_through_airflows_rest_api_loads_the_run(
     with staging.connect() as conn:
         deciders = conn.execute(text("SELECT DISTINCT decided_by FROM qcmdb.approval_decision")).scalars().all()
     assert len(deciders) == 1 and deciders[0]  # the responder's name, from Airflow
+
+
+def test_a_mapping_error_stops_the_run_before_anything_is_classified_or_written(
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils.state import DagRunState
+
+    broken = tmp_path / "mappings"
+    shutil.copytree(REPO / "include" / "mappings", broken)
+    rules = broken / "ci_class_rules.yaml"
+    rules.write_text(rules.read_text().replace("cmdb_ci_linux_server", "cmdb_ci_penguin"))
+    monkeypatch.setenv("QUALYS_CMDB_MAPPINGS", str(broken))
+    write_config(tmp_path, monkeypatch, schedule_extra="    auto_approve: true")
+    dag_run = DagBag(dag_folder=str(REPO / "dags")).get_dag(DAG_ID).test()
+    assert dag_run.state == DagRunState.FAILED
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states["stage"] == "success" and states["classify"] == "failed" and states["load"] == "upstream_failed"
+    assert _counts(staging)["asset"] == qualys_sim.estate()["count"]  # the staged data is kept
+    with staging.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM qcmdb.asset_classification")).scalar_one() == 0

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from airflow.sdk.exceptions import AirflowFailException
+
 from qualys_cmdb.classify.classify import classify_assets
-from qualys_cmdb.classify.mappings import load_mappings
+from qualys_cmdb.classify.mappings import MappingError, load_mappings
 from qualys_cmdb.operators.base import ScheduleOperator
 
 if TYPE_CHECKING:
@@ -19,7 +21,11 @@ class ClassifyAssetsOperator(ScheduleOperator):
 
     def execute(self, context: Context) -> dict[str, object]:
         _, schedule, source, engine, app_log = self.setup(context)
-        mappings = load_mappings()  # a mapping error fails here, before anything is written
+        try:
+            mappings = load_mappings()  # a mapping error fails here, before anything is written
+        except MappingError as exc:
+            app_log.error("classify", str(exc))
+            raise AirflowFailException(f"{exc}\nFix the mapping files, then clear this task.") from None
         result = classify_assets(
             engine,
             mappings,

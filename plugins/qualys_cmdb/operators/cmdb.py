@@ -134,3 +134,23 @@ class BatchApprovalOperator(ApprovalOperator):
                 "approval", f"batch {decision} by {who}: {n} asset(s)"
             )
         return super().execute_complete(context, event)
+
+
+class RunSummaryOperator(ScheduleOperator):
+    """The run's figures (intake and CMDB) in the task log and the application log; returns them (counts only)."""
+
+    ui_color = "#eaecee"
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from qualys_cmdb.summary import intake_summary, render
+
+        _, schedule, source, engine, app_log = self.setup(context)
+        summary = intake_summary(engine, schedule.name, source.name)
+        self.log.info("\n%s", render(summary))
+        app_log.info(
+            "scheduler",
+            f"schedule {schedule.name} summary",
+            last_run=summary["last_run"],
+            cmdb_states=summary["cmdb"]["assets_by_state"],
+        )
+        return {"staged_assets": summary["staged_assets"], "cmdb_states": summary["cmdb"]["assets_by_state"]}
