@@ -6,7 +6,9 @@ Starts Airflow's api-server (execution API), dag-processor and scheduler (LocalE
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -74,6 +76,7 @@ def airflow_services(airflow_db: None, monthly_config: Path, tmp_path: Path):  #
             env=env,
             stdout=(logs / f"{name}.log").open("w"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: its executor workers are stopped with it
         )
         for name, cmd in commands.items()
     }
@@ -91,12 +94,14 @@ def airflow_services(airflow_db: None, monthly_config: Path, tmp_path: Path):  #
         yield env, logs
     finally:
         for proc in procs.values():
-            proc.terminate()
+            os.killpg(proc.pid, signal.SIGTERM)
         for proc in procs.values():
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # leftovers of the group (LocalExecutor workers)
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_backfill_runs_resync_exactly_their_past_windows(staging, qualys_sim: SimHandle, airflow_services) -> None:  # type: ignore[no-untyped-def]
