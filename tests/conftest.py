@@ -160,3 +160,17 @@ properties:
     )
     monkeypatch.setenv("QUALYS_CMDB_CONFIG", str(path))
     return path
+
+
+@pytest.fixture
+def cmdb(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A ServiceNow simulator on 127.0.0.1, reachable as the Airflow connection ``servicenow_default``."""
+    from simulators.servicenow.server import ServiceNowSimulator
+
+    sim = ServiceNowSimulator(host="127.0.0.1", port=0).start()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SERVICENOW_DEFAULT",
+        json.dumps({"conn_type": "servicenow", "host": sim.url, "login": "sn_integration", "password": "sn-Passw0rd"}),
+    )
+    yield sim
+    sim.stop()

@@ -18,10 +18,11 @@ import sys
 import threading
 import time
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from urllib.parse import parse_qs, urlsplit
 
+from simulators.http_server import SimulatorServer, TrackedHandler
+from simulators.http_server import server_class as server_class_for
 from simulators.qualys import control, fo, gateway, qps
 from simulators.qualys.accounts import Account
 from simulators.qualys.replies import Reply, Request, html_error, json_reply
@@ -74,53 +75,15 @@ def apply_data_faults(sub: Subscription, family: str, reply: Reply) -> None:
         reply.chunks = [body[:cut]]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(SimulatorServer):
     subscription: Subscription
-    verbose: bool = False
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-
-    def close_connections(self) -> None:
-        """Shut down open keep-alive connections so their handler threads end."""
-        with self.connections_lock:
-            connections = list(self.connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
 
 
-class _IPv6Server(_Server):
-    address_family = socket.AF_INET6
-
-
-class QualysHandler(BaseHTTPRequestHandler):
+class QualysHandler(TrackedHandler):
     """Request handler; the subscription is reached through ``self.server``."""
 
-    protocol_version = "HTTP/1.1"
     server_version = "Qualys"
-    sys_version = ""
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.server.connections_lock:
-                self.server.connections.discard(self.connection)
-
-    def log_message(self, format: str, *args: object) -> None:
-        if self.server.verbose:
-            sys.stderr.write("%s - %s\n" % (self.address_string(), format % args))  # noqa: UP031
 
     # ------------------------------------------------------------------ plumbing
     def _read_body(self) -> bytes:
@@ -285,7 +248,7 @@ class QualysSimulator:
         """Bind and serve in a daemon thread; returns self."""
         if self._server is not None:
             return self
-        server_class = _IPv6Server if ":" in self.host else _Server
+        server_class = server_class_for(self.host, _Server)
         server = server_class((self.host, self.port), QualysHandler)
         server.subscription = self.subscription
         server.verbose = self.verbose

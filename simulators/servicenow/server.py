@@ -16,18 +16,17 @@ bodies (400 missing / 415 not JSON), then the API itself.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import signal
-import socket
 import sys
 import threading
 import time
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from urllib.parse import parse_qs, urlsplit
 
+from simulators.http_server import SimulatorServer, TrackedHandler
+from simulators.http_server import server_class as server_class_for
 from simulators.servicenow import cmdb_meta, control, import_set, ire, table_api
 from simulators.servicenow.auth import User
 from simulators.servicenow.classes import DEFAULT_DISCOVERY_SOURCES
@@ -50,57 +49,19 @@ def _accepts_json(accept: str) -> bool:
     return any(token in lowered for token in ("json", "*/*", "application/*"))
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(SimulatorServer):
     instance: Instance
-    verbose: bool = False
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-
-    def close_connections(self) -> None:
-        """Shut down open keep-alive connections so their handler threads end."""
-        with self.connections_lock:
-            connections = list(self.connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
 
 
-class _IPv6Server(_Server):
-    address_family = socket.AF_INET6
-
-
-class ServiceNowHandler(BaseHTTPRequestHandler):
+class ServiceNowHandler(TrackedHandler):
     """Request handler; the instance is reached through ``self.server``."""
 
-    protocol_version = "HTTP/1.1"
     server_version = "ServiceNow"
-    sys_version = ""
     server: _Server
 
     def version_string(self) -> str:
         """``Server: ServiceNow``."""
         return self.server_version
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.server.connections_lock:
-                self.server.connections.discard(self.connection)
-
-    def log_message(self, format: str, *args: object) -> None:
-        if self.server.verbose:
-            sys.stderr.write("%s - %s\n" % (self.address_string(), format % args))  # noqa: UP031
 
     # ------------------------------------------------------------------ plumbing
     def _read_body(self) -> bytes:
@@ -304,7 +265,7 @@ class ServiceNowSimulator:
         if self._closed:
             self.instance = self._make_instance()
             self._closed = False
-        server_class = _IPv6Server if ":" in self.host else _Server
+        server_class = server_class_for(self.host, _Server)
         server = server_class((self.host, self.port), ServiceNowHandler)
         server.instance = self.instance
         server.verbose = self.verbose

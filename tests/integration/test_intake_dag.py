@@ -314,78 +314,51 @@ def test_an_invalid_utf8_byte_is_repaired_and_noted_and_the_page_stages(
 
 
 def test_end_to_end_from_qualys_into_the_cmdb_and_an_unchanged_rerun_makes_no_cmdb_call(
-    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cmdb
 ) -> None:
     """dag.test() from the Qualys simulator into the ServiceNow simulator, with auto-approve."""
-    import json
-
     import requests
 
-    from simulators.servicenow.server import ServiceNowSimulator
-
-    cmdb = ServiceNowSimulator(host="127.0.0.1", port=0).start()
-    try:
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_SERVICENOW_DEFAULT",
-            json.dumps(
-                {"conn_type": "servicenow", "host": cmdb.url, "login": "sn_integration", "password": "sn-Passw0rd"}
-            ),
+    write_config(tmp_path, monkeypatch, batch=25, schedule_extra="    auto_approve: true")
+    _run_dag()
+    with staging.connect() as conn:
+        states = dict(conn.execute(text("SELECT state, count(*) FROM qcmdb.asset_classification GROUP BY state")).all())
+        expected = dict(
+            conn.execute(
+                text(
+                    "SELECT target_class, count(*) FROM qcmdb.asset_classification WHERE state = 'loaded' "
+                    "GROUP BY target_class"
+                )
+            ).all()
         )
-        write_config(tmp_path, monkeypatch, batch=25, schedule_extra="    auto_approve: true")
-        run = _run_dag()
-        with staging.connect() as conn:
-            states = dict(
-                conn.execute(text("SELECT state, count(*) FROM qcmdb.asset_classification GROUP BY state")).all()
-            )
-            expected = dict(
-                conn.execute(
-                    text(
-                        "SELECT target_class, count(*) FROM qcmdb.asset_classification WHERE state = 'loaded' "
-                        "GROUP BY target_class"
-                    )
-                ).all()
-            )
-            reasons = (
-                conn.execute(text("SELECT reason FROM qcmdb.asset_classification WHERE state = 'failed'"))
-                .scalars()
-                .all()
-            )
-        estate = qualys_sim.estate()
-        assert states.get("loaded", 0) + states.get("failed", 0) == estate["count"], (states, reasons[:3])
-        assert states.get("loaded", 0) >= estate["count"] * 0.9, reasons[:5]
-        summary = requests.get(f"{cmdb.url}/sim/control/cmdb", timeout=10).json()
-        by_class = summary["cmdb_ci"]["by_class"]
-        # one CI per loaded asset, in the class the mappings gave (dependent classes are counted apart)
-        assert {k: by_class.get(k, 0) for k in expected} == expected
-        assert summary["tables"]["sys_object_source"] == states["loaded"]
-        assert summary["tables"]["cmdb_software_instance"] > 0 and summary["tables"]["cmdb_ci_file_system"] > 0
+        reasons = (
+            conn.execute(text("SELECT reason FROM qcmdb.asset_classification WHERE state = 'failed'")).scalars().all()
+        )
+    estate = qualys_sim.estate()
+    assert states.get("loaded", 0) + states.get("failed", 0) == estate["count"], (states, reasons[:3])
+    assert states.get("loaded", 0) >= estate["count"] * 0.9, reasons[:5]
+    summary = requests.get(f"{cmdb.url}/sim/control/cmdb", timeout=10).json()
+    by_class = summary["cmdb_ci"]["by_class"]
+    # one CI per loaded asset, in the class the mappings gave (dependent classes are counted apart)
+    assert {k: by_class.get(k, 0) for k in expected} == expected
+    assert summary["tables"]["sys_object_source"] == states["loaded"]
+    assert summary["tables"]["cmdb_software_instance"] > 0 and summary["tables"]["cmdb_ci_file_system"] > 0
 
-        calls_before = requests.get(f"{cmdb.url}/sim/control/stats", timeout=10).json()["total"]
-        _run_dag()
-        calls_after = requests.get(f"{cmdb.url}/sim/control/stats", timeout=10).json()["total"]
-        assert calls_after == calls_before  # BY-1: an unchanged rerun costs zero CMDB calls
-        assert run.run_id
-    finally:
-        cmdb.stop()
+    calls_before = requests.get(f"{cmdb.url}/sim/control/stats", timeout=10).json()["total"]
+    _run_dag()
+    calls_after = requests.get(f"{cmdb.url}/sim/control/stats", timeout=10).json()["total"]
+    assert calls_after == calls_before  # BY-1: an unchanged rerun costs zero CMDB calls
 
 
 def test_the_run_waits_for_people_and_loads_what_they_approved(
-    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cmdb
 ) -> None:
     """Manual approval: the deferrable wait (trigger polling staging) ends when every asset is decided."""
-    import json
     import threading
     import time
 
     from qualys_cmdb.approval.decisions import Selection, counts, decide
 
-    from simulators.servicenow.server import ServiceNowSimulator
-
-    cmdb = ServiceNowSimulator(host="127.0.0.1", port=0).start()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SERVICENOW_DEFAULT",
-        json.dumps({"conn_type": "servicenow", "host": cmdb.url, "login": "sn_integration", "password": "sn-Passw0rd"}),
-    )
     config = write_config(tmp_path, monkeypatch, batch=25)
     config.write_text(
         config.read_text().replace(
@@ -415,7 +388,6 @@ def test_the_run_waits_for_people_and_loads_what_they_approved(
         _run_dag()
     finally:
         thread.join()
-        cmdb.stop()
     estate = qualys_sim.estate()["count"]
     states = counts(staging, "t")
     assert decided["rejected"] == 3 and states["rejected"] == 3
@@ -458,26 +430,18 @@ def test_batch_approval_puts_airflows_approval_step_before_the_load(
 
 
 def test_a_batch_approval_answered_through_airflows_rest_api_loads_the_run(
-    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cmdb
 ) -> None:
     """HITL: the run waits in "Required actions"; a PATCH on Airflow's REST API (its real app) approves the batch."""
-    import json
     import threading
     import time
 
     from fastapi.testclient import TestClient
     from qualys_cmdb.approval.decisions import counts
 
-    from simulators.servicenow.server import ServiceNowSimulator
-
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
     from airflow.api_fastapi.app import create_app
 
-    cmdb = ServiceNowSimulator(host="127.0.0.1", port=0).start()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SERVICENOW_DEFAULT",
-        json.dumps({"conn_type": "servicenow", "host": cmdb.url, "login": "sn_integration", "password": "sn-Passw0rd"}),
-    )
     write_config(tmp_path, monkeypatch, batch=25, schedule_extra="    batch_approval: true")
     client = TestClient(create_app())
     answered: dict[str, object] = {}
@@ -504,7 +468,6 @@ def test_a_batch_approval_answered_through_airflows_rest_api_loads_the_run(
         _run_dag()
     finally:
         thread.join()
-        cmdb.stop()
     assert answered.get("status") == 200, answered
     assert "asset(s) of this run wait for approval" in str(answered["body"])
     states = counts(staging, "t")

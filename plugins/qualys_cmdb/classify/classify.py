@@ -88,13 +88,13 @@ def classify_assets(
     src, ver = params.add(source), params.add(mappings.version)
     override = params.add(class_override)
     rules = mappings.active_rules
+    # One CASE picks the first matching rule (lowest priority number); its class and name come from a VALUES list.
     when_rules = " ".join(
-        f"WHEN {' AND '.join(condition_sql(c, params) for c in r.conditions)} THEN {params.add(r.target_class)}"
-        for r in rules
+        f"WHEN {' AND '.join(condition_sql(c, params) for c in r.conditions)} THEN {n}" for n, r in enumerate(rules)
     )
-    when_names = " ".join(
-        f"WHEN {' AND '.join(condition_sql(c, params) for c in r.conditions)} THEN {params.add('rule: ' + r.name)}"
-        for r in rules
+    rule_rows = (
+        ", ".join(f"({n}, {params.add(r.target_class)}, {params.add('rule: ' + r.name)})" for n, r in enumerate(rules))
+        or "(NULL, NULL, NULL)"
     )
     hardware = (
         ", ".join(
@@ -115,8 +115,7 @@ def classify_assets(
         WITH changed AS (
             SELECT {", ".join(f'{expr} AS "{name}"' for name, expr in SOURCE_COLUMNS.items())},
                    a.content_hash AS _content_hash,
-                   CASE {when_rules or "WHEN false THEN NULL"} END AS _rule_class,
-                   CASE {when_names or "WHEN false THEN NULL"} END AS _rule_name,
+                   CASE {when_rules or "WHEN false THEN NULL"} END AS _rule_no,
                    jsonb_strip_nulls({payload}) AS _payload,
                    EXISTS (SELECT 1 FROM {nic} n WHERE n.source = a.source AND n.asset_id = a.asset_id
                            AND coalesce(n.mac_address, '') <> '') AS _has_nic
@@ -127,14 +126,16 @@ def classify_assets(
                    OR c.class_override IS DISTINCT FROM {override})
         ),
         hardware(category1, category2, target_class) AS (VALUES {hardware}),
+        rules(rule_no, target_class, name) AS (VALUES {rule_rows}),
         decided AS (
             SELECT x.*,
-                   coalesce({override}, x._rule_class, hw.target_class) AS _class,
+                   coalesce({override}, r.target_class, hw.target_class) AS _class,
                    CASE WHEN {override} IS NOT NULL THEN 'schedule override'
-                        WHEN x._rule_class IS NOT NULL THEN x._rule_name
+                        WHEN r.target_class IS NOT NULL THEN r.name
                         WHEN hw.target_class IS NOT NULL
                         THEN 'hardware: ' || x.hardware_category_1 || ' / ' || x.hardware_category_2 END AS _matched
             FROM changed x
+            LEFT JOIN rules r ON r.rule_no = x._rule_no
             LEFT JOIN hardware hw ON hw.category1 = lower(x.hardware_category_1)
                                   AND hw.category2 = lower(x.hardware_category_2)
         ),
