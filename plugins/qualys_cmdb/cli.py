@@ -7,6 +7,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _config_validate(args: argparse.Namespace) -> int:
@@ -18,12 +19,47 @@ def _config_validate(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    dags = [s.dag_id for s in config.active_intake_schedules()]
+    dags = [s.dag_id for s in config.active_intake_schedules()] + [s.dag_id for s in config.active_reverse_schedules()]
     print(
         f"{path}: OK — {len(config.sources)} source(s), {len(config.schedules)} schedule(s); "
         f"DAGs: {', '.join(dags) or 'none'}"
     )
+    for warning in config.warnings():
+        print(f"warning: {warning}")
+    if args.online:
+        return _check_online(config)
     return 0
+
+
+def _check_online(config: Any) -> int:
+    """Check the CMDB → Qualys schedules against the CMDB and Qualys's reference data (RS-2, RS-4)."""
+    from qualys_cmdb.export.checks import ScheduleCheckError, check_schedule
+    from qualys_cmdb.hooks.qualys import QualysHook
+    from qualys_cmdb.hooks.servicenow import ServiceNowHook
+    from qualys_cmdb.staging.database import get_engine
+    from qualys_cmdb.staging.migrate import is_current, upgrade
+
+    engine = get_engine()
+    if not is_current(engine):
+        upgrade(engine)
+    failed = 0
+    cmdb = ServiceNowHook(config.properties.cmdb_connection_id)
+    try:
+        for schedule in config.active_reverse_schedules():
+            qualys = QualysHook.for_source(config.source(schedule.source), config.properties)
+            try:
+                assignment = check_schedule(engine, qualys, cmdb, schedule, config.properties)
+            except ScheduleCheckError as exc:
+                failed += 1
+                print(str(exc), file=sys.stderr)
+                continue
+            finally:
+                qualys.close()
+            where = f"{assignment.kind} {assignment.name!r} (id {assignment.id})" if assignment else "no tag or group"
+            print(f"{schedule.name}: OK — {schedule.table} has ip_address; {where}")
+    finally:
+        cmdb.close()
+    return 1 if failed else 0
 
 
 def _mappings_validate(args: argparse.Namespace) -> int:
@@ -141,13 +177,85 @@ def _summary(args: argparse.Namespace) -> int:
     from qualys_cmdb.summary import intake_summary, render
 
     config = load_config(args.config)
-    schedule = config.schedule(args.schedule)
-    summary = intake_summary(get_engine(), schedule.name, schedule.source)
-    print(render(summary))
+    try:
+        reverse = config.reverse_schedule(args.schedule)
+    except KeyError:
+        schedule = config.schedule(args.schedule)
+        summary = intake_summary(get_engine(), schedule.name, schedule.source)
+        print(render(summary))
+    else:
+        from qualys_cmdb.export.report import export_summary, render_export
+
+        summary = export_summary(get_engine(), reverse.name, reverse.source)
+        print(render_export(summary))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(summary, indent=2, default=str) + "\n")
         print(f"summary written to {args.json}")
+    return 0
+
+
+def _uploads(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from qualys_cmdb.export.upload import requeue_items
+    from qualys_cmdb.staging.database import get_engine
+    from qualys_cmdb.staging.schema import upload_item
+
+    engine = get_engine()
+    if args.action == "requeue":
+        done = requeue_items(engine, args.ids)
+        missing = sorted(set(args.ids) - set(done))
+        print(f"re-queued {len(done)} item(s): {done}" + (f"; not found or not in Error: {missing}" if missing else ""))
+        print("The schedule's next run sends them (trigger its cmdb_to_qualys DAG in Airflow).")
+        return 1 if missing else 0
+    u = upload_item.c
+    query = select(u.id, u.schedule, u.kind, u.address, u.target, u.status, u.ci_name, u.message, u.qualys_host_id)
+    if args.schedule:
+        query = query.where(u.schedule == args.schedule)
+    if args.status:
+        query = query.where(u.status == args.status)
+    if args.run:
+        query = query.where((u.run_id == args.run) | (u.last_run_id == args.run))
+    with engine.connect() as conn:
+        for row in conn.execute(query.order_by(u.id.desc()).limit(args.limit)):
+            target = f" → {row.target}" if row.target else ""
+            host = f" host {row.qualys_host_id}" if row.qualys_host_id else ""
+            print(
+                f"{row.id:>8} {row.schedule:<16} {row.kind:<5} {row.address:<16}{target} {row.status:<10}"
+                f"{host} {row.ci_name or ''}: {row.message or ''}"
+            )
+    return 0
+
+
+def _reference(args: argparse.Namespace) -> int:
+    from qualys_cmdb.config import load_config
+    from qualys_cmdb.export.host_ids import update_host_ids
+    from qualys_cmdb.export.reference import fetch_asset_groups, fetch_tags
+    from qualys_cmdb.hooks.qualys import QualysHook
+    from qualys_cmdb.staging.database import get_engine
+    from qualys_cmdb.staging.migrate import is_current, upgrade
+
+    config = load_config(args.config)
+    engine = get_engine()
+    if not is_current(engine):
+        upgrade(engine)
+    hook = QualysHook.for_source(config.source(args.source), config.properties)
+    try:
+        if args.what == "tags":
+            result = fetch_tags(engine, hook, args.source)
+            print(f"{result.count} tag(s) of {args.source} stored ({result.api_calls} API call(s))")
+        elif args.what == "groups":
+            result = fetch_asset_groups(engine, hook, args.source)
+            print(f"{result.count} asset group(s) of {args.source} stored ({result.api_calls} API call(s))")
+        else:
+            found = update_host_ids(engine, hook, args.source)
+            print(
+                f"{found.found} of {found.checked} pushed address(es) now have a Qualys host id; "
+                f"{found.not_scanned} not scanned yet ({found.qualys_calls} API call(s))"
+            )
+    finally:
+        hook.close()
     return 0
 
 
@@ -165,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("config", help="check the configuration file")
     p.add_argument("action", choices=["validate"])
     p.add_argument("file", nargs="?", help="default: $QUALYS_CMDB_CONFIG or include/config/qualys_cmdb.yaml")
+    p.add_argument(
+        "--online",
+        action="store_true",
+        help="also check CMDB → Qualys schedules against the CMDB (ip_address) and Qualys (tag / asset group)",
+    )
     p.set_defaults(func=_config_validate)
 
     p = sub.add_parser("mappings", help="check the mapping files (CI-class rules, hardware table, field maps)")
@@ -195,6 +308,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--refetch", action="store_true", help="download the page again before re-queueing it")
     p.add_argument("--config")
     p.set_defaults(func=_queue)
+
+    p = sub.add_parser("uploads", help="list or re-queue the CMDB → Qualys upload items")
+    p.add_argument("action", choices=["list", "requeue"])
+    p.add_argument("ids", nargs="*", type=int)
+    p.add_argument("--schedule")
+    p.add_argument("--run", help="items queued or processed by this DAG run id")
+    p.add_argument("--status", choices=["Queued", "Processing", "Success", "Skipped", "Error"])
+    p.add_argument("--limit", type=int, default=200)
+    p.set_defaults(func=_uploads)
+
+    p = sub.add_parser("qualys", help="Qualys reference data: fetch tags or asset groups, update host ids")
+    p.add_argument("what", choices=["tags", "groups", "host-ids"])
+    p.add_argument("--source", required=True)
+    p.add_argument("--config")
+    p.set_defaults(func=_reference)
 
     p = sub.add_parser("summary", help="what the schedule's last run did and what is staged")
     p.add_argument("--schedule", required=True)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, ValidationError, field_validator
+from pydantic import Tag as UnionTag
 
 from qualys_cmdb.pods import PLATFORMS
 from qualys_cmdb.qql import QqlError, QqlFilter, parse_qql
@@ -165,6 +166,72 @@ class Schedule(_Model):
         return _PRESETS.get(self.interval, self.interval)
 
 
+TRACKING_METHODS = ("IP", "DNS", "NETBIOS")
+
+
+class ReverseSchedule(_Model):
+    """A CMDB → Qualys schedule (RS-1 … RS-6): push the addresses of a CMDB table's CIs into Qualys; one DAG."""
+
+    name: Annotated[str, Field(pattern=_NAME)]
+    active: bool = True
+    source: str
+    direction: Literal["cmdb_to_qualys"]
+    interval: str | None = None
+    table: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    query: str = ""  # ServiceNow encoded query, e.g. ip_addressISNOTEMPTY^operational_status=1
+    tracking_method: Literal["IP", "DNS", "NETBIOS"] = "IP"
+    asset_tag: Annotated[str | None, Field(min_length=1)] = None  # a NETWORK_RANGE tag's name
+    asset_group: Annotated[str | None, Field(min_length=1)] = None  # an asset group's title
+    enable_vm: bool = True
+    enable_pc: bool = False
+
+    _interval = field_validator("interval")(Schedule._valid_interval.__func__)  # type: ignore[attr-defined]
+
+    @field_validator("tracking_method", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("query")
+    @classmethod
+    def _no_ordering(cls, value: str) -> str:
+        value = value.strip().strip("^")
+        if "ORDERBY" in value:
+            raise ValueError("leave ORDERBY out of the query: the sync reads the table in sys_id order to page safely")
+        return value
+
+    @property
+    def dag_id(self) -> str:
+        """The DAG built for this schedule."""
+        return f"cmdb_to_qualys__{self.name}"
+
+    @property
+    def assignment(self) -> tuple[str, str] | None:
+        """``("tag", name)``, ``("group", title)`` or None."""
+        if self.asset_tag:
+            return "tag", self.asset_tag
+        if self.asset_group:
+            return "group", self.asset_group
+        return None
+
+    def timetable_spec(self) -> timedelta | str | None:
+        """A ``timedelta`` for a duration, a cron string for cron/presets, ``None`` for on-demand."""
+        return Schedule.timetable_spec(self)  # type: ignore[arg-type]
+
+
+def _direction(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("direction") or "qualys_to_cmdb")
+    return str(getattr(value, "direction", "qualys_to_cmdb"))
+
+
+AnySchedule = Annotated[
+    Annotated[Schedule, UnionTag("qualys_to_cmdb")] | Annotated[ReverseSchedule, UnionTag("cmdb_to_qualys")],
+    Discriminator(_direction),
+]
+_DIRECTIONS = ("qualys_to_cmdb", "cmdb_to_qualys")
+
+
 class Properties(_Model):
     """Global properties, with the vendor app's defaults and ranges (PR-1 … PR-7)."""
 
@@ -187,7 +254,7 @@ class QualysCmdbConfig(_Model):
     """The whole configuration file."""
 
     sources: list[Source] = []
-    schedules: list[Schedule] = []
+    schedules: list[AnySchedule] = []
     properties: Properties = Properties()
 
     def source(self, name: str) -> Source:
@@ -198,19 +265,53 @@ class QualysCmdbConfig(_Model):
         raise KeyError(f"no source named {name!r}")
 
     def schedule(self, name: str) -> Schedule:
-        """The schedule called ``name``."""
+        """The Qualys → CMDB schedule called ``name``."""
         for sch in self.schedules:
-            if sch.name == name:
+            if sch.name == name and isinstance(sch, Schedule):
                 return sch
-        raise KeyError(f"no schedule named {name!r}")
+        raise KeyError(f"no Qualys → CMDB schedule named {name!r}")
+
+    def reverse_schedule(self, name: str) -> ReverseSchedule:
+        """The CMDB → Qualys schedule called ``name``."""
+        for sch in self.schedules:
+            if sch.name == name and isinstance(sch, ReverseSchedule):
+                return sch
+        raise KeyError(f"no CMDB → Qualys schedule named {name!r}")
 
     def active_intake_schedules(self) -> list[Schedule]:
         """Active Qualys → CMDB schedules whose source is active and allows that direction, in file order."""
         out = []
         for sch in self.schedules:
             src = self.source(sch.source)
-            if sch.active and sch.direction == "qualys_to_cmdb" and src.active and src.qualys_to_cmdb:
+            if isinstance(sch, Schedule) and sch.active and src.active and src.qualys_to_cmdb:
                 out.append(sch)
+        return out
+
+    def active_reverse_schedules(self) -> list[ReverseSchedule]:
+        """Active CMDB → Qualys schedules whose source is active and allows that direction, in file order."""
+        out = []
+        for sch in self.schedules:
+            src = self.source(sch.source)
+            if isinstance(sch, ReverseSchedule) and sch.active and src.active and src.cmdb_to_qualys:
+                out.append(sch)
+        return out
+
+    def warnings(self) -> list[str]:
+        """Settings that are valid but probably not what the user wants (shown by the CLI and the DAG)."""
+        out = []
+        for i, sch in enumerate(self.schedules):
+            if isinstance(sch, ReverseSchedule) and not sch.enable_vm:
+                out.append(
+                    f"schedules[{i}].enable_vm: VM is off for {sch.name!r}, so the pushed addresses will not be "
+                    "scanned for vulnerabilities; keep it on unless you only want Policy Compliance"
+                )
+            if isinstance(sch, ReverseSchedule) and not sch.query:
+                out.append(
+                    f"schedules[{i}].query: {sch.name!r} pushes every CI of {sch.table} with an address; "
+                    "add filter conditions (e.g. operational_status=1) to push only what should be scanned"
+                )
+            if sch.active and not self.source(sch.source).active:
+                out.append(f"schedules[{i}].source: source {sch.source!r} is inactive, so {sch.name!r} builds no DAG")
         return out
 
 
@@ -258,6 +359,8 @@ def parse_config(text: str, origin: str | Path = "<string>") -> QualysCmdbConfig
 def _place(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
+        if part in _DIRECTIONS:
+            continue  # the union's tag, not a place in the file
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
 
@@ -269,6 +372,8 @@ def _describe(err: Any) -> str:
         msg = "unknown setting (check the spelling)"
     elif err["type"] == "missing":
         msg = "required setting is missing"
+    elif err["type"] == "union_tag_invalid":
+        msg = f"direction must be one of {', '.join(_DIRECTIONS)}"
     return f"{_place(loc)}: {msg}"
 
 
@@ -284,6 +389,7 @@ def _cross_check(config: QualysCmdbConfig) -> list[str]:
             if getattr(src, needed) is None:
                 problems.append(f"sources[{i}]: set pod (one of {', '.join(PLATFORMS)}) or {needed} for a PCP")
     names: set[str] = set()
+    tables: dict[str, str] = {}
     batch = config.properties.download_batch_size
     for i, sch in enumerate(config.schedules):
         if sch.name in names:
@@ -295,6 +401,9 @@ def _cross_check(config: QualysCmdbConfig) -> list[str]:
             problems.append(f"schedules[{i}].source: no source named {sch.source!r} (known: {known})")
             continue
         src = found
+        if isinstance(sch, ReverseSchedule):
+            problems.extend(_check_reverse(config, i, sch, src, tables))
+            continue
         if sch.qql_filter and src.api != "csam":
             problems.append(
                 f"schedules[{i}].qql_filter: QQL filters need a source with api: csam "
@@ -306,4 +415,34 @@ def _cross_check(config: QualysCmdbConfig) -> list[str]:
                 f"properties.download_batch_size: {batch} exceeds the {src.api} API's page limit of {limit} "
                 f"(used by schedule {sch.name!r})"
             )
+    return problems
+
+
+def _check_reverse(
+    config: QualysCmdbConfig, i: int, sch: ReverseSchedule, src: Source, tables: dict[str, str]
+) -> list[str]:
+    """Cross-field rules of a CMDB → Qualys schedule that need no network (the CMDB and Qualys checks need it)."""
+    problems = []
+    if sch.table in tables:
+        problems.append(
+            f"schedules[{i}].table: {sch.table} already has the CMDB → Qualys schedule {tables[sch.table]!r}; "
+            "one schedule per table (put both filters into one query with ^NQ)"
+        )
+    tables.setdefault(sch.table, sch.name)
+    if sch.asset_tag and sch.asset_group:
+        problems.append(
+            f"schedules[{i}]: choose an asset_tag or an asset_group, not both ({sch.asset_tag!r} / {sch.asset_group!r})"
+        )
+    if not sch.enable_vm and not sch.enable_pc:
+        problems.append(f"schedules[{i}]: enable_vm and enable_pc are both off; Qualys needs at least one module")
+    if sch.asset_group and not config.properties.allow_asset_group_sync:
+        problems.append(
+            f"schedules[{i}].asset_group: asset groups are not fetched from Qualys; "
+            "set properties.allow_asset_group_sync: true to use one"
+        )
+    if sch.active and src.active and not src.cmdb_to_qualys:
+        problems.append(
+            f"schedules[{i}].source: source {src.name!r} does not allow CMDB → Qualys sync; "
+            "set cmdb_to_qualys: true on it"
+        )
     return problems

@@ -1,4 +1,10 @@
-"""Build one Airflow DAG per active Qualys → CMDB schedule of the configuration (cheap: no I/O, no Airflow calls)."""
+"""Build the DAGs of the configuration (cheap: no I/O, no Airflow calls).
+
+* one ``qualys_to_cmdb__<name>`` DAG per active Qualys → CMDB schedule;
+* one ``cmdb_to_qualys__<name>`` DAG per active CMDB → Qualys schedule;
+* the housekeeping DAGs: ``qualys_asset_tags`` and ``qualys_asset_groups`` (daily, HK-1, HK-2) and
+  ``qualys_host_id_updater`` (hourly, HK-6).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,22 @@ from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, DeltaDataIntervalTimetable, Param, TriggerRule
 
-from qualys_cmdb.config import QualysCmdbConfig, Schedule, load_config
+from qualys_cmdb.config import QualysCmdbConfig, ReverseSchedule, Schedule, load_config
 from qualys_cmdb.operators.classify import ClassifyAssetsOperator
 from qualys_cmdb.operators.cmdb import (
     ApproveOrWaitOperator,
     BatchApprovalOperator,
     LoadCmdbOperator,
     RunSummaryOperator,
+)
+from qualys_cmdb.operators.export import (
+    ExportSummaryOperator,
+    FetchAssetGroupsOperator,
+    FetchTagsOperator,
+    HostIdUpdaterOperator,
+    QueueUploadsOperator,
+    SelectCisOperator,
+    UploadToQualysOperator,
 )
 from qualys_cmdb.operators.intake import FetchAssetsOperator, ParseResponsesOperator, StageAssetsOperator
 
@@ -27,7 +42,7 @@ def _ui_base() -> str:
     return str(conf.get("api", "base_url", fallback="")).rstrip("/")
 
 
-def _timetable(schedule: Schedule) -> Any:
+def _timetable(schedule: Schedule | ReverseSchedule) -> Any:
     spec = schedule.timetable_spec()
     if spec is None:
         return None
@@ -93,6 +108,84 @@ def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | 
     return dag
 
 
+def reverse_dag(config: QualysCmdbConfig, schedule: ReverseSchedule, config_path: str | None = None) -> DAG:
+    """The ``cmdb_to_qualys__<name>`` DAG: select → queue → upload → summary."""
+    assignment = schedule.assignment
+    doc = (
+        f"CMDB → Qualys sync **{schedule.name}** into source **{schedule.source}**.\n\n"
+        f"Table `{schedule.table}` · query `{schedule.query or '(all CIs with an address)'}` · tracking "
+        f"`{schedule.tracking_method}` · VM {'on' if schedule.enable_vm else '**off**'} · PC "
+        f"{'on' if schedule.enable_pc else 'off'} · "
+        + (f"{assignment[0]} `{assignment[1]}`" if assignment else "no tag or group")
+        + f" · upload batch size {config.properties.upload_batch_size}\n\n"
+        "Addresses Qualys already has are skipped, never overwritten; each address's fate is in the upload "
+        "queue (`qcmdb uploads list`)."
+    )
+    with DAG(
+        dag_id=schedule.dag_id,
+        schedule=_timetable(schedule),
+        start_date=DEFAULT_START,
+        catchup=False,
+        max_active_runs=1,  # runs of one schedule share its upload queue
+        tags=["qualys-cmdb", "cmdb-to-qualys", f"source:{schedule.source}"],
+        doc_md=doc,
+        default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
+    ) as dag:
+        common: dict[str, Any] = {"schedule_name": schedule.name, "config_path": config_path}
+        select = SelectCisOperator(task_id="select", **common)
+        queue = QueueUploadsOperator(task_id="queue", **common)
+        upload = UploadToQualysOperator(task_id="upload", **common)
+        summary = ExportSummaryOperator(task_id="summary", trigger_rule=TriggerRule.NONE_FAILED, **common)
+        select >> queue >> upload >> summary
+    return dag
+
+
+def _housekeeping_dag(dag_id: str, schedule: str, doc: str) -> DAG:
+    return DAG(
+        dag_id=dag_id,
+        schedule=schedule,
+        start_date=DEFAULT_START,
+        catchup=False,
+        max_active_runs=1,
+        tags=["qualys-cmdb", "housekeeping"],
+        doc_md=doc,
+        default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
+    )
+
+
+def housekeeping_dags(config: QualysCmdbConfig, config_path: str | None = None) -> dict[str, DAG]:
+    """The reference-data DAGs (HK-1, HK-2) and the host-id updater (HK-6) for the active sources."""
+    sources = [s.name for s in config.sources if s.active]
+    dags: dict[str, DAG] = {}
+    if not sources:
+        return dags
+    with _housekeeping_dag(
+        "qualys_asset_tags", "@daily", "Fetch every source's Qualys asset tags into staging (HK-1)."
+    ) as dag:
+        for name in sources:
+            FetchTagsOperator(task_id=f"fetch_tags__{name}", source_name=name, config_path=config_path)
+    dags[dag.dag_id] = dag
+    if config.properties.allow_asset_group_sync:
+        with _housekeeping_dag(
+            "qualys_asset_groups", "@daily", "Fetch every source's Qualys asset groups into staging (HK-2)."
+        ) as dag:
+            for name in sources:
+                FetchAssetGroupsOperator(task_id=f"fetch_groups__{name}", source_name=name, config_path=config_path)
+        dags[dag.dag_id] = dag
+    pushing = sorted({s.source for s in config.schedules if isinstance(s, ReverseSchedule)} & set(sources))
+    if pushing:
+        with _housekeeping_dag(
+            "qualys_host_id_updater",
+            "@hourly",
+            "Record the Qualys host ids of addresses pushed by CMDB → Qualys schedules once Qualys has scanned "
+            "them, and count those not scanned yet (HK-6).",
+        ) as dag:
+            for name in pushing:
+                HostIdUpdaterOperator(task_id=f"update_host_ids__{name}", source_name=name, config_path=config_path)
+        dags[dag.dag_id] = dag
+    return dags
+
+
 def build_dags(config_path: str | None = None, only: str | None = None) -> dict[str, DAG]:
     """Every DAG of the configuration, by id; ``only`` limits it to one DAG id (worker-side parsing)."""
     config = load_config(config_path)
@@ -101,4 +194,12 @@ def build_dags(config_path: str | None = None, only: str | None = None) -> dict[
         if only and schedule.dag_id != only:
             continue
         dags[schedule.dag_id] = intake_dag(config, schedule, config_path)
+    for reverse in config.active_reverse_schedules():
+        if only and reverse.dag_id != only:
+            continue
+        dags[reverse.dag_id] = reverse_dag(config, reverse, config_path)
+    if not only or (only.startswith("qualys_") and "__" not in only):
+        for dag_id, dag in housekeeping_dags(config, config_path).items():
+            if not only or dag_id == only:
+                dags[dag_id] = dag
     return dags

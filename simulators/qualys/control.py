@@ -7,12 +7,18 @@
 * ``GET|DELETE /sim/control/stats``
 * ``GET /sim/control/estate``
 * ``GET /sim/control/health``
+* ``POST /sim/control/scan`` ``{"ips": [..]}`` (or ``{}`` = every added IP not scanned yet): added IPs
+  become estate assets -> ``{"scanned": [{"ip", "assetId", "hostId"}], "ignored": [ips], "now": iso}``
+* ``GET /sim/control/vm``: added IPs, asset groups and tags
+* ``POST /sim/control/vm/reset``: seeded groups and tags back, added IPs and scanned assets dropped
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
+from simulators.qualys import ipsets
 from simulators.qualys.accounts import STATES
 from simulators.qualys.faults import FaultError
 from simulators.qualys.replies import Reply, Request, json_reply
@@ -92,4 +98,44 @@ def handle(sub: Subscription, req: Request) -> Reply:
             return json_reply(200, sub.stats.snapshot())
     if action == "estate" and method == "GET":
         return json_reply(200, sub.estate.summary())
+    if action == "scan" and method == "POST":
+        return _scan(sub, body)
+    if action == "vm" and method == "GET":
+        return json_reply(200, _vm_document(sub))
+    if action == "vm/reset" and method == "POST":
+        sub.reset_vm()
+        return json_reply(200, _vm_document(sub))
     return _error(404, f"unknown control endpoint {method} {req.path}")
+
+
+def _scan(sub: Subscription, body: dict[str, object]) -> Reply:
+    raw = body.get("ips")
+    wanted: list[int] | None = None
+    if raw is not None:
+        if not isinstance(raw, list) or not all(isinstance(ip, str) for ip in raw):
+            return _error(400, "ips must be a list of IPv4 address strings")
+        try:
+            wanted = [int(ipaddress.IPv4Address(ip.strip())) for ip in raw]
+        except ValueError as exc:
+            return _error(400, f"invalid IP address: {exc}")
+    scanned, ignored = sub.vm.scan(wanted)
+    return json_reply(200, {"scanned": scanned, "ignored": ignored, "now": iso_ms(sub.estate.now_ms())})
+
+
+def _vm_document(sub: Subscription) -> dict[str, object]:
+    return {
+        "added_ips": sub.vm.snapshot_added(),
+        "pc_enabled_existing_ips": [ipsets.ip_str(ip) for ip in sorted(sub.vm.pc_existing)],
+        "asset_groups": sub.vm.snapshot_groups(),
+        "tags": [
+            {
+                "id": t.id,
+                "name": t.name,
+                "ruleType": t.rule_type,
+                "ruleText": t.rule_text,
+                "parentTagId": t.parent_id,
+                "modified": t.modified,
+            }
+            for t in sub.tags.all()
+        ],
+    }

@@ -10,11 +10,17 @@ arrays; everything else is regenerated on demand from a per-asset ``random.Rando
 * details (:mod:`simulators.qualys.details`): interfaces, ports, volumes, accounts, cloud metadata and
   (lazily) software rows.  A revision bump replays deterministic mutations on top (a software version
   bump or a new open port, plus a volume's free space).
+
+Assets can be appended at run time (:meth:`Estate.append`, used by ``POST /sim/control/scan`` for IPs
+added through FO ``asset/ip``): they get ids above every existing one and a generated profile with the
+scanned address and tracking method laid over it.  FO ``asset/ip`` ``action=update`` may change the
+tracking method of an existing asset (:meth:`Estate.set_tracking`).
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import random
 import threading
 from array import array
@@ -23,6 +29,7 @@ from collections.abc import Callable, Iterator
 from simulators.qualys import hardware as hw
 from simulators.qualys.details import AssetDetail, make_detail, mutations
 from simulators.qualys.profiles import FIRST_HOST_ID, Profile, make_profile
+from simulators.qualys.tags import NETWORK_TAG_IDS, TAG_BY_NAME, network_tag_for
 from simulators.qualys.timefmt import BASE_MS, DAY_MS, iso_ms, wall_ms
 
 __all__ = ["FIRST_ASSET_ID", "FIRST_HOST_ID", "AssetDetail", "Estate", "Profile"]
@@ -30,6 +37,45 @@ __all__ = ["FIRST_ASSET_ID", "FIRST_HOST_ID", "AssetDetail", "Estate", "Profile"
 FIRST_ASSET_ID = 10_000_001
 _YEAR_MS = 365 * DAY_MS
 _PROFILE_CACHE_MAX = 20_000
+# Tags a scanner-found host cannot carry (it has no agent and no cloud connector); network tags are recomputed.
+_SCANNED_DROP_TAGS = frozenset(
+    {TAG_BY_NAME[name].id for name in ("Cloud Agent", "AWS", "Azure", "GCP")} | set(NETWORK_TAG_IDS)
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Scanned:
+    """What a scan of an added IP fixed about an appended asset."""
+
+    address: str
+    tracking: str  # QPS spelling: IP, DNSNAME, NETBIOS
+    compliance: bool
+
+
+def _as_scanned(prof: Profile, scanned: Scanned, scanned_ms: int) -> Profile:
+    a, b, c, d = (int(x) for x in scanned.address.split("."))
+    network_tag = network_tag_for((a << 24) | (b << 16) | (c << 8) | d)
+    tags = [t for t in prof.tag_ids if t not in _SCANNED_DROP_TAGS]
+    if network_tag is not None:
+        tags.append(network_tag)
+    hostname, domain = prof.hostname, prof.domain
+    if prof.cloud:
+        hostname, domain = f"host-{a}-{b}-{c}-{d}", "corp.acme-demo.com"
+    return dataclasses.replace(
+        prof,
+        address=scanned.address,
+        secondary_ip=None,
+        cloud=None,
+        agent_id=None,
+        agent_version=None,
+        tracking=scanned.tracking,
+        has_name=prof.has_name or scanned.tracking != "IP",
+        hostname=hostname,
+        domain=domain,
+        tag_ids=tuple(dict.fromkeys(tags)),
+        last_vuln_scan_ms=scanned_ms,
+        last_compliance_ms=scanned_ms if scanned.compliance else None,
+    )
 
 
 class Estate:
@@ -66,6 +112,10 @@ class Estate:
             index = (j * assets) // slots if assets >= len(pairs) else j
             self._coverage[index] = pairs[j]
         self._ip_cache: list[tuple[int, str]] | None = None
+        self._address_index: dict[int, int] | None = None
+        self.base_size = assets
+        self._scanned: dict[int, Scanned] = {}
+        self._tracking: dict[int, str] = {}
 
     # ----------------------------------------------------------------- clock and changes
     def now_ms(self) -> int:
@@ -124,10 +174,57 @@ class Estate:
         prof = make_profile(
             self.seed, index, self.ids[index], self.created[index], self._coverage.get(index), self.software_max
         )
+        scanned = self._scanned.get(index)
+        if scanned is not None:
+            prof = _as_scanned(prof, scanned, self.created[index])
+        tracking = self._tracking.get(index)
+        if tracking is not None:
+            prof = dataclasses.replace(prof, tracking=tracking)
         if len(self._profiles) >= _PROFILE_CACHE_MAX:
             self._profiles.clear()
         self._profiles[index] = prof
         return prof
+
+    # ----------------------------------------------------------------- run-time changes
+    def append(self, address: str, tracking: str, compliance: bool) -> int:
+        """Add a host found by a scan of ``address``; returns its index (its id is above every other id)."""
+        with self._lock:
+            index = self.size
+            rng = random.Random(f"qualys-scan:{self.seed}:{index}")
+            last = self.ids[-1] if self.size else FIRST_ASSET_ID
+            now = self.now_ms()
+            self.ids.append(last + rng.choice((1, 1, 2, 3, 7, 11, 29)))
+            self.created.append(now)
+            self.modified.append(now)
+            self.revision.append(0)
+            self._scanned[index] = Scanned(address, tracking, compliance)
+            self._profiles.pop(index, None)
+            self.size += 1
+            self._ip_cache = None
+            self._address_index = None
+            return index
+
+    def set_tracking(self, index: int, tracking: str) -> None:
+        """Change the tracking method of an asset (FO ``asset/ip`` update)."""
+        with self._lock:
+            self._tracking[index] = tracking
+            self._profiles.pop(index, None)
+
+    def drop_run_time_changes(self) -> None:
+        """Forget appended assets and tracking changes (``POST /sim/control/vm/reset``)."""
+        with self._lock:
+            extra = self.size - self.base_size
+            self.size = self.base_size
+            if extra > 0:
+                del self.ids[self.base_size :]
+                del self.created[self.base_size :]
+                del self.modified[self.base_size :]
+                del self.revision[self.base_size :]
+            self._scanned.clear()
+            self._tracking.clear()
+            self._profiles.clear()
+            self._ip_cache = None
+            self._address_index = None
 
     # ----------------------------------------------------------------- revision mutations
     # ----------------------------------------------------------------- details
@@ -147,17 +244,32 @@ class Estate:
         """All indices in ascending asset-id order."""
         return iter(range(self.size))
 
+    def _build_ip_cache(self) -> tuple[list[tuple[int, str]], dict[int, int]]:
+        with self._lock:
+            if self._ip_cache is None or self._address_index is None:
+                ips = []
+                by_address: dict[int, int] = {}
+                for index in range(self.size):
+                    address = self.profile(index).address
+                    a, b, c, d = (int(x) for x in address.split("."))
+                    value = (a << 24) | (b << 16) | (c << 8) | d
+                    ips.append((value, address))
+                    by_address.setdefault(value, index)
+                ips.sort()
+                self._ip_cache, self._address_index = ips, by_address
+            return self._ip_cache, self._address_index
+
     def ip_list(self) -> list[tuple[int, str]]:
         """(ip as int, ip) of every asset's primary address, sorted numerically (cached)."""
-        if self._ip_cache is None:
-            ips = []
-            for index in range(self.size):
-                address = self.profile(index).address
-                a, b, c, d = (int(x) for x in address.split("."))
-                ips.append(((a << 24) | (b << 16) | (c << 8) | d, address))
-            ips.sort()
-            self._ip_cache = ips
-        return self._ip_cache
+        cache = self._ip_cache
+        return cache if cache is not None else self._build_ip_cache()[0]
+
+    def index_of_address(self, address: int) -> int | None:
+        """Index of the asset whose primary address is ``address`` (an int), or None."""
+        by_address = self._address_index
+        if by_address is None:
+            by_address = self._build_ip_cache()[1]
+        return by_address.get(address)
 
     def summary(self) -> dict[str, object]:
         """The ``GET /sim/control/estate`` document."""

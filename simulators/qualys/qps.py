@@ -3,6 +3,11 @@
 Errors are HTTP 200 ``ServiceResponse`` documents with a non-SUCCESS ``responseCode`` (except the
 ``no_api`` account state: HTTP 403).  Zero matches give only ``responseCode`` + ``count 0``; a single
 record is not wrapped in a list in JSON; no rate-limit headers are sent.
+
+``search``/``count``/``get`` work on ``am/hostasset``, ``am/asset`` and ``am/tag``; ``create``,
+``update/{id}`` and ``delete/{id}`` on ``am/tag`` only (POST only: another method gets HTTP 405 with an
+INVALID_REQUEST ServiceResponse).  Tags live in the subscription's mutable :class:`TagCatalog`; an unknown
+id gives NOT_FOUND at HTTP 200.
 """
 
 from __future__ import annotations
@@ -22,14 +27,20 @@ from simulators.qualys.qps_criteria import (
     parse_service_request,
 )
 from simulators.qualys.qps_objects import Node, generic_asset, host_asset, render_xml, tag_object, to_json
+from simulators.qualys.qps_tags import parse_tag_data, tag_changes
 from simulators.qualys.replies import Reply, Request
 from simulators.qualys.subscription import Subscription
-from simulators.qualys.tags import TAG_BY_ID, TAGS
+from simulators.qualys.tags import TAG_BY_ID, Tag, TagCatalog
+from simulators.qualys.timefmt import iso_s
 from simulators.qualys.unverified import text
 
 _TRACKING = ("NONE", "IP", "DNSNAME", "NETBIOS", "INSTANCE_ID", "QAGENT")
 _VERSION_PATH = "/qps/rest/portal/version"
-_OBJECT_PATH = re.compile(r"^/qps/rest/2\.0/(search|count|get)/am/(hostasset|asset|tag)(?:/(\d+))?/?$")
+_OBJECT_PATH = re.compile(
+    r"^/qps/rest/2\.0/(search|count|get|create|update|delete)/am/(hostasset|asset|tag)(?:/(\d+))?/?$"
+)
+_WRITES = ("create", "update", "delete")
+_WITH_ID = ("get", "update", "delete")
 
 
 def _seconds(ms: int | None) -> int | None:
@@ -86,14 +97,16 @@ def asset_fields(sub: Subscription) -> dict[str, FieldSpec]:
     }
 
 
-TAG_FIELDS: dict[str, FieldSpec] = {
-    "id": FieldSpec("long", lambda i: TAGS[i].id),
-    "name": FieldSpec("text", lambda i: TAGS[i].name),
-    "parent": FieldSpec("long", lambda i: TAGS[i].parent_id),
-    "ruleType": FieldSpec("text", lambda i: TAGS[i].rule_type),
-    "provider": FieldSpec("text", lambda i: TAGS[i].provider),
-    "color": FieldSpec("text", lambda i: TAGS[i].color),
-}
+def tag_fields(tags: list[Tag]) -> dict[str, FieldSpec]:
+    """Searchable Tag fields over a snapshot of the catalog."""
+    return {
+        "id": FieldSpec("long", lambda i: tags[i].id),
+        "name": FieldSpec("text", lambda i: tags[i].name),
+        "parent": FieldSpec("long", lambda i: tags[i].parent_id),
+        "ruleType": FieldSpec("text", lambda i: tags[i].rule_type),
+        "provider": FieldSpec("text", lambda i: tags[i].provider),
+        "color": FieldSpec("text", lambda i: tags[i].color),
+    }
 
 
 # ----------------------------------------------------------------------------- envelopes
@@ -275,6 +288,65 @@ def _auth(
     return None, account
 
 
+def _tag_node(catalog: TagCatalog, tag: Tag) -> list[Node]:
+    return tag_object(tag, catalog.children_of(tag.id))
+
+
+def _tag_not_found(env: Envelope, object_id: str | None) -> Reply:
+    return env.error("NOT_FOUND", text("qps.not_found", object="Tag", id=object_id), "Specify an existing id.")
+
+
+def _tag_operation(sub: Subscription, req: Request, env: Envelope, operation: str, object_id: str | None) -> Reply:
+    catalog = sub.tags
+    if operation == "get":
+        tag = catalog.get(int(str(object_id)))
+        if tag is None:
+            return _tag_not_found(env, object_id)
+        return env.records("Tag", [_tag_node(catalog, tag)], None)
+    if operation == "delete":
+        deleted = catalog.delete(int(str(object_id)))
+        if deleted is None:
+            return _tag_not_found(env, object_id)
+        return env.records("SimpleTag", [[("id", int(str(object_id)))]], None)
+    if operation in ("create", "update"):
+        existing = None
+        if operation == "update":
+            existing = catalog.get(int(str(object_id)))
+            if existing is None:
+                return _tag_not_found(env, object_id)
+        try:
+            fields = parse_tag_data(req.body, req.header("Content-Type") or "")
+            changes = tag_changes(catalog, fields, existing)
+        except CriteriaError as exc:
+            return env.error("INVALID_REQUEST", exc.message, exc.resolution)
+        now = iso_s(sub.estate.now_ms())
+        if existing is None:
+            tag = catalog.create(changes, now)
+        else:
+            updated = catalog.update(existing.id, changes, now)
+            if updated is None:
+                return _tag_not_found(env, object_id)
+            tag = updated
+        return env.records("Tag", [_tag_node(catalog, tag)], None)
+    tags = catalog.all()
+    tag_ids = [t.id for t in tags]
+
+    def tag_from_id(tag_id: int) -> int:
+        return next((n for n, t in enumerate(tags) if t.id >= tag_id), len(tags))
+
+    return _search(
+        env,
+        req,
+        tag_fields(tags),
+        len(tags),
+        lambda i: tag_ids[i],
+        tag_from_id,
+        lambda i: _tag_node(catalog, tags[i]),
+        "Tag",
+        operation == "count",
+    )
+
+
 def handle(sub: Subscription, req: Request) -> tuple[Reply, Account | None]:
     """Route a ``/qps/...`` request."""
     estate = sub.estate
@@ -295,36 +367,28 @@ def handle(sub: Subscription, req: Request) -> tuple[Reply, Account | None]:
             "INVALID_URL", text("qps.unknown_endpoint", path=req.path), "Check the API path.", status=404
         ), None
     operation, obj, object_id = match.groups()
+    if operation in _WRITES and obj != "tag":
+        env = Envelope(sub, req, "hostasset")
+        return env.error(
+            "INVALID_URL", text("qps.unknown_endpoint", path=req.path), "Check the API path.", status=404
+        ), None
     env = Envelope(sub, req, obj)
     failure, account = _auth(sub, req, env, asset_management=obj in ("hostasset", "asset"))
     if failure is not None:
         return failure, account
-    if (operation == "get" and object_id is None) or (operation != "get" and object_id is not None):
+    if operation in _WRITES and req.method != "POST":
+        reply = env.error(
+            "INVALID_REQUEST",
+            text("qps.bad_method", method=req.method, path=req.path),
+            text("qps.bad_method_resolution"),
+            status=405,
+        )
+        reply.headers.append(("Allow", "POST"))
+        return reply, account
+    if (operation in _WITH_ID) != (object_id is not None):
         return env.error("INVALID_REQUEST", text("qps.unknown_endpoint", path=req.path), "Check the API path."), account
     if obj == "tag":
-        tag_ids = [t.id for t in TAGS]
-
-        def tag_from_id(tag_id: int) -> int:
-            return next((n for n, t in enumerate(TAGS) if t.id >= tag_id), len(TAGS))
-
-        if operation == "get":
-            tag = TAG_BY_ID.get(int(str(object_id)))
-            if tag is None:
-                return env.error(
-                    "NOT_FOUND", text("qps.not_found", object="Tag", id=object_id), "Specify an existing id."
-                ), account
-            return env.records("Tag", [tag_object(tag)], None), account
-        return _search(
-            env,
-            req,
-            TAG_FIELDS,
-            len(TAGS),
-            lambda i: tag_ids[i],
-            tag_from_id,
-            lambda i: tag_object(TAGS[i]),
-            "Tag",
-            operation == "count",
-        ), account
+        return _tag_operation(sub, req, env, operation, object_id), account
     if operation == "get":
         index = estate.index_of(int(str(object_id)))
         if index is None:

@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape
 from simulators.qualys import software as sw
 from simulators.qualys.details import AssetDetail
 from simulators.qualys.profiles import Profile
-from simulators.qualys.tags import TAG_BY_ID, Tag, children_of
+from simulators.qualys.tags import TAG_BY_ID, Tag
 from simulators.qualys.timefmt import iso_s
 
 Node = tuple[str, object]
@@ -332,8 +332,8 @@ def generic_asset(prof: Profile, modified_ms: int) -> list[Node]:
     ]
 
 
-def tag_object(tag: Tag) -> list[Node]:
-    """The QPS ``Tag`` element tree."""
+def tag_object(tag: Tag, children: list[Tag]) -> list[Node]:
+    """The QPS ``Tag`` element tree (``children``: the tags whose parent it is)."""
     return [
         ("id", tag.id),
         ("name", tag.name),
@@ -347,5 +347,5 @@ def tag_object(tag: Tag) -> list[Node]:
         ("description", tag.description),
         ("provider", tag.provider),
         ("reEvalStatus", "COMPLETED" if tag.rule_type != "STATIC" else None),
-        ("children", ListOf("TagSimple", [[("id", c.id), ("name", c.name)] for c in children_of(tag.id)])),
+        ("children", ListOf("TagSimple", [[("id", c.id), ("name", c.name)] for c in children])),
     ]

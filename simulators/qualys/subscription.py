@@ -1,4 +1,4 @@
-"""The simulated Qualys subscription: estate, users, faults and request statistics.
+"""The simulated Qualys subscription: estate, users, tags, VM state (added IPs, asset groups), faults and stats.
 
 One :class:`Subscription` is shared by every request handler of a running simulator.
 """
@@ -13,6 +13,8 @@ import uuid
 from simulators.qualys.accounts import Accounts
 from simulators.qualys.estate import Estate
 from simulators.qualys.faults import Faults
+from simulators.qualys.tags import TagCatalog
+from simulators.qualys.vm import VmState
 
 # POD -> (API server URL, gateway URL) from section 1 of the reference; used in schema locations / DTDs.
 PODS: dict[str, tuple[str, str]] = {
@@ -116,6 +118,8 @@ class Subscription:
         self.estate = Estate(assets, seed, software_max)
         self.accounts = Accounts(seed, self.pod, jwt_ttl_seconds)
         self.accounts.upsert(username, password, "active")
+        self.tags = TagCatalog()
+        self.vm = VmState(self.estate, seed, username)
         self.faults = Faults()
         self.stats = Stats()
         digits = re.sub(r"\D", "", self.pod) or "1"
@@ -124,6 +128,11 @@ class Subscription:
         self.subscription_uuid = str(
             uuid.UUID(bytes=hashlib.md5(f"sub:{seed}".encode(), usedforsecurity=False).digest())
         )
+
+    def reset_vm(self) -> None:
+        """Restore the seeded tags and asset groups, drop added IPs and the assets scans created."""
+        self.vm.reset()
+        self.tags.reset()
 
     def powered_by(self, user_uuid: str | None) -> str:
         """``X-Powered-By: Qualys:<POD>:<subscription uuid>:<user uuid>``."""

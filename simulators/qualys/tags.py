@@ -2,10 +2,17 @@
 
 Includes NETWORK_RANGE tags whose ``ruleText`` mixes CIDRs, hyphen ranges and ", "/"," separators;
 the estate assigns each asset the network tag whose range holds its primary address.
+
+``TAGS`` is the static seed catalog (asset tag assignments and names in asset documents use it);
+:class:`TagCatalog` is the per-subscription, mutable copy that QPS ``search/get/count/create/update/delete``
+on ``am/tag`` read and write.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
+import threading
 from dataclasses import dataclass
 
 
@@ -116,7 +123,7 @@ TAG_BY_ID: dict[int, Tag] = {t.id: t for t in TAGS}
 
 
 def children_of(tag_id: int) -> list[Tag]:
-    """Tags whose parent is ``tag_id``."""
+    """Tags of the seed catalog whose parent is ``tag_id`` (QPS uses :meth:`TagCatalog.children_of`)."""
     return [t for t in TAGS if t.parent_id == tag_id]
 
 
@@ -130,3 +137,160 @@ NETWORK_TAG_BY_SITE: dict[int, str] = {
     110: "Net: Azure VNet",
     120: "Net: GCP VPC",
 }
+
+
+# ruleType values from section 6.3 of the reference.
+RULE_TYPES: tuple[str, ...] = (
+    "STATIC",
+    "GROOVY",
+    "OS_REGEX",
+    "NETWORK_RANGE",
+    "NAME_CONTAINS",
+    "INSTALLED_SOFTWARE",
+    "OPEN_PORTS",
+    "VULN_EXIST",
+    "ASSET_SEARCH",
+    "NETWORK_TAG",
+    "NETWORK",
+    "NETWORK_RANGE_ENHANCED",
+    "CLOUD_ASSET",
+    "GLOBAL_ASSET_VIEW",
+    "TAGSET",
+    "BUSINESS_INFORMATION",
+    "VULN_DETECTION",
+)
+NETWORK_RULE_TYPES = ("NETWORK_RANGE", "NETWORK_RANGE_ENHANCED")
+
+
+def network_rule_ranges(rule_text: str | None) -> list[tuple[int, int]] | None:
+    """IPv4 ranges of a NETWORK_RANGE ``ruleText`` (comma-separated IPs, CIDRs, hyphen ranges), None if invalid.
+
+    IPv6 entries are valid but give no IPv4 range.
+    """
+    if rule_text is None or not rule_text.strip():
+        return None
+    ranges: list[tuple[int, int]] = []
+    for piece in rule_text.split(","):
+        part = piece.strip()
+        if not part:
+            return None
+        try:
+            if "-" in part:
+                low_text, high_text = (p.strip() for p in part.split("-", 1))
+                low, high = ipaddress.ip_address(low_text), ipaddress.ip_address(high_text)
+                if low.version != high.version or int(low) > int(high):
+                    return None
+                if low.version == 4:
+                    ranges.append((int(low), int(high)))
+            elif "/" in part:
+                net = ipaddress.ip_network(part, strict=False)
+                if net.version == 4:
+                    ranges.append((int(net.network_address), int(net.broadcast_address)))
+            else:
+                address = ipaddress.ip_address(part)
+                if address.version == 4:
+                    ranges.append((int(address), int(address)))
+        except ValueError:
+            return None
+    return ranges
+
+
+_STATIC_NETWORK_RANGES: tuple[tuple[int, tuple[tuple[int, int], ...]], ...] = tuple(
+    (t.id, tuple(network_rule_ranges(t.rule_text) or ()))
+    for t in TAGS
+    if t.rule_type in NETWORK_RULE_TYPES and t.name != "Net: Secondary VIPs"
+)
+NETWORK_TAG_IDS: frozenset[int] = frozenset(t.id for t in TAGS if t.rule_type in NETWORK_RULE_TYPES)
+
+
+def network_tag_for(address: int) -> int | None:
+    """The static network tag whose ruleText holds ``address`` (first match), or None."""
+    for tag_id, ranges in _STATIC_NETWORK_RANGES:
+        if any(low <= address <= high for low, high in ranges):
+            return tag_id
+    return None
+
+
+class TagCatalog:
+    """The subscription's mutable tag catalog, seeded from :data:`TAGS` (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tags: dict[int, Tag] = {t.id: t for t in TAGS}
+        self._next_id = max(self._tags) + 13 if self._tags else TAG_BASE_ID
+
+    def reset(self) -> None:
+        """Back to the seed catalog."""
+        with self._lock:
+            self._tags = {t.id: t for t in TAGS}
+            self._next_id = max(self._tags) + 13 if self._tags else TAG_BASE_ID
+
+    def all(self) -> list[Tag]:
+        """Every tag, sorted by id (a snapshot)."""
+        with self._lock:
+            return [self._tags[k] for k in sorted(self._tags)]
+
+    def get(self, tag_id: int) -> Tag | None:
+        """One tag or None."""
+        with self._lock:
+            return self._tags.get(tag_id)
+
+    def children_of(self, tag_id: int) -> list[Tag]:
+        """Tags whose parent is ``tag_id`` (by id)."""
+        with self._lock:
+            return [self._tags[k] for k in sorted(self._tags) if self._tags[k].parent_id == tag_id]
+
+    def descendants(self, tag_id: int) -> set[int]:
+        """Ids of every tag below ``tag_id``."""
+        with self._lock:
+            found: set[int] = set()
+            frontier = [tag_id]
+            while frontier:
+                parent = frontier.pop()
+                for tag in self._tags.values():
+                    if tag.parent_id == parent and tag.id not in found:
+                        found.add(tag.id)
+                        frontier.append(tag.id)
+            return found
+
+    def create(self, changes: dict[str, object], now: str) -> Tag:
+        """Add a tag built from validated ``changes`` (Tag field names)."""
+        with self._lock:
+            tag_id = self._next_id
+            self._next_id += 13
+            base = Tag(
+                id=tag_id,
+                name="",
+                rule_type="STATIC",
+                rule_text=None,
+                parent_id=None,
+                color="#FFFFFF",
+                criticality=None,
+                description=None,
+                provider=None,
+                created=now,
+                modified=now,
+            )
+            tag = dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+            self._tags[tag_id] = tag
+            return tag
+
+    def update(self, tag_id: int, changes: dict[str, object], now: str) -> Tag | None:
+        """Apply validated ``changes``; None when the tag does not exist."""
+        with self._lock:
+            tag = self._tags.get(tag_id)
+            if tag is None:
+                return None
+            tag = dataclasses.replace(tag, modified=now, **changes)  # type: ignore[arg-type]
+            self._tags[tag_id] = tag
+            return tag
+
+    def delete(self, tag_id: int) -> list[int] | None:
+        """Delete a tag and its descendants; returns the deleted ids, None when the tag does not exist."""
+        doomed = {tag_id} | self.descendants(tag_id)
+        with self._lock:
+            if tag_id not in self._tags:
+                return None
+            for key in doomed:
+                self._tags.pop(key, None)
+            return sorted(doomed)

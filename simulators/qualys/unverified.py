@@ -2,8 +2,9 @@
 
 The reference (``qualys-api.md``) verifies only a few failure texts (INVALID_CREDENTIALS at HTTP 200,
 FO CODE 2001 "This account has expired.", the 1965 "This API cannot be run again for another ..."
-sentence, the JWT 401 body).  Everything below is an **unverified guess**: clients must not depend on
-the exact wording, only on the HTTP status / code / responseCode that accompanies it.
+sentence, the JWT 401 body, FO "IPs successfully added to Vulnerability Management", "IP(s) do not
+exist." and "Asset Group Updated Successfully").  Everything below is an **unverified guess**: clients
+must not depend on the exact wording, only on the HTTP status / code / responseCode that accompanies it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,28 @@ UNVERIFIED_TEXTS: dict[str, str] = {
     "fo.unrecognized": "Unrecognized parameter(s): {params}",
     "fo.bad_ips": "Parameter ips has invalid value: {value}",
     "fo.bad_tracking": "Parameter tracking_method has invalid value: {value}",
-    "fo.not_implemented": "This action is not supported by the simulator yet: {action}",
     "fo.retry_later": "Another request with the same parameters is being processed. Please retry later.",
+    "fo.missing": "Missing required parameter(s): {params}",  # CODE 1903
+    "fo.bad_value": "Parameter {name} has invalid value: {value}",  # CODE 1905
+    "fo.only_one": "Only one of these parameters may be specified: {params}",  # CODE 1904
+    "fo.post_required": "HTTP method {method} is not compatible with action={action}. Please use POST.",  # 1908
+    "fo.param_not_supported": "Parameter(s) not supported by the simulator: {params}",  # CODE 1905
+    "fo.enable_module": "Specify at least one of these parameters with value 1: enable_vm, enable_pc",  # 1922
+    "fo.reserved_ips": "Parameter ips has invalid value: reserved IP(s) cannot be added: {ips}",  # CODE 1905
+    "fo.too_many_ips": "Parameter {name} has invalid value: more than {limit} IPs in one request",  # CODE 1905
+    "fo.ips_added_pc": "IPs successfully added to Policy Compliance",
+    "fo.ips_added_vm_pc": "IPs successfully added to Vulnerability Management and Policy Compliance",
+    "fo.ips_updated": "IPs successfully updated",
+    "fo.host_name_single_ip": "Parameters host_dns and host_netbios are valid only with a single IP in ips",
+    "fo.ag_title_not_found": "Parameter ag_title has invalid value: no asset group titled {title}",  # CODE 1905
+    "fo.ag_not_found": "Asset Group ID {id} does not exist.",  # CODE 1905
+    "fo.ag_all_readonly": "The All asset group cannot be modified.",  # CODE 1905
+    "fo.ag_duplicate_title": "An asset group with title {title} already exists.",  # CODE 1905
+    "fo.ips_not_in_subscription": "The following IPs are not in your subscription: {ips}",  # CODE 1905
+    "fo.ag_added": "Asset Group successfully added.",
+    "fo.ag_deleted": "Asset Group Deleted Successfully",
+    "fo.csv_not_supported": "Parameter output_format has invalid value: csv (the simulator only renders xml)",
+    "fo.truncated": "{limit} record limit exceeded. Use URL to get next batch of results.",  # WARNING CODE 1980
     # QPS (Asset Management & Tagging)
     "qps.expired": "This account has expired.",
     "qps.no_api": "API access is not enabled for this account.",
@@ -38,6 +59,17 @@ UNVERIFIED_TEXTS: dict[str, str] = {
     "qps.bad_request_resolution": "Send a valid ServiceRequest document.",
     "qps.not_found": "{object} with id={id} was not found.",
     "qps.unknown_endpoint": "Unsupported operation: {path}",
+    "qps.bad_method": "HTTP method {method} is not supported for {path}; use POST.",
+    "qps.bad_method_resolution": "Send the request with POST.",
+    "qps.no_tag_data": "The request must contain data/Tag.",
+    "qps.no_tag_fields": "data/Tag contains no field to update.",
+    "qps.unknown_tag_field": "Unknown or read-only Tag field '{field}'.",
+    "qps.tag_resolution": "Specify only name, ruleType, ruleText, color, criticalityScore, description, parentTagId.",
+    "qps.bad_tag_value": "Invalid value for Tag field '{field}': {value}",
+    "qps.bad_tag_value_resolution": "{hint}",
+    "qps.bad_rule_text": "Invalid ruleText for {rule_type} tag: {value}",
+    "qps.bad_rule_text_resolution": "Specify a comma-separated list of IP addresses, CIDR blocks or IP ranges (a-b).",
+    "qps.tag_name_required": "Tag name is required.",
     # Gateway (JWT, CSAM/GAV)
     "auth.bad_credentials": "Invalid username or password",  # 401 JSON from POST /auth
     "auth.expired": "Subscription expired",

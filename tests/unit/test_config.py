@@ -117,3 +117,71 @@ def test_cli_validate_prints_every_problem_and_exits_non_zero(tmp_path: Path) ->
     )
     assert good.returncode == 0, good.stderr
     assert "DAGs: qualys_to_cmdb__demo" in good.stdout
+
+
+REVERSE = """
+sources:
+  - {name: us, pod: us3, connection_id: qualys_us, cmdb_to_qualys: true}
+schedules:
+  - name: push
+    source: us
+    direction: cmdb_to_qualys
+    interval: 1d
+    table: cmdb_ci_server
+    query: operational_status=1
+    tracking_method: dns
+    asset_tag: "Net: Lab"
+"""
+
+
+def test_a_reverse_schedule_has_the_vendor_defaults() -> None:
+    config = parse_config(REVERSE)
+    push = config.reverse_schedule("push")
+    assert (push.dag_id, push.tracking_method, push.enable_vm, push.enable_pc) == (
+        "cmdb_to_qualys__push",
+        "DNS",
+        True,
+        False,
+    )
+    assert push.assignment == ("tag", "Net: Lab")
+    assert push.timetable_spec() == timedelta(days=1)
+    assert [s.name for s in config.active_reverse_schedules()] == ["push"]
+    assert config.active_intake_schedules() == []
+    assert config.warnings() == []
+    with pytest.raises(KeyError):
+        config.schedule("push")  # not a Qualys → CMDB schedule
+
+
+def test_reverse_schedule_problems_are_reported_with_their_place() -> None:
+    text = """
+sources:
+  - {name: us, pod: us3, connection_id: qualys_us}
+schedules:
+  - {name: a, source: us, direction: cmdb_to_qualys, table: cmdb_ci_server, asset_tag: T, asset_group: G}
+  - {name: b, source: us, direction: cmdb_to_qualys, table: cmdb_ci_server, enable_vm: false}
+  - {name: c, source: us, direction: cmdb_to_qualys, table: Bad-Table, tracking_method: EC2}
+  - {name: d, source: us, direction: cmdb_to_qualys, table: cmdb_ci_linux_server, query: "a=1^ORDERBYname"}
+  - {name: e, source: us, direction: upwards}
+"""
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    problems = info.value.problems
+    assert "schedules[2].table: String should match pattern '^[a-z][a-z0-9_]*$'" in problems
+    assert "schedules[2].tracking_method: Input should be 'IP', 'DNS' or 'NETBIOS'" in problems
+    assert any(p.startswith("schedules[3].query: leave ORDERBY out") for p in problems)
+    assert "schedules[4]: direction must be one of qualys_to_cmdb, cmdb_to_qualys" in problems
+    text = "\n".join(line for line in text.splitlines() if "name: c," not in line and "name: d," not in line)
+    with pytest.raises(ConfigError) as info:
+        parse_config(text.replace("  - {name: e, source: us, direction: upwards}", ""))
+    problems = info.value.problems
+    assert any("choose an asset_tag or an asset_group, not both" in p for p in problems)
+    assert any("schedules[1].table: cmdb_ci_server already has the CMDB → Qualys schedule 'a'" in p for p in problems)
+    assert any("schedules[1]: enable_vm and enable_pc are both off" in p for p in problems)
+    assert any("asset groups are not fetched from Qualys" in p for p in problems)
+    assert any("does not allow CMDB → Qualys sync; set cmdb_to_qualys: true" in p for p in problems)
+
+
+def test_turning_vm_off_is_allowed_with_a_warning() -> None:
+    flags = "    enable_vm: false\n    enable_pc: true\n    asset_tag:"
+    config = parse_config(REVERSE.replace("    asset_tag:", flags))
+    assert any("VM is off for 'push'" in w for w in config.warnings())

@@ -15,7 +15,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
@@ -38,6 +38,20 @@ from qualys_cmdb.hooks.qualys_protocol import (
     read_csam_envelope,
     read_hostasset_envelope,
     simple_return,
+)
+from qualys_cmdb.hooks.qualys_vm_protocol import (
+    AssetGroup,
+    HostRecord,
+    IPv4Range,
+    QualysRefused,
+    QualysTag,
+    asset_group_page,
+    host_lookup_request,
+    host_page,
+    ip_list_ranges,
+    tag_page,
+    tag_search_request,
+    tag_update_request,
 )
 from qualys_cmdb.pods import platform
 from qualys_cmdb.utf8_repair import Utf8RepairingReader
@@ -229,6 +243,12 @@ class QualysHook(BaseHook):
         """One HTTP exchange, with transport errors turned into :class:`QualysUnreachable`."""
         assert self._session is not None
         wait = self._not_before - time.monotonic()
+        if wait > self.retry.max_wait_s:
+            raise QualysRateLimited(
+                f"the Qualys rate window is spent for another {wait:.0f} s (X-RateLimit-ToWait-Sec); "
+                "the run stops and the next one resumes where this one stopped",
+                wait,
+            )
         if wait > 0:
             log.info("Qualys rate window spent: waiting %.1f s before the next call", wait)
             self._sleep(wait)
@@ -281,8 +301,11 @@ class QualysHook(BaseHook):
                 raise _http_error(method, url, status, body)
             delay = _server_wait(response, body) or self.retry.backoff(attempt)
             if delay > self.retry.max_wait_s:
+                code, text, _ = simple_return(body) if b"<SIMPLE_RETURN" in body[:600] else (None, None, {})
+                why = {"1960": "concurrency limit", "1965": "rate limit"}.get(code or "", "limit")
+                detail = f" (CODE {code}: {text})" if code else ""
                 raise QualysRateLimited(
-                    f"{method} {_path(url)} is blocked by Qualys for {delay:.0f} s (HTTP {status}); "
+                    f"{method} {_path(url)} is blocked by the Qualys {why} for {delay:.0f} s, HTTP {status}{detail}; "
                     "the run stops and the next one resumes where this one stopped",
                     delay,
                 )
@@ -416,6 +439,114 @@ class QualysHook(BaseHook):
             raise _qps_error(envelope.response_code, envelope.message, self.qualys_conn_id)
         return Page(payload, "xml", envelope, raw, status, request)
 
+    # ------------------------------------------------------------------------------------------ FO (VM) and tags
+    def fo(self, path: str, params: dict[str, str]) -> tuple[str | None, dict[str, str], bytes]:
+        """POST an FO action (form-encoded, as long IP lists need); returns (TEXT, ITEM_LIST, body) of success.
+
+        An FO answer with an error CODE (HTTP 400, or 200 for account errors) raises :class:`QualysRefused` (or the
+        account error); 409 blocks (CODE 1960/1965) are waited out as the server asks, up to the retry policy.
+        """
+        try:
+            response = self._request("POST", self._api(path), auth=self._credentials, data=params)
+        except QualysRefused as exc:
+            raise _fo_error(path, params.get("action", ""), exc.code or "", exc.text) from None
+        body = response.content
+        code, text, items = simple_return(body) if b"<SIMPLE_RETURN" in body[:600] else (None, None, {})
+        if code is not None:
+            raise _fo_error(path, params.get("action", ""), code, text)
+        return text, items, body
+
+    def ips_in_subscription(self, addresses: list[str]) -> list[IPv4Range]:
+        """Which of ``addresses`` the subscription already has (``asset/ip`` list restricted to them), as ranges."""
+        _, _, body = self.fo("/api/2.0/fo/asset/ip/", {"action": "list", "ips": ",".join(addresses)})
+        return ip_list_ranges(body)
+
+    def add_ips(self, ips: list[str], *, tracking_method: str, enable_vm: bool, enable_pc: bool) -> str:
+        """Add IPs (single or ranges) to the subscription (``asset/ip`` action=add); returns Qualys's text."""
+        text, _, _ = self.fo(
+            "/api/2.0/fo/asset/ip/",
+            {
+                "action": "add",
+                "ips": ",".join(ips),
+                "tracking_method": tracking_method,
+                "enable_vm": "1" if enable_vm else "0",
+                "enable_pc": "1" if enable_pc else "0",
+            },
+        )
+        return text or "added"
+
+    def asset_groups(self, page_size: int = 1000) -> Iterator[AssetGroup]:
+        """Every asset group, following the ``WARNING/URL`` ``id_min`` of truncated pages (§6.2)."""
+        params = {"action": "list", "truncation_limit": str(page_size), "show_attributes": "ALL"}
+        while True:
+            _, _, body = self.fo("/api/2.0/fo/asset/group/", params)
+            groups, next_min = asset_group_page(body)
+            yield from groups
+            if next_min is None:
+                return
+            if next_min == params.get("id_min"):
+                raise QualysRefused(f"asset/group list: the next page starts at id_min {next_min} again", None, None)
+            params = {**params, "id_min": next_min}
+
+    def asset_group(self, group_id: int) -> AssetGroup | None:
+        """One asset group as Qualys has it now, or None when it no longer exists."""
+        _, _, body = self.fo("/api/2.0/fo/asset/group/", {"action": "list", "ids": str(group_id)})
+        groups, _ = asset_group_page(body)
+        return next((g for g in groups if g.id == group_id), None)
+
+    def add_ips_to_group(self, group_id: int, ips: list[str]) -> str:
+        """``asset/group`` action=edit ``add_ips``; the IPs must already be in the subscription."""
+        text, _, _ = self.fo(
+            "/api/2.0/fo/asset/group/", {"action": "edit", "id": str(group_id), "add_ips": ",".join(ips)}
+        )
+        return text or "updated"
+
+    def _qps(self, path: str, body: bytes | None = None) -> bytes:
+        response = self._request(
+            "POST",
+            self._api(path),
+            auth=self._credentials,
+            data=body if body is not None else b"",
+            headers={"Content-Type": "text/xml", "Accept": "application/xml"},
+        )
+        return response.content
+
+    def tags(self, page_size: int = 1000, name: str | None = None) -> Iterator[QualysTag]:
+        """Every tag (or those called ``name``), paged by ``id GREATER lastId``."""
+        after = 0
+        while True:
+            tags, has_more, last_id = tag_page(
+                self._qps("/qps/rest/2.0/search/am/tag", tag_search_request(after, page_size, name))
+            )
+            yield from tags
+            if not has_more or not tags:
+                return
+            after = last_id if last_id is not None else max(t.id for t in tags)
+
+    def tag(self, tag_id: int) -> QualysTag:
+        """One tag, fresh from Qualys."""
+        tags, _, _ = tag_page(self._qps(f"/qps/rest/2.0/get/am/tag/{tag_id}"))
+        if not tags:
+            raise QualysRefused(f"tag {tag_id} came back empty", None, None)
+        return tags[0]
+
+    def set_tag_rule_text(self, tag_id: int, rule_text: str) -> QualysTag:
+        """Replace a tag's ruleText (``update/am/tag/{id}``); returns the tag as Qualys now has it."""
+        tags, _, _ = tag_page(self._qps(f"/qps/rest/2.0/update/am/tag/{tag_id}", tag_update_request(rule_text)))
+        return tags[0] if tags else self.tag(tag_id)
+
+    def hosts_at(self, addresses: list[str], page_size: int = 1000) -> Iterator[HostRecord]:
+        """Host assets Qualys has at ``addresses`` (the host-id updater's lookup)."""
+        after = 0
+        while True:
+            hosts, has_more, last_id = host_page(
+                self._qps("/qps/rest/2.0/search/am/hostasset", host_lookup_request(addresses, after, page_size))
+            )
+            yield from hosts
+            if not has_more or not hosts:
+                return
+            after = last_id if last_id is not None else max(h.asset_id for h in hosts)
+
     # ------------------------------------------------------------------------------------------ connection test
     def test_connection(self) -> tuple[bool, str]:
         """Check credentials, subscription, API access and the asset-inventory module (SRC-4); never raises."""
@@ -528,9 +659,24 @@ def _qps_error(code: str | None, message: str | None, conn_id: str) -> QualysErr
     return QualysResponseError(f"unexpected responseCode {code}: {text}")
 
 
+def _fo_error(path: str, action: str, code: str, text: str | None) -> QualysError:
+    """The exception for an FO SIMPLE_RETURN with an error CODE (§6.4)."""
+    what = f"{path.removeprefix('/api/2.0/fo/').rstrip('/')} {action}".strip()
+    if code == "2001":
+        return QualysSubscriptionExpired(f"{what}: {text} Contact your Qualys TAM to renew the subscription.")
+    if code.startswith("20"):
+        return QualysAccessDenied(f"{what}: Qualys refused the account: {text} (CODE {code})")
+    return QualysRefused(f"{what}: Qualys refused the call: {text} (CODE {code})", code, text)
+
+
 def _http_error(method: str, url: str, status: int, body: bytes) -> QualysError:
     snippet = _snippet(body)
     where = f"{method} {_path(url)}"
+    if b"<SIMPLE_RETURN" in body[:600] and status not in (401, 403):
+        code, text, _ = simple_return(body)
+        if code is not None:
+            path = _path(url)
+            return _fo_error(path, "", code, text)
     if status == 401:
         return QualysAuthError(f"{where}: HTTP 401, Qualys rejected the credentials ({snippet})")
     if status == 403:

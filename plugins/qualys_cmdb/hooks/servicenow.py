@@ -288,6 +288,15 @@ class ServiceNowHook(BaseHook):
             if len(rows) < page_size or (total is not None and total.isdigit() and offset >= int(total)):
                 return
 
+    def class_attributes(self, table: str) -> set[str]:
+        """The fields of a CMDB class, inherited ones included (CMDB Meta API, reference §1.9).
+
+        Raises :class:`ServiceNowRequestError` when the instance does not know ``table`` as a CMDB class.
+        """
+        response = self.request("GET", f"/api/now/cmdb/meta/{table}", headers={"Accept": "application/json"})
+        result = response.json().get("result") or {}
+        return {str(a.get("element")) for a in result.get("attributes") or [] if a.get("element")}
+
     def table_insert(self, table: str, values: dict[str, Any]) -> dict[str, Any]:
         """Insert one row; returns it."""
         response = self.request(

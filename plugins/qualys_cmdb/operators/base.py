@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from qualys_cmdb.config import QualysCmdbConfig, Schedule, Source, load_config
+from qualys_cmdb.config import QualysCmdbConfig, ReverseSchedule, Schedule, Source, load_config
 from qualys_cmdb.staging import store
 from qualys_cmdb.staging.database import get_engine
 from qualys_cmdb.staging.migrate import is_current, upgrade
@@ -36,3 +36,47 @@ class ScheduleOperator(BaseOperator):
             upgrade(engine)
         app_log = store.AppLog(engine, source.name, schedule.name, context["run_id"], config.properties.debug_logging)
         return config, schedule, source, engine, app_log
+
+
+def _engine() -> Engine:
+    engine = get_engine()
+    if not is_current(engine):
+        upgrade(engine)
+    return engine
+
+
+class ReverseScheduleOperator(BaseOperator):
+    """Common set-up of a CMDB → Qualys schedule's tasks."""
+
+    template_fields: Sequence[str] = ("schedule_name",)
+
+    def __init__(self, *, schedule_name: str, config_path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.schedule_name = schedule_name
+        self.config_path = config_path
+
+    def setup(self, context: Context) -> tuple[QualysCmdbConfig, ReverseSchedule, Source, Engine, store.AppLog]:
+        config = load_config(self.config_path)
+        schedule = config.reverse_schedule(self.schedule_name)
+        source = config.source(schedule.source)
+        engine = _engine()
+        app_log = store.AppLog(engine, source.name, schedule.name, context["run_id"], config.properties.debug_logging)
+        return config, schedule, source, engine, app_log
+
+
+class SourceOperator(BaseOperator):
+    """Common set-up of a housekeeping task that works on one Qualys source."""
+
+    template_fields: Sequence[str] = ("source_name",)
+
+    def __init__(self, *, source_name: str, config_path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.source_name = source_name
+        self.config_path = config_path
+
+    def setup(self, context: Context) -> tuple[QualysCmdbConfig, Source, Engine, store.AppLog]:
+        config = load_config(self.config_path)
+        source = config.source(self.source_name)
+        engine = _engine()
+        app_log = store.AppLog(engine, source.name, None, context["run_id"], config.properties.debug_logging)
+        return config, source, engine, app_log

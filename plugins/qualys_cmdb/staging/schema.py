@@ -418,3 +418,107 @@ approval_decision = Table(
     Column("payload_hash", String(32)),
 )
 Index("ix_approval_decision_asset", approval_decision.c.source, approval_decision.c.asset_id)
+
+# --------------------------------------------------------------------------------------------- CMDB → Qualys
+UPLOAD_STATUSES = ("Queued", "Processing", "Success", "Skipped", "Error")
+UPLOAD_KINDS = ("ip", "tag", "group")
+
+cmdb_selection = Table(
+    "cmdb_selection",
+    metadata,
+    Column("schedule", String(128), primary_key=True),
+    Column("run_id", String(250), primary_key=True),
+    Column("sys_id", String(32), primary_key=True),
+    Column("ci_class", String(80)),
+    Column("name", String(255)),
+    Column("ip_address", String(255)),
+    _ts("selected_at", nullable=False, server_default=func.now()),
+)
+
+upload_item = Table(
+    "upload_item",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("schedule", String(128), nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("kind", String(8), nullable=False),  # ip | tag | group (RS-6: one item per IP, one per assignment)
+    Column("address", String(255), nullable=False),  # as the CMDB holds it (kept even when invalid)
+    Column("tracking_method", String(8), nullable=False),
+    Column("target", String(255), nullable=False, server_default=""),  # tag name or asset-group title ('' for ip)
+    Column("target_id", BigInteger),
+    Column("ci_sys_id", String(32)),
+    Column("ci_class", String(80)),
+    Column("ci_name", String(255)),
+    Column("ci_count", Integer, nullable=False, server_default="1"),  # CIs sharing the address
+    Column("status", String(12), nullable=False, server_default="Queued"),
+    Column("message", Text),  # Qualys's answer, or why the item was skipped or refused
+    Column("qualys_code", String(16)),
+    Column("queue_id", BigInteger),  # the Upload record of the sync queue that carried it
+    Column("run_id", String(250), nullable=False),  # the run that queued it
+    Column("last_run_id", String(250)),  # the run that last processed it
+    Column("processor_id", String(250)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    _ts("created_at", nullable=False, server_default=func.now()),
+    _ts("updated_at", nullable=False, server_default=func.now()),
+    _ts("processed_at"),
+    Column("qualys_host_id", BigInteger),  # HK-6: filled once Qualys has scan data for the address
+    Column("qualys_asset_id", BigInteger),
+    _ts("host_found_at"),
+    CheckConstraint(f"status IN {UPLOAD_STATUSES!r}", name="upload_item_status"),
+    CheckConstraint(f"kind IN {UPLOAD_KINDS!r}", name="upload_item_kind"),
+)
+# One item per address and assignment in each run (RS-6); a run's items are its upload queue.
+Index(
+    "ux_upload_item_run_address",
+    upload_item.c.schedule,
+    upload_item.c.run_id,
+    upload_item.c.kind,
+    upload_item.c.address,
+    upload_item.c.target,
+    unique=True,
+)
+Index("ix_upload_item_source_address", upload_item.c.source, upload_item.c.address)
+Index("ix_upload_item_schedule_status", upload_item.c.schedule, upload_item.c.status)
+
+# --------------------------------------------------------------------------------------------- reference data
+qualys_tag = Table(
+    "qualys_tag",
+    metadata,
+    Column("source", String(128), primary_key=True),
+    Column("tag_id", BigInteger, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("rule_type", String(40)),
+    Column("rule_text", Text),
+    Column("parent_tag_id", BigInteger),
+    Column("color", String(16)),
+    Column("criticality", Integer),
+    Column("provider", String(16)),
+    _ts("created"),
+    _ts("modified"),
+    _ts("fetched_at", nullable=False, server_default=func.now()),
+)
+Index("ix_qualys_tag_name", qualys_tag.c.source, qualys_tag.c.name)
+
+qualys_asset_group = Table(
+    "qualys_asset_group",
+    metadata,
+    Column("source", String(128), primary_key=True),
+    Column("group_id", BigInteger, primary_key=True),
+    Column("title", String(255), nullable=False),
+    Column("ip_set", Text),  # IPs and ranges, comma-separated, as Qualys lists them
+    Column("network_id", String(32)),
+    Column("business_impact", String(32)),
+    Column("owner", String(255)),
+    _ts("last_update"),
+    _ts("fetched_at", nullable=False, server_default=func.now()),
+)
+
+reference_fetch = Table(
+    "reference_fetch",
+    metadata,
+    Column("source", String(128), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # tags | groups
+    _ts("fetched_at", nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("api_calls", Integer, nullable=False),
+)
