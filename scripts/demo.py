@@ -1,12 +1,16 @@
 """`make demo`: the main job end to end on the embedded default.
 
-Starts the embedded PostgreSQL (Airflow metadata + staging) and the Qualys simulator, runs the demo schedule's DAG
-with `airflow dags test`, prints the summary and writes it to .qcmdb/demo-summary.json. Everything started here is
-stopped here (the embedded PostgreSQL keeps running so the result can be queried; `make clean` stops it).
+Starts the embedded PostgreSQL (Airflow metadata + staging) and the two simulators, runs the demo schedule's DAG
+with `airflow dags test`, prints the summary and writes it to .qcmdb/demo-summary.json; changes a few assets and
+runs it again. Then the CMDB → Qualys direction: CIs imported from an acquired company's inventory are pushed into
+Qualys and its "New Acquisitions" asset group (twice, to show the second run skips them), Qualys scans some of them
+and the host-id updater records their host ids. Everything started here is stopped here (the embedded PostgreSQL
+keeps running so the result can be queried; `make clean` stops it).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -35,12 +39,47 @@ def run(cmd: list[str], env: dict[str, str], quiet: bool = False) -> subprocess.
     return result
 
 
-def _post_json(url: str, body: dict[str, object]) -> dict[str, Any]:
+def _post_json(url: str, body: dict[str, object], auth: tuple[str, str] | None = None) -> dict[str, Any]:
+    return _call("POST", url, body, auth)
+
+
+def _call(method: str, url: str, body: dict[str, object] | None, auth: tuple[str, str] | None) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
     request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1, the local simulator
-        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+        url, data=json.dumps(body).encode() if body is not None else None, method=method, headers=headers
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the local simulator
         return dict(json.loads(response.read()))
+
+
+# CIs of an acquired company's inventory (discovery source ImportSet), as a CMDB admin would have imported them.
+ACQUIRED = [(f"acq-srv-{n:02d}", f"172.16.4.{10 + n}") for n in range(1, 9)] + [
+    ("acq-srv-09", "172.16.4.256"),  # a typo in the imported inventory: not an address
+    ("acq-srv-10", "127.0.1.1"),  # a host that reported its loopback address: Qualys refuses it
+]
+
+
+def add_acquired_cis(cmdb_url: str, known: list[str]) -> None:
+    """Create the acquired company's CIs (once) through the Table API; two of them have addresses Qualys has."""
+    cis = ACQUIRED + [(f"acq-srv-{11 + n}", address) for n, address in enumerate(known[:2])]
+    auth = (SN_USER, SN_PASSWORD)
+    existing = _call(
+        "GET",
+        f"{cmdb_url}/api/now/table/cmdb_ci_computer?sysparm_query=nameSTARTSWITHacq-srv-&sysparm_fields=name",
+        None,
+        auth,
+    )["result"]
+    have = {row["name"] for row in existing}
+    for name, address in cis:
+        if name not in have:
+            _post_json(
+                f"{cmdb_url}/api/now/table/cmdb_ci_computer",
+                {"name": name, "ip_address": address, "operational_status": "1", "discovery_source": "ImportSet"},
+                auth,
+            )
+    print(f"{len(cis)} CIs of the acquired company's inventory are in the CMDB (discovery source ImportSet)")
 
 
 def start(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
@@ -150,11 +189,36 @@ def main() -> int:
             ],
             env,
         )
+        reverse(env, url, cmdb_url)
     finally:
         for proc in sims:
             proc.terminate()
             proc.wait(timeout=15)
     return 0
+
+
+def reverse(env: dict[str, str], url: str, cmdb_url: str) -> None:
+    """The CMDB → Qualys schedule, run twice, then Qualys scans some addresses and the host-id updater runs."""
+    print("\nCMDB → Qualys")
+    estate = _call("GET", f"{url}/sim/control/estate", None, None)
+    add_acquired_cis(cmdb_url, [a["address"] for a in estate["assets"]])
+    run([str(BIN / "airflow"), "dags", "test", "qualys_asset_groups"], env, quiet=True)
+    started = time.monotonic()
+    run([str(BIN / "airflow"), "dags", "test", "cmdb_to_qualys__acquisitions"], env, quiet=True)
+    print(f"DAG run finished in {time.monotonic() - started:.1f} s")
+    summary = HOME / "demo-reverse-summary.json"
+    run([str(BIN / "qcmdb"), "summary", "--schedule", "acquisitions", "--json", str(summary)], env)
+    print("\nRunning the CMDB → Qualys schedule again: every address is known to Qualys now")
+    run([str(BIN / "airflow"), "dags", "test", "cmdb_to_qualys__acquisitions"], env, quiet=True)
+    run(
+        [str(BIN / "qcmdb"), "summary", "--schedule", "acquisitions", "--json", str(HOME / "demo-reverse-again.json")],
+        env,
+    )
+    added = [item["ip"] for item in _call("GET", f"{url}/sim/control/vm", None, None)["added_ips"]]
+    scanned = _post_json(f"{url}/sim/control/scan", {"ips": added[:5]})["scanned"]
+    print(f"\nQualys scanned {len(scanned)} of the {len(added)} added addresses; the host-id updater records them")
+    run([str(BIN / "airflow"), "dags", "test", "qualys_host_id_updater"], env, quiet=True)
+    run([str(BIN / "qcmdb"), "summary", "--schedule", "acquisitions"], env)
 
 
 if __name__ == "__main__":

@@ -151,11 +151,13 @@ def _queue(args: argparse.Namespace) -> int:
         return 1 if missing else 0
     query = select(
         sync_queue.c.id,
+        sync_queue.c.direction,
         sync_queue.c.schedule,
         sync_queue.c.run_id,
         sync_queue.c.status,
         sync_queue.c.page_no,
         sync_queue.c.record_count,
+        sync_queue.c.request,
         sync_queue.c.notes,
     ).order_by(sync_queue.c.id)
     if args.schedule:
@@ -164,10 +166,11 @@ def _queue(args: argparse.Namespace) -> int:
         query = query.where(sync_queue.c.status == args.status)
     with engine.connect() as conn:
         for row in conn.execute(query.limit(args.limit)):
-            print(
-                f"{row.id:>8} {row.schedule:<20} {row.status:<10} page {row.page_no:>4} "
-                f"{row.record_count or 0:>4} assets  {row.notes or ''}"
-            )
+            if row.direction == "upload":
+                what = f"upload   {(row.request or {}).get('step', '')!s:<6} {row.record_count or 0:>3} call(s)"
+            else:
+                what = f"download page {row.page_no:>4} {row.record_count or 0:>4} assets"
+            print(f"{row.id:>8} {row.schedule:<20} {row.status:<10} {what}  {row.notes or ''}")
     return 0
 
 
@@ -299,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config")
     p.set_defaults(func=_test_connection)
 
-    p = sub.add_parser("queue", help="list or re-queue sync-queue records")
+    p = sub.add_parser("queue", help="list or re-queue sync-queue records (Download pages, Upload batches)")
     p.add_argument("action", choices=["list", "requeue"])
     p.add_argument("ids", nargs="*", type=int)
     p.add_argument("--schedule")
