@@ -280,3 +280,38 @@ def test_host_id_updater_records_scanned_addresses_and_counts_the_rest(
     for address in NEW[4:]:
         assert items[("ip", address)]["qualys_host_id"] is None
     assert not_scanned_counts(staging) == {"push": 2}
+
+
+def test_cli_checks_schedules_online_lists_items_and_requeues_errors(
+    airflow_db: None,
+    staging: Any,
+    qualys: SimHandle,
+    cmdb: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from qualys_cmdb.cli import main
+
+    _write_config(tmp_path, monkeypatch, "    asset_group: Workstations", "  allow_asset_group_sync: true")
+    config = str(tmp_path / "qualys_cmdb.yaml")
+    assert main(["config", "validate", config, "--online"]) == 0
+    assert "push: OK — cmdb_ci_computer has ip_address; group 'Workstations'" in capsys.readouterr().out
+
+    path = tmp_path / "qualys_cmdb.yaml"
+    path.write_text(path.read_text().replace("asset_group: Workstations", "asset_tag: Linux Servers"))
+    assert main(["config", "validate", config, "--online"]) == 1
+    assert "is a OS_REGEX tag; only NETWORK_RANGE tags" in capsys.readouterr().err
+
+    path.write_text(path.read_text().replace("    asset_tag: Linux Servers\n", ""))
+    _add_cis(cmdb, [("lab-01", "10.250.0.1", "1"), ("lab-02", "10.250.0.999", "1")])
+    _run("cmdb_to_qualys__push", datetime(2026, 1, 1, tzinfo=UTC))
+    capsys.readouterr()
+    assert main(["uploads", "list", "--schedule", "push", "--status", "Error"]) == 0
+    listed = capsys.readouterr().out
+    assert "10.250.0.999" in listed and "not an IPv4 address" in listed and "10.250.0.1 " not in listed
+    error_id = next(i["id"] for i in _items(staging).values() if i["status"] == "Error")
+    assert main(["uploads", "requeue", str(error_id)]) == 0
+    assert _items(staging)[("ip", "10.250.0.999")]["status"] == "Queued"
+    assert main(["summary", "--schedule", "push"]) == 0
+    assert "1 added" in capsys.readouterr().out

@@ -90,8 +90,8 @@ def render_export(summary: dict[str, Any]) -> str:
         if kind != "ip":
             lines.append(f"  {KINDS.get(kind, kind)}: " + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items())))
     lines.append(
-        f"  overall: {summary['added_ever']} address(es) added to Qualys by this schedule, "
-        f"{summary['with_host_id']} with a Qualys host id, {summary['not_scanned']} not scanned yet"
+        f"  overall: {summary['added_ever']} address(es) added to Qualys by this schedule, {summary['not_scanned']} "
+        f"of them not scanned yet; {summary['with_host_id']} of its addresses have a Qualys host id"
     )
     for error in summary["errors"]:
         who = error["ci_name"] or error["ci_sys_id"] or "?"

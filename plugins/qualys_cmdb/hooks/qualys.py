@@ -265,6 +265,13 @@ class QualysHook(BaseHook):
     def _note_rate_headers(self, response: requests.Response) -> None:
         remaining = _int_header(response, "X-RateLimit-Remaining")
         to_wait = _int_header(response, "X-RateLimit-ToWait-Sec")
+        # Both spellings occur (reference §7); we send one call at a time, so a full gate only needs noting.
+        limit = _int_header(response, "X-Concurrency-Limit-Limit") or _int_header(response, "X-ConcurrencyLimit-Limit")
+        running = _int_header(response, "X-Concurrency-Limit-Running") or _int_header(
+            response, "X-ConcurrencyLimit-Running"
+        )
+        if limit is not None and running is not None and running >= limit:
+            log.info("Qualys concurrency limit reached (%d of %d calls running)", running, limit)
         if remaining == 0 and to_wait:
             self._not_before = time.monotonic() + to_wait
         elif remaining is not None and remaining < 10:
