@@ -315,3 +315,45 @@ def test_cli_checks_schedules_online_lists_items_and_requeues_errors(
     assert _items(staging)[("ip", "10.250.0.999")]["status"] == "Queued"
     assert main(["summary", "--schedule", "push"]) == 0
     assert "1 added" in capsys.readouterr().out
+
+
+def test_a_crash_after_qualys_accepted_a_batch_never_adds_its_addresses_twice(
+    staging: Any, qualys: SimHandle, cmdb: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The uploader library on its own: the crash is injected (mocked) right after Qualys answered the first add."""
+    from qualys_cmdb.config import load_config
+    from qualys_cmdb.export.selection import queue_items, select_cis
+    from qualys_cmdb.export.upload import Uploader
+    from qualys_cmdb.hooks.qualys import QualysHook
+    from qualys_cmdb.hooks.servicenow import ServiceNowHook
+
+    _add_cis(cmdb, [(f"lab-{n:02d}", address, "1") for n, address in enumerate(NEW, start=1)])
+    _write_config(tmp_path, monkeypatch, "    tracking_method: IP")
+    schedule = load_config().reverse_schedule("push")
+    sn = ServiceNowHook("servicenow_default")
+    select_cis(staging, sn, schedule, "run-1")
+    sn.close()
+    queue_items(staging, schedule, "run-1", None)
+
+    real_add = QualysHook.add_ips
+    crashes = []
+
+    def add_then_crash(self: QualysHook, ips: list[str], **kw: Any) -> str:
+        answer = real_add(self, ips, **kw)
+        if not crashes:
+            crashes.append(ips)
+            raise RuntimeError("worker killed after Qualys accepted the batch")
+        return answer
+
+    monkeypatch.setattr(QualysHook, "add_ips", add_then_crash)
+    hook = QualysHook(qualys.conn_id)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        Uploader(staging, hook, schedule, run_id="run-1", batch_size=4, processor="p1").run()
+    items = _items(staging)
+    assert sum(i["status"] == "Queued" for i in items.values()) == len(NEW)  # nothing recorded as done
+
+    result = Uploader(staging, hook, schedule, run_id="run-1", batch_size=4, processor="p2").run()
+    hook.close()
+    assert (result.skipped, result.added) == (4, 2)  # the crashed batch is recognised in Qualys, not re-added
+    assert sorted(a["ip"] for a in _vm(qualys)["added_ips"]) == sorted(NEW)
+    assert _fo_adds(qualys) == 1 + 1 + 2  # list + first add, then list + the second add
