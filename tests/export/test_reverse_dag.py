@@ -357,3 +357,44 @@ def test_a_crash_after_qualys_accepted_a_batch_never_adds_its_addresses_twice(
     assert (result.skipped, result.added) == (4, 2)  # the crashed batch is recognised in Qualys, not re-added
     assert sorted(a["ip"] for a in _vm(qualys)["added_ips"]) == sorted(NEW)
     assert _fo_adds(qualys) == 1 + 1 + 2  # list + first add, then list + the second add
+
+
+def test_a_refusal_that_names_no_address_is_isolated_by_splitting_the_batch(
+    staging: Any, qualys: SimHandle, cmdb: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The simulator names refused addresses; the real Qualys may not (unverified). The refusal text is stripped of
+    addresses here (mocked) to prove the uploader still isolates the one address by splitting the batch."""
+    import re as regex
+
+    from qualys_cmdb.config import load_config
+    from qualys_cmdb.export.selection import queue_items, select_cis
+    from qualys_cmdb.export.upload import Uploader
+    from qualys_cmdb.hooks.qualys import QualysHook
+    from qualys_cmdb.hooks.qualys_vm_protocol import QualysRefused
+    from qualys_cmdb.hooks.servicenow import ServiceNowHook
+
+    cis = [(f"lab-{n:02d}", address, "1") for n, address in enumerate(NEW, start=1)]
+    _add_cis(cmdb, [*cis, ("lab-09", "127.0.1.1", "1")])
+    _write_config(tmp_path, monkeypatch, "    tracking_method: IP")
+    schedule = load_config().reverse_schedule("push")
+    sn = ServiceNowHook("servicenow_default")
+    select_cis(staging, sn, schedule, "run-1")
+    sn.close()
+    queue_items(staging, schedule, "run-1", None)
+    real_add = QualysHook.add_ips
+
+    def anonymous_refusal(self: QualysHook, ips: list[str], **kw: Any) -> str:
+        try:
+            return real_add(self, ips, **kw)
+        except QualysRefused as exc:
+            text = regex.sub(r"\d+\.\d+\.\d+\.\d+", "<address>", exc.text or "")
+            raise QualysRefused(text, exc.code, text) from None
+
+    monkeypatch.setattr(QualysHook, "add_ips", anonymous_refusal)
+    hook = QualysHook(qualys.conn_id)
+    result = Uploader(staging, hook, schedule, run_id="run-1", batch_size=10, processor="p").run()
+    hook.close()
+    assert (result.added, result.errors) == (len(NEW), 1)
+    items = _items(staging)
+    assert items[("ip", "127.0.1.1")]["status"] == "Error" and items[("ip", "127.0.1.1")]["qualys_code"] == "1905"
+    assert sorted(a["ip"] for a in _vm(qualys)["added_ips"]) == sorted(NEW)

@@ -10,6 +10,9 @@ Three passes over the schedule's Queued upload items (its own run's, and Error i
 3. **assignments**: the NETWORK_RANGE tag's ranges (read fresh, extended, written back) or the asset group's
    members (``edit`` ``add_ips``) get the batch's addresses; addresses already covered are Skipped.
 
+When Qualys refuses a batch and its message names addresses of the batch, only those become Error and the rest
+is sent again at once; when it names none, the batch is split in halves until the refused address is isolated.
+
 Each Qualys exchange of a batch is kept as an Upload record of the sync queue (request, raw response, status,
 processor). A rate-limit block longer than the retry policy waits stops the run cleanly: the items stay Queued
 and the next run carries on. A crash leaves items Processing; the next upload returns them to Queued first, and
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -195,9 +199,13 @@ class Uploader:
             exchanges.append({"action": "add", "ips": ips, "code": exc.code, "text": exc.text})
             if exc.code in CALL_CODES:
                 raise
-            if len(addresses) == 1:
-                return {addresses[0]: Outcome("Error", f"Qualys refused the address: {exc.text}", exc.code)}
-            middle = len(addresses) // 2
+            named = _named_in(exc.text, addresses)
+            if len(addresses) == 1 or named:
+                refused = named or addresses
+                outcomes = {a: Outcome("Error", f"Qualys refused the address: {exc.text}", exc.code) for a in refused}
+                rest = [a for a in addresses if a not in outcomes]
+                return {**outcomes, **(self._add(rest, exchanges) if rest else {})}
+            middle = len(addresses) // 2  # Qualys did not say which: split until the refused ones are isolated
             return {**self._add(addresses[:middle], exchanges), **self._add(addresses[middle:], exchanges)}
         exchanges.append({"action": "add", "ips": ips, "text": message})
         modules = "VM" + (" and PC" if self.schedule.enable_pc else "") if self.schedule.enable_vm else "PC"
@@ -480,6 +488,15 @@ class Uploader:
 
 class _LifetimeReached(Exception):
     pass
+
+
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+
+
+def _named_in(message: str | None, addresses: list[str]) -> list[str]:
+    """The batch's addresses that Qualys's refusal names (then only they are refused, no splitting needed)."""
+    named = set(_IPV4.findall(message or ""))
+    return [a for a in addresses if a in named]
 
 
 def _group(items: list[dict[str, Any]]) -> dict[str, list[int]]:
