@@ -522,3 +522,13 @@ reference_fetch = Table(
     Column("count", Integer, nullable=False),
     Column("api_calls", Integer, nullable=False),
 )
+
+# --------------------------------------------------------------------------------------------- operator UI
+ui_preference = Table(
+    "ui_preference",
+    metadata,
+    Column("username", String(250), primary_key=True),
+    Column("key", String(64), primary_key=True),  # overview, approval_columns, …
+    Column("value", JSONB, nullable=False),
+    _ts("updated_at", nullable=False, server_default=func.now()),
+)

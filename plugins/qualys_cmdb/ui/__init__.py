@@ -1,0 +1,1 @@
+"""The operator UI inside Airflow: an Airflow plugin with a FastAPI app (approvals, failures, queue, log, reports)."""
