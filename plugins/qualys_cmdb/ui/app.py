@@ -66,13 +66,20 @@ def _env() -> Environment:
 _ENV = _env()
 
 
+_MIGRATED: set[str] = set()
+
+
 def _engine() -> Any:
+    """The staging engine, migrated to the package's schema once per process."""
     from qualys_cmdb.staging.database import get_engine
     from qualys_cmdb.staging.migrate import is_current, upgrade
 
     engine = get_engine()
-    if not is_current(engine):
-        upgrade(engine)
+    key = str(engine.url)
+    if key not in _MIGRATED:
+        if not is_current(engine):
+            upgrade(engine)
+        _MIGRATED.add(key)
     return engine
 
 
