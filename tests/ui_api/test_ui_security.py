@@ -137,3 +137,52 @@ def test_a_user_allowed_to_run_the_dag_decides_and_it_is_recorded(ui: Any, stagi
         decided = conn.execute(select(approval_decision.c.decided_by, approval_decision.c.decision)).all()
     assert decided == [("runner", "approved")] * 3
     assert len(_pending(staging)) == len(pending) - 3
+
+
+def test_overview_and_columns_are_remembered_per_user(ui: Any) -> None:
+    token = _csrf(ui, "admin")
+    saved = ui.post(
+        "/qualys-cmdb/overview/preferences",
+        data={
+            "csrf_token": token,
+            "show": ["tag_distribution", "pending", "os_distribution"],
+            "order_tag_distribution": "3",
+            "order_pending": "1",
+            "order_os_distribution": "2",
+            "refresh": "60",
+        },
+        headers=_auth(ui, "admin"),
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    page = ui.get("/qualys-cmdb/", headers=_auth(ui, "admin")).text
+    shown = re.findall(r'id="report-([a-z_]+)"', page)
+    assert shown == ["pending", "os_distribution", "tag_distribution"]
+    assert '<meta http-equiv="refresh" content="60">' in page
+    # another user keeps the default: every report, no refresh
+    other = ui.get("/qualys-cmdb/", headers=_auth(ui, "viewer")).text
+    assert len(re.findall(r'id="report-', other)) == 16 and 'http-equiv="refresh"' not in other
+
+    ui.post(
+        "/qualys-cmdb/approvals/columns",
+        data={"csrf_token": token, "columns": ["name", "mac_address", "preview_sys_id"]},
+        headers=_auth(ui, "admin"),
+    )
+    approvals = ui.get("/qualys-cmdb/approvals", headers=_auth(ui, "admin")).text
+    headings = re.findall(r"<th>([^<]+)</th>", approvals.split("<tbody>")[0])
+    assert headings[:3] == ["Name", "MAC address", "Matched CI"]
+
+
+def test_report_numbers_agree_with_the_lists_they_link_to(ui: Any) -> None:
+    reports = ui.get("/qualys-cmdb/api/reports", headers=_auth(ui, "viewer")).json()
+    assert len(reports) == 16
+    assert reports["pending"]["total"] > 0
+    for report_id in ("pending", "asset_categories", "os_distribution", "tag_distribution"):
+        for bar in reports[report_id]["rows"][:3]:
+            listing = ui.get(bar["href"], headers=_auth(ui, "viewer")).text
+            heading = re.search(r"<h1>.*?</h1>", listing, re.S)
+            assert heading, listing[:300]
+            shown = int(
+                re.sub(r"[^\d]", "", re.search(r'<span class="muted"[^>]*>([\d,]+)', heading.group(0)).group(1))
+            )  # type: ignore[union-attr]
+            assert shown == bar["value"], (report_id, bar)
