@@ -3,12 +3,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Debian's Chromium, driven by Playwright in the browser tests (tests/ui). `playwright install` is never used: its
+# browser download does not work here.
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export QUALYS_CMDB_HOME := $(CURDIR)/.qcmdb
 
-.PHONY: demo test lint format bench clean install
+.PHONY: demo ui test lint format bench clean install
 
-install: $(STAMP)
+install: $(STAMP) $(CHROMIUM)
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +21,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
 demo: install  ## start embedded Postgres + Qualys simulator, run the main job, print a summary
 	$(BIN)/python scripts/demo.py
+
+ui: install  ## Airflow's UI over the demo data on http://127.0.0.1:8080 (UI_PORT), until Ctrl-C
+	$(BIN)/python scripts/ui.py
 
 test: install  ## the whole test suite (real Postgres, real HTTP, real DAG runs)
 	$(BIN)/python -m pytest

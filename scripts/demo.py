@@ -12,31 +12,15 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-HOME = Path(os.environ.get("QUALYS_CMDB_HOME") or REPO / ".qcmdb").resolve()
-ASSETS = int(os.environ.get("DEMO_ASSETS", "500"))
+from demo_env import BIN, HOME, SN_PASSWORD, SN_USER, airflow_env, run, start_simulators
+
 CHANGED = 5
-SIM_USER, SIM_PASSWORD = "qualys_demo", "demo-Passw0rd"  # the simulators' own demo accounts, not real secrets
-SN_USER, SN_PASSWORD = "sn_integration", "sn-Passw0rd"
-
-
-def run(cmd: list[str], env: dict[str, str], quiet: bool = False) -> subprocess.CompletedProcess[str]:
-    print(f"$ {' '.join(cmd)}", flush=True)
-    result = subprocess.run(cmd, env=env, text=True, capture_output=quiet)
-    if result.returncode != 0:
-        if quiet:
-            print(result.stdout[-4000:], result.stderr[-4000:], sep="\n")
-        raise SystemExit(f"demo failed: {' '.join(cmd)} exited {result.returncode}")
-    return result
 
 
 def _post_json(url: str, body: dict[str, object], auth: tuple[str, str] | None = None) -> dict[str, Any]:
@@ -82,91 +66,11 @@ def add_acquired_cis(cmdb_url: str, known: list[str]) -> None:
     print(f"{len(cis)} CIs of the acquired company's inventory are in the CMDB (discovery source ImportSet)")
 
 
-def start(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    """Start a simulator; returns the process and the URL it printed on its first line."""
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline() if proc.stdout else ""
-    if "http://" not in line:
-        proc.terminate()
-        raise SystemExit(f"a simulator did not start: {line!r}")
-    return proc, line.strip().rsplit(" ", 1)[-1]
-
-
 def main() -> int:
-    HOME.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, QUALYS_CMDB_HOME=str(HOME))
-    sys.path.insert(0, str(REPO / "plugins"))
-    from qualys_cmdb.staging.database import embedded_url
-
-    airflow_url = embedded_url("airflow").render_as_string(hide_password=False)
-    embedded_url("qualys_cmdb")
-    env.update(
-        AIRFLOW_HOME=str(HOME / "airflow"),
-        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=airflow_url,
-        AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
-        QUALYS_CMDB_CONFIG=str(REPO / "include/config/qualys_cmdb.yaml"),
-        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    sims = []
+    env = airflow_env()
+    sims: list[subprocess.Popen[str]] = []
     try:
-        qualys, url = start(
-            [
-                str(BIN / "qcmdb"),
-                "sim",
-                "qualys",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--assets",
-                str(ASSETS),
-                "--seed",
-                "1",
-                "--user",
-                SIM_USER,
-                "--password",
-                SIM_PASSWORD,
-            ],
-            env,
-        )
-        sims.append(qualys)
-        cmdb, cmdb_url = start(
-            [
-                str(BIN / "qcmdb"),
-                "sim",
-                "servicenow",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--data",
-                str(HOME / "servicenow.sqlite3"),
-                "--user",
-                SN_USER,
-                "--password",
-                SN_PASSWORD,
-            ],
-            env,
-        )
-        sims.append(cmdb)
-        print(
-            f"Qualys simulator ({ASSETS} assets) at {url}; ServiceNow simulator at {cmdb_url} "
-            f"(its CMDB is kept in {HOME / 'servicenow.sqlite3'})"
-        )
-        env["AIRFLOW_CONN_QUALYS_DEMO"] = json.dumps(
-            {
-                "conn_type": "qualys",
-                "host": url,
-                "login": SIM_USER,
-                "password": SIM_PASSWORD,
-                "extra": {"gateway_url": url},
-            }
-        )
-        env["AIRFLOW_CONN_SERVICENOW_DEMO"] = json.dumps(
-            {"conn_type": "servicenow", "host": cmdb_url, "login": SN_USER, "password": SN_PASSWORD}
-        )
+        url, cmdb_url = start_simulators(env, sims)
         run([str(BIN / "airflow"), "db", "migrate"], env, quiet=True)
         run([str(BIN / "qcmdb"), "db", "upgrade"], env)
         run([str(BIN / "qcmdb"), "test-connection", "demo"], env)
