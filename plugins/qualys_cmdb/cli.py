@@ -333,12 +333,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config")
     p.set_defaults(func=_summary)
 
+    p = sub.add_parser("bench", help="measure the pipeline on simulated estates (make bench)", add_help=False)
+
     p = sub.add_parser("sim", help="run a simulator (demo and tests)", add_help=False)
     p.add_argument("service", choices=["qualys", "servicenow"])
 
     args, rest = parser.parse_known_args(argv)
     if args.command == "sim":
         return _sim(args, rest)
+    if args.command == "bench":
+        from qualys_cmdb.benchmark import main as bench
+
+        return bench(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return int(args.func(args))

@@ -115,6 +115,36 @@ ARCHETYPES: dict[str, Archetype] = {a.name: a for a in (
 # fmt: on
 
 WEIGHTED: tuple[tuple[str, int], ...] = tuple((a.name, a.weight) for a in ARCHETYPES.values() if a.weight)
+# Cloud provider of a "cloud" archetype asset, by weight.
+CLOUD_PROVIDERS: tuple[tuple[str, int], ...] = (("aws", 5), ("azure", 3), ("gcp", 2))
+# Share of "iot" assets whose OS is not identified.
+IOT_UNIDENTIFIED_RATIO = 0.15
+
+# Volume names by software platform (the first ``n_volumes`` are used; the default list is Unix-style).
+# Today's archetype ranges use at most the first six (two on macOS); an estate shape may use more.
+_UNIX_VOLUMES = (
+    "/",
+    "/boot",
+    "/var",
+    "/home",
+    "/opt",
+    "/data",
+    "/var/lib",
+    "/srv",
+    "/var/log",
+    "/usr",
+    "/backup",
+    "/data2",
+)
+VOLUME_NAMES: dict[str, tuple[str, ...]] = {
+    "windows": tuple(f"{letter}:" for letter in "CDEFGHIJKLMNOPQRSTUVWXYZ"),
+    "mac": ("/", "/System/Volumes/Data", "/System/Volumes/Preboot", "/System/Volumes/VM", "/System/Volumes/Update"),
+}
+
+
+def volume_names(platform: str) -> tuple[str, ...]:
+    """Volume names of a software platform, in the order they are given to an asset."""
+    return VOLUME_NAMES.get(platform, _UNIX_VOLUMES)
 
 
 def archetypes_for_pair(pair: tuple[str, str]) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from simulators.qualys import software as sw
-from simulators.qualys.archetypes import PORT_PROFILES
+from simulators.qualys.archetypes import PORT_PROFILES, volume_names
 from simulators.qualys.profiles import AWS_REGIONS, Profile, mac_address, new_uuid
 from simulators.qualys.timefmt import DAY_MS
 
@@ -265,15 +265,8 @@ def _interfaces(rng: random.Random, prof: Profile) -> list[Interface]:
 
 
 def _volumes(rng: random.Random, prof: Profile) -> list[tuple[str, int, int]]:
-    platform = prof.platform
-    if platform == "windows":
-        names = ["C:", "D:", "E:", "F:", "G:", "H:"]
-    elif platform == "mac":
-        names = ["/", "/System/Volumes/Data"]
-    else:
-        names = ["/", "/boot", "/var", "/home", "/opt", "/data"]
     result = []
-    for name in names[: prof.n_volumes]:
+    for name in volume_names(prof.platform)[: prof.n_volumes]:
         size = rng.choice((1, 2, 4, 8, 16, 32)) * 16 * 1024**3 + rng.randrange(0, 1024**3)
         result.append((name, size, rng.randrange(size // 20, size)))
     return result

@@ -1,6 +1,7 @@
 """Deterministic model of a Qualys subscription's asset estate.
 
-The estate is a pure function of ``(assets, seed)`` plus the sequence of :meth:`Estate.advance` calls.
+The estate is a pure function of ``(assets, seed)`` (plus ``software_max`` and an optional
+:class:`~simulators.qualys.shape.EstateShape`) and the sequence of :meth:`Estate.advance` calls.
 Only a tiny mutable state is kept per asset (id, created, lastModifiedDate, revision) in compact
 arrays; everything else is regenerated on demand from a per-asset ``random.Random`` seeded from
 ``(seed, index)``:
@@ -29,10 +30,11 @@ from collections.abc import Callable, Iterator
 from simulators.qualys import hardware as hw
 from simulators.qualys.details import AssetDetail, make_detail, mutations
 from simulators.qualys.profiles import FIRST_HOST_ID, Profile, make_profile
+from simulators.qualys.shape import EstateShape, ShapeLike, ShapeTable, build_table
 from simulators.qualys.tags import NETWORK_TAG_IDS, TAG_BY_NAME, network_tag_for
 from simulators.qualys.timefmt import BASE_MS, DAY_MS, iso_ms, wall_ms
 
-__all__ = ["FIRST_ASSET_ID", "FIRST_HOST_ID", "AssetDetail", "Estate", "Profile"]
+__all__ = ["FIRST_ASSET_ID", "FIRST_HOST_ID", "AssetDetail", "Estate", "EstateShape", "Profile"]
 
 FIRST_ASSET_ID = 10_000_001
 _YEAR_MS = 365 * DAY_MS
@@ -81,9 +83,10 @@ def _as_scanned(prof: Profile, scanned: Scanned, scanned_ms: int) -> Profile:
 class Estate:
     """The asset estate: ids, clock, revisions and lazily generated documents."""
 
-    def __init__(self, assets: int, seed: int, software_max: int = 400) -> None:
+    def __init__(self, assets: int, seed: int, software_max: int = 400, shape: ShapeLike = None) -> None:
         if assets < 0:
             raise ValueError("assets must be >= 0")
+        self.shape = EstateShape.of(shape)
         self.size = assets
         self.seed = seed
         self.software_max = max(0, software_max)
@@ -111,6 +114,9 @@ class Estate:
         for j in range(slots):
             index = (j * assets) // slots if assets >= len(pairs) else j
             self._coverage[index] = pairs[j]
+        self._shape_table: ShapeTable | None = None
+        if self.shape is not None:
+            self._shape_table = build_table(self.shape, self.software_max, assets, self._coverage.values())
         self._ip_cache: list[tuple[int, str]] | None = None
         self._address_index: dict[int, int] | None = None
         self.base_size = assets
@@ -172,7 +178,13 @@ class Estate:
         if cached is not None:
             return cached
         prof = make_profile(
-            self.seed, index, self.ids[index], self.created[index], self._coverage.get(index), self.software_max
+            self.seed,
+            index,
+            self.ids[index],
+            self.created[index],
+            self._coverage.get(index),
+            self.software_max,
+            self._shape_table,
         )
         scanned = self._scanned.get(index)
         if scanned is not None:
@@ -307,7 +319,7 @@ class Estate:
                     "has_name": prof.has_name,
                 }
             )
-        return {
+        result: dict[str, object] = {
             "count": self.size,
             "seed": self.seed,
             "now": iso_ms(self.now_ms()),
@@ -317,3 +329,6 @@ class Estate:
             "software_rows": software_rows,
             "assets": assets,
         }
+        if self.shape is not None:
+            result["shape"] = self.shape.targets()
+        return result

@@ -213,3 +213,18 @@ OS_KEYS: tuple[str, ...] = tuple(_BY_KEY)
 def os_indices(key: str) -> tuple[int, ...]:
     """Return the catalog indices of the OS family ``key``."""
     return _BY_KEY[key]
+
+
+_PLATFORM_BY_OS = {
+    "Windows": "windows",
+    "Linux": "linux",
+    "Mac": "mac",
+    "Unix": "unix",
+    "Mainframe": "unix",
+    "Mobile": "mobile",
+}
+
+
+def platform_of(os_entry: OsEntry) -> str:
+    """Software platform (catalog key) of an OS: windows, linux, mac, unix, mobile or embedded."""
+    return _PLATFORM_BY_OS.get(os_entry.category1, "embedded")

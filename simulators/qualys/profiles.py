@@ -12,14 +12,22 @@ from dataclasses import dataclass
 
 from simulators.qualys import hardware as hw
 from simulators.qualys import software as sw
-from simulators.qualys.archetypes import ARCHETYPES, PORT_PROFILES, WEIGHTED, Archetype, archetypes_for_pair
-from simulators.qualys.operating_systems import OS_CATALOG, OsEntry, os_indices
+from simulators.qualys.archetypes import (
+    ARCHETYPES,
+    CLOUD_PROVIDERS,
+    IOT_UNIDENTIFIED_RATIO,
+    PORT_PROFILES,
+    WEIGHTED,
+    Archetype,
+    archetypes_for_pair,
+)
+from simulators.qualys.operating_systems import OS_CATALOG, OsEntry, os_indices, platform_of
+from simulators.qualys.shape import SOFTWARE_MISSING_MIN, SOFTWARE_MISSING_RATIO, ShapeTable
 from simulators.qualys.tags import NETWORK_TAG_BY_SITE, TAG_BY_NAME
 from simulators.qualys.timefmt import BASE_MS, DAY_MS
 
 FIRST_HOST_ID = 1_430_017
 LOCATIONS = ("nyc", "lon", "fra", "sgp", "sfo", "chi", "blr", "syd")
-_CLOUD_WEIGHTS = (("aws", 5), ("azure", 3), ("gcp", 2))
 AWS_REGIONS = (
     ("us-east-1", "US East (N. Virginia)"),
     ("us-west-2", "US West (Oregon)"),
@@ -36,21 +44,6 @@ def _weighted(rng: random.Random, items: tuple[tuple[str, int], ...]) -> str:
             return name
         roll -= weight
     return items[-1][0]
-
-
-_PLATFORM_BY_OS = {
-    "Windows": "windows",
-    "Linux": "linux",
-    "Mac": "mac",
-    "Unix": "unix",
-    "Mainframe": "unix",
-    "Mobile": "mobile",
-}
-
-
-def platform_of(os_entry: OsEntry) -> str:
-    """Software platform (catalog key) of an OS."""
-    return _PLATFORM_BY_OS.get(os_entry.category1, "embedded")
 
 
 def new_uuid(rng: random.Random) -> str:
@@ -122,21 +115,31 @@ class Profile:
 
 
 def make_profile(
-    seed: int, index: int, asset_id: int, created_ms: int, pair_index: int | None, software_max: int
+    seed: int,
+    index: int,
+    asset_id: int,
+    created_ms: int,
+    pair_index: int | None,
+    software_max: int,
+    shape: ShapeTable | None = None,
 ) -> Profile:
-    """Generate the profile of the asset at ``index`` (``pair_index`` forces a seed-table hardware pair)."""
+    """Generate the profile of the asset at ``index`` (``pair_index`` forces a seed-table hardware pair).
+
+    ``shape`` (see :mod:`simulators.qualys.shape`) re-weights the cloud archetype and scales the list sizes;
+    without it the profile is drawn exactly as the archetypes say.
+    """
     rng = random.Random(f"qualys-asset:{seed}:{index}")
     if pair_index is not None:
         pair = hw.HARDWARE_PAIRS[pair_index]
         arch = ARCHETYPES[rng.choice(archetypes_for_pair(pair))]
     else:
-        arch = ARCHETYPES[_weighted(rng, WEIGHTED)]
+        arch = ARCHETYPES[_weighted(rng, WEIGHTED)] if shape is None else shape.pick(rng)
         pair = rng.choice(arch.pairs)
-    cloud = _weighted(rng, _CLOUD_WEIGHTS) if arch.name == "cloud" else None
+    cloud = _weighted(rng, CLOUD_PROVIDERS) if arch.name == "cloud" else None
     os_key = rng.choice(arch.os_keys)
     if cloud and os_key == "linux_cloud" and cloud != "aws":
         os_key = "linux_server"
-    if arch.name == "iot" and rng.random() < 0.15:
+    if arch.name == "iot" and rng.random() < IOT_UNIDENTIFIED_RATIO:
         os_entry = OS_CATALOG[os_indices("unidentified")[0]]
     else:
         os_entry = OS_CATALOG[rng.choice(os_indices(os_key))]
@@ -239,15 +242,30 @@ def make_profile(
     if rng.random() < 0.04:
         tags.append(TAG_BY_NAME["Internet Facing"].id)
 
-    catalog_size = len(sw.CATALOG[platform])
-    high = min(arch.software_range[1], software_max, catalog_size)
-    low = min(arch.software_range[0], high)
-    n_software = rng.randint(low, high)
-    if arch.software_range[0] >= 20 and rng.random() < 0.03:
-        n_software = 0  # inventory never collected
-    n_ports = min(rng.randint(*arch.port_range), len(PORT_PROFILES[arch.ports]))
-    n_ifaces = rng.randint(*arch.iface_range)
-    n_volumes = rng.randint(*arch.volume_range)
+    if shape is None:
+        catalog_size = len(sw.CATALOG[platform])
+        high = min(arch.software_range[1], software_max, catalog_size)
+        low = min(arch.software_range[0], high)
+        n_software = rng.randint(low, high)
+        if arch.software_range[0] >= SOFTWARE_MISSING_MIN and rng.random() < SOFTWARE_MISSING_RATIO:
+            n_software = 0  # inventory never collected
+        n_ports = min(rng.randint(*arch.port_range), len(PORT_PROFILES[arch.ports]))
+        n_ifaces = rng.randint(*arch.iface_range)
+        n_volumes = rng.randint(*arch.volume_range)
+    else:
+        # The same draws, scaled: each value is int(start + random() * width) (see simulators.qualys.shape).
+        spans = shape.spans[arch.name]
+        draw = rng.random
+        start, width = spans.software[platform]
+        n_software = int(start + draw() * width)
+        if arch.software_range[0] >= SOFTWARE_MISSING_MIN and draw() < SOFTWARE_MISSING_RATIO:
+            n_software = 0
+        start, width = spans.ports
+        n_ports = int(start + draw() * width)
+        start, width = spans.interfaces
+        n_ifaces = int(start + draw() * width)
+        start, width = spans.volumes[platform]
+        n_volumes = int(start + draw() * width)
     n_cpus = rng.randint(*arch.cpu_range)
     if n_cpus > 1:
         n_cpus -= n_cpus % 2

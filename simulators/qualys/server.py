@@ -26,6 +26,7 @@ from simulators.http_server import server_class as server_class_for
 from simulators.qualys import control, fo, gateway, qps
 from simulators.qualys.accounts import Account
 from simulators.qualys.replies import Reply, Request, html_error, json_reply
+from simulators.qualys.shape import EstateShape, ShapeLike
 from simulators.qualys.subscription import Subscription, family_of
 from simulators.qualys.unverified import text
 
@@ -213,6 +214,10 @@ class QualysSimulator:
     >>> sim.url                                                      # doctest: +SKIP
     'http://127.0.0.1:54321'
     >>> sim.stop()                                                   # doctest: +SKIP
+
+    ``shape`` (an :class:`~simulators.qualys.shape.EstateShape`, a ``"software=120,ports=8"`` string or a
+    mapping) sets target averages of the per-asset list sizes and the cloud fraction; ValueError if a target
+    is malformed or out of reach.
     """
 
     def __init__(
@@ -227,11 +232,12 @@ class QualysSimulator:
         jwt_ttl_seconds: int = 14_400,
         software_max: int = 400,
         verbose: bool = False,
+        shape: ShapeLike = None,
     ) -> None:
         self.host = host
         self.port = port
         self.verbose = verbose
-        self.subscription = Subscription(assets, seed, username, password, pod, jwt_ttl_seconds, software_max)
+        self.subscription = Subscription(assets, seed, username, password, pod, jwt_ttl_seconds, software_max, shape)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -279,6 +285,13 @@ class QualysSimulator:
         self.stop()
 
 
+def _shape_arg(text: str) -> EstateShape | None:
+    try:
+        return EstateShape.of(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     parser = argparse.ArgumentParser(prog="python -m simulators.qualys", description="Qualys API simulator")
@@ -291,25 +304,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pod", default="US1", help="platform label (US1, US3, EU1, ...)")
     parser.add_argument("--jwt-ttl", type=int, default=14_400, help="gateway JWT lifetime in seconds")
     parser.add_argument("--software-max", type=int, default=400, help="max software rows per asset")
+    parser.add_argument(
+        "--shape",
+        type=_shape_arg,
+        default=None,
+        metavar="SPEC",
+        help="target averages per asset and cloud fraction, e.g. software=120,ports=8,interfaces=2,volumes=3,cloud=0.1",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run until SIGTERM/SIGINT; the first stdout line is ``Qualys simulator listening on <url>``."""
-    args = build_parser().parse_args(argv)
-    sim = QualysSimulator(
-        host=args.host,
-        port=args.port,
-        assets=args.assets,
-        seed=args.seed,
-        username=args.user,
-        password=args.password,
-        pod=args.pod,
-        jwt_ttl_seconds=args.jwt_ttl,
-        software_max=args.software_max,
-        verbose=args.verbose,
-    )
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        sim = QualysSimulator(
+            host=args.host,
+            port=args.port,
+            assets=args.assets,
+            seed=args.seed,
+            username=args.user,
+            password=args.password,
+            pod=args.pod,
+            jwt_ttl_seconds=args.jwt_ttl,
+            software_max=args.software_max,
+            verbose=args.verbose,
+            shape=args.shape,
+        )
+    except ValueError as exc:  # a shape out of reach for this estate
+        parser.error(str(exc))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

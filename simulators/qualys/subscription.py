@@ -13,6 +13,7 @@ import uuid
 from simulators.qualys.accounts import Accounts
 from simulators.qualys.estate import Estate
 from simulators.qualys.faults import Faults
+from simulators.qualys.shape import ShapeLike
 from simulators.qualys.tags import TagCatalog
 from simulators.qualys.vm import VmState
 
@@ -112,10 +113,11 @@ class Subscription:
         pod: str,
         jwt_ttl_seconds: int,
         software_max: int,
+        shape: ShapeLike = None,
     ) -> None:
         self.pod = pod.upper()
         self.api_url, self.gateway_url = PODS.get(self.pod, PODS["US1"])
-        self.estate = Estate(assets, seed, software_max)
+        self.estate = Estate(assets, seed, software_max, shape)
         self.accounts = Accounts(seed, self.pod, jwt_ttl_seconds)
         self.accounts.upsert(username, password, "active")
         self.tags = TagCatalog()

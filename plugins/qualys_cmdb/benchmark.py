@@ -1,0 +1,470 @@
+"""``qcmdb bench`` / ``make bench``: the whole Qualys → CMDB pipeline measured against the limits of the machine.
+
+For each estate size: a fresh staging database on the embedded PostgreSQL, the two simulators as subprocesses
+(``qcmdb sim …``, fixed seed, a software-heavy estate shape), and the real DAG ``qualys_to_cmdb__bench`` run by
+``dag.test()`` in a child process (so its peak RSS is the tasks' own). Three passes: the full first sync, a pass
+after 1 % of the estate changed, and a pass with nothing changed. The *yardstick* runs on the same stored
+responses and rows: a bare streaming JSON parse doing nothing with the values, plus a bare COPY of the staged rows
+into unlogged tables. Figures are printed as one table and written as JSON under ``bench/results/``; nothing is
+asserted (the test suite's smoke run checks the counts only).
+
+Product code never imports the simulators: they are started through the ``qcmdb sim`` command.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SHAPE = "software=120,ports=8,interfaces=2,volumes=3,cloud=0.1"
+PAGE_SIZE = 300
+IRE_BATCH = 500
+STAGING_DB = "qcmdb_bench"
+AIRFLOW_DB = "airflow_bench"
+DAG_ID = "qualys_to_cmdb__bench"
+SIM_USER, SIM_PASSWORD = "bench", "bench-Passw0rd"  # the simulators' throwaway accounts, not real secrets
+SN_USER, SN_PASSWORD = "sn_bench", "sn-bench-Passw0rd"
+
+CONFIG = """
+sources:
+  - {{name: bench, pod: US1, api: csam, connection_id: qualys_bench}}
+schedules:
+  - name: bench
+    source: bench
+    interval: manual
+    download_assets_since: 2000-01-01T00:00:00Z
+    auto_approve: true
+properties:
+  download_batch_size: {page_size}
+  download_processors: {processors}
+  max_transaction_lifetime_minutes: 60
+  ire_batch_size: {ire_batch}
+  cmdb_connection_id: servicenow_bench
+"""
+
+
+# ---------------------------------------------------------------------------------------------- child processes
+def _run_dag_child() -> None:
+    """In a child process: run the bench DAG once with ``dag.test()``; print its task durations and peak RSS."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    if bag.import_errors:
+        raise SystemExit(f"the DAG folder does not import: {bag.import_errors}")
+    started = time.perf_counter()
+    run = bag.get_dag(DAG_ID).test()
+    wall = time.perf_counter() - started
+    tasks: dict[str, float] = {}
+    with create_session() as session:
+        for ti in session.query(TaskInstance).filter(TaskInstance.dag_id == DAG_ID, TaskInstance.run_id == run.run_id):
+            if ti.start_date and ti.end_date:
+                tasks[ti.task_id] = tasks.get(ti.task_id, 0.0) + (ti.end_date - ti.start_date).total_seconds()
+    print(
+        json.dumps(
+            {
+                "run_id": run.run_id,
+                "state": str(run.state),
+                "wall_s": round(wall, 2),
+                "tasks_s": {k: round(v, 2) for k, v in tasks.items()},
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            }
+        )
+    )
+
+
+def _yardstick_child(run_id: str) -> None:
+    """In a child process: a bare streaming parse of the run's stored responses and a bare COPY of the staged rows."""
+    import ijson
+    from sqlalchemy import text
+
+    from qualys_cmdb.staging.database import get_engine
+    from qualys_cmdb.staging.schema import SCHEMA, metadata
+
+    engine = get_engine()
+    started = time.perf_counter()
+    events = raw = 0
+    with engine.connect() as conn:
+        ids = list(
+            conn.execute(
+                text(
+                    f"SELECT id FROM \"{SCHEMA}\".sync_queue WHERE run_id = :r AND direction = 'download' ORDER BY id"
+                ),
+                {"r": run_id},
+            ).scalars()
+        )
+        for queue_id in ids:
+            payload = conn.execute(
+                text(f'SELECT payload FROM "{SCHEMA}".sync_queue WHERE id = :i'),
+                {"i": queue_id},
+            ).scalar_one()
+            with gzip.GzipFile(fileobj=_bytes_io(payload)) as body:
+                for _ in ijson.parse(body):
+                    events += 1
+                raw += body.tell()
+    parse_s = time.perf_counter() - started
+    tables = [t for t in metadata.sorted_tables if t.name.startswith("staged_")]
+    copy_s = 0.0
+    rows = 0
+    raw_conn = engine.raw_connection()
+    try:
+        cursor = raw_conn.cursor()
+        cursor.execute("DROP SCHEMA IF EXISTS bench_yardstick CASCADE; CREATE SCHEMA bench_yardstick")
+        for table in tables:
+            target = f'bench_yardstick."{table.name}"'
+            cursor.execute(f'CREATE UNLOGGED TABLE {target} (LIKE "{SCHEMA}"."{table.name}" INCLUDING DEFAULTS)')
+            with tempfile.TemporaryFile() as spool:
+                with cursor.copy(f'COPY "{SCHEMA}"."{table.name}" TO STDOUT') as out:
+                    for chunk in out:
+                        spool.write(chunk)
+                spool.seek(0)
+                begun = time.perf_counter()
+                with cursor.copy(f"COPY {target} FROM STDIN") as into:
+                    while chunk := spool.read(1 << 20):
+                        into.write(chunk)
+                copy_s += time.perf_counter() - begun
+            rows += int(cursor.execute(f"SELECT count(*) FROM {target}").fetchone()[0])
+        cursor.execute("DROP SCHEMA bench_yardstick CASCADE")
+        raw_conn.commit()
+    finally:
+        raw_conn.close()
+    print(
+        json.dumps(
+            {
+                "records": len(ids),
+                "json_events": events,
+                "response_bytes": raw,
+                "parse_s": round(parse_s, 2),
+                "copy_rows": rows,
+                "copy_s": round(copy_s, 2),
+            }
+        )
+    )
+
+
+def _bytes_io(data: bytes) -> Any:
+    import io
+
+    return io.BytesIO(data)
+
+
+# ---------------------------------------------------------------------------------------------- orchestration
+class Bench:
+    """One benchmark run over several estate sizes."""
+
+    def __init__(self, *, sizes: list[int], seed: int, shape: str, dags: Path, out: Path, processors: int) -> None:
+        self.sizes = sizes
+        self.seed = seed
+        self.shape = shape
+        self.dags = dags.resolve()
+        self.out = out
+        self.processors = processors
+        self.qcmdb = str(Path(sys.executable).with_name("qcmdb"))
+        self.airflow = str(Path(sys.executable).with_name("airflow"))
+        self.work = Path(tempfile.mkdtemp(prefix="qcmdb-bench-"))
+
+    def _env(self, qualys_url: str, cmdb_url: str) -> dict[str, str]:
+        from qualys_cmdb.staging.database import embedded_url
+
+        staging = embedded_url(STAGING_DB)
+        env = dict(os.environ)
+        env.update(
+            AIRFLOW_HOME=str(self.work / "airflow"),
+            AIRFLOW__CORE__DAGS_FOLDER=str(self.dags),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=embedded_url(AIRFLOW_DB).render_as_string(hide_password=False),
+            AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
+            QUALYS_CMDB_CONFIG=str(self.work / "qualys_cmdb.yaml"),
+            AIRFLOW_CONN_QUALYS_CMDB_STAGING=json.dumps(
+                {"conn_type": "postgres", "host": staging.query["host"], "login": "postgres", "schema": STAGING_DB}
+            ),
+            AIRFLOW_CONN_QUALYS_BENCH=json.dumps(
+                {
+                    "conn_type": "qualys",
+                    "host": qualys_url,
+                    "login": SIM_USER,
+                    "password": SIM_PASSWORD,
+                    "extra": {"gateway_url": qualys_url},
+                }
+            ),
+            AIRFLOW_CONN_SERVICENOW_BENCH=json.dumps(
+                {"conn_type": "servicenow", "host": cmdb_url, "login": SN_USER, "password": SN_PASSWORD}
+            ),
+        )
+        return env
+
+    def _start(self, args: list[str]) -> tuple[subprocess.Popen[str], str]:
+        proc = subprocess.Popen(
+            [self.qcmdb, "sim", *args, "--host", "127.0.0.1", "--port", "0"], stdout=subprocess.PIPE, text=True
+        )
+        line = proc.stdout.readline() if proc.stdout else ""
+        if "http://" not in line:
+            proc.terminate()
+            raise SystemExit(f"a simulator did not start: {line!r}")
+        return proc, line.strip().rsplit(" ", 1)[-1]
+
+    def _child(self, env: dict[str, str], *args: str) -> dict[str, Any]:
+        result = subprocess.run(
+            [sys.executable, "-m", "qualys_cmdb.benchmark", *args], env=env, capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise SystemExit(f"benchmark step {args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+        return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+    def run(self) -> dict[str, Any]:
+        from qualys_cmdb.staging.database import embedded_server
+
+        (self.work / "qualys_cmdb.yaml").write_text(
+            CONFIG.format(page_size=PAGE_SIZE, processors=self.processors, ire_batch=IRE_BATCH)
+        )
+        server = embedded_server()
+        server.psql(f"DROP DATABASE IF EXISTS {AIRFLOW_DB} WITH (FORCE);")
+        results = []
+        migrated = False
+        for size in self.sizes:
+            server.psql(f"DROP DATABASE IF EXISTS {STAGING_DB} WITH (FORCE);")
+            qualys, qualys_url = self._start(
+                [
+                    "qualys",
+                    "--assets",
+                    str(size),
+                    "--seed",
+                    str(self.seed),
+                    *(["--shape", self.shape] if self.shape else []),
+                    "--user",
+                    SIM_USER,
+                    "--password",
+                    SIM_PASSWORD,
+                ]
+            )
+            cmdb, cmdb_url = self._start(["servicenow", "--user", SN_USER, "--password", SN_PASSWORD])
+            try:
+                env = self._env(qualys_url, cmdb_url)
+                if not migrated:
+                    subprocess.run([self.airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+                    migrated = True
+                results.append(self._measure(size, env, qualys_url))
+            finally:
+                for proc in (qualys, cmdb):
+                    proc.terminate()
+                    proc.wait(timeout=30)
+        report = {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
+            "seed": self.seed,
+            "shape": self.shape,
+            "page_size": PAGE_SIZE,
+            "ire_batch_size": IRE_BATCH,
+            "sizes": results,
+        }
+        if len(results) >= 2:
+            small, large = results[0], results[-1]
+            report["memory_ratio"] = round(large["memory"]["peak_rss_mb"] / max(1, small["memory"]["peak_rss_mb"]), 2)
+        return report
+
+    def _measure(self, size: int, env: dict[str, str], qualys_url: str) -> dict[str, Any]:
+        from qualys_cmdb.staging.database import embedded_url, get_engine
+
+        engine = get_engine(embedded_url(STAGING_DB))
+        print(f"[{size:,} assets] first full sync …", flush=True)
+        first = self._child(env, "_run_dag")
+        figures = _figures(engine, first["run_id"])
+        print(f"[{size:,} assets] yardstick …", flush=True)
+        yard = self._child(env, "_yardstick", first["run_id"])
+        changed = max(1, size // 100)
+        _post(f"{qualys_url}/sim/control/advance", {"seconds": 1, "modify": changed})
+        print(f"[{size:,} assets] 1 % changed ({changed:,} assets) …", flush=True)
+        second = self._child(env, "_run_dag")
+        incremental = _figures(engine, second["run_id"])
+        print(f"[{size:,} assets] nothing changed …", flush=True)
+        third = self._child(env, "_run_dag")
+        unchanged = _figures(engine, third["run_id"])
+        tasks = first["tasks_s"]
+        parse_stage = sum(v for k, v in tasks.items() if k in ("parse", "stage"))
+        yard_s = yard["parse_s"] + yard["copy_s"]
+        fetch = figures["run"]
+        return {
+            "assets": size,
+            "fetch": {
+                "api_calls": fetch["api_calls"],
+                "minimum_calls": math.ceil(size / PAGE_SIZE) + 1,
+                "pages": fetch["pages"],
+                "bytes": fetch["bytes"],
+                "seconds": tasks.get("fetch", 0.0),
+            },
+            "parse_stage": {
+                "seconds": round(parse_stage, 2),
+                "assets_per_s": round(size / parse_stage) if parse_stage else None,
+                "rows": figures["rows"],
+                "rows_per_s": round(figures["rows"] / parse_stage) if parse_stage else None,
+                "mb_per_s": round(fetch["bytes"] / 1e6 / parse_stage, 1) if parse_stage else None,
+            },
+            "yardstick": {
+                **yard,
+                "seconds": round(yard_s, 2),
+                "ratio": round(parse_stage / yard_s, 2) if yard_s else None,
+            },
+            "classify": {
+                "seconds": tasks.get("classify", 0.0),
+                "assets_per_s": round(size / tasks["classify"]) if tasks.get("classify") else None,
+            },
+            "load": {
+                "seconds": tasks.get("load", 0.0),
+                "assets_per_s": round(figures["load"].get("sent", 0) / tasks["load"]) if tasks.get("load") else None,
+                "sent": figures["load"].get("sent", 0),
+                "loaded": figures["load"].get("loaded", 0),
+                "cmdb_calls": figures["load"].get("cmdb_calls", 0),
+                "calls_per_1000": _per_1000(figures["load"]),
+            },
+            "incremental": {
+                "changed": changed,
+                "fetched": incremental["run"]["assets_fetched"],
+                "seconds": second["wall_s"],
+                "cmdb_calls": incremental["load"].get("cmdb_calls", 0),
+                "max_calls": math.ceil(changed / IRE_BATCH),
+                "sent": incremental["load"].get("sent", 0),
+            },
+            "unchanged": {"seconds": third["wall_s"], "cmdb_calls": unchanged["load"].get("cmdb_calls", 0)},
+            "memory": {"peak_rss_mb": first["peak_rss_mb"], "passes_mb": [second["peak_rss_mb"], third["peak_rss_mb"]]},
+            "states": {"first": first["state"], "incremental": second["state"], "unchanged": third["state"]},
+            "wall_s": first["wall_s"],
+        }
+
+
+def _per_1000(load: dict[str, Any]) -> float | None:
+    sent = load.get("sent") or 0
+    return round(load.get("cmdb_calls", 0) * 1000 / sent, 1) if sent else None
+
+
+def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1, the local simulator
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - the local simulator
+        return dict(json.loads(response.read()))
+
+
+def _figures(engine: Any, run_id: str) -> dict[str, Any]:
+    """What the run stored: its sync_run row, the staged row count and its load's counts (app log)."""
+    from sqlalchemy import func, select
+
+    from qualys_cmdb.staging.schema import app_log, metadata, sync_run
+
+    with engine.connect() as conn:
+        run = dict(conn.execute(select(sync_run).where(sync_run.c.run_id == run_id)).mappings().one())
+        rows = sum(
+            conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in metadata.sorted_tables
+            if t.name.startswith("staged_")
+        )
+        load = conn.execute(
+            select(app_log.c.details)
+            .where(app_log.c.run_id == run_id, app_log.c.component == "load")
+            .order_by(app_log.c.id.desc())
+            .limit(1)
+        ).scalar()
+    return {"run": run, "rows": int(rows), "load": load or {}}
+
+
+def render(report: dict[str, Any]) -> str:
+    """The table ``make bench`` prints."""
+    sizes = report["sizes"]
+    head = f"{'':34}" + "".join(f"{s['assets']:>16,} assets" for s in sizes)
+
+    def line(label: str, values: list[str]) -> str:
+        return f"{label:34}" + "".join(f"{v:>23}" for v in values)
+
+    out = [
+        f"Benchmark {report['date']} · {report['machine']['cpus']} CPUs · seed {report['seed']} · {report['shape']}",
+        head,
+        line(
+            "fetch: API calls (API minimum)",
+            [f"{s['fetch']['api_calls']} ({s['fetch']['minimum_calls']})" for s in sizes],
+        ),
+        line(
+            "fetch: MB received, seconds",
+            [f"{s['fetch']['bytes'] / 1e6:.0f} MB, {s['fetch']['seconds']:.1f} s" for s in sizes],
+        ),
+        line("parse + stage: seconds", [f"{s['parse_stage']['seconds']:.1f} s" for s in sizes]),
+        line("parse + stage: assets/s", [f"{s['parse_stage']['assets_per_s']:,}" for s in sizes]),
+        line("parse + stage: rows/s", [f"{s['parse_stage']['rows_per_s']:,}" for s in sizes]),
+        line("parse + stage: MB/s of response", [f"{s['parse_stage']['mb_per_s']}" for s in sizes]),
+        line(
+            "yardstick: bare parse + COPY",
+            [f"{s['yardstick']['parse_s']:.1f} + {s['yardstick']['copy_s']:.1f} s" for s in sizes],
+        ),
+        line("pipeline ÷ yardstick (target ≤ 2)", [f"{s['yardstick']['ratio']}" for s in sizes]),
+        line(
+            "classify: seconds, assets/s",
+            [f"{s['classify']['seconds']:.1f} s, {s['classify']['assets_per_s']:,}/s" for s in sizes],
+        ),
+        line(
+            "load: seconds, assets/s",
+            [f"{s['load']['seconds']:.1f} s, {s['load']['assets_per_s'] or 0:,}/s" for s in sizes],
+        ),
+        line("load: CMDB calls / 1,000 assets", [f"{s['load']['calls_per_1000']}" for s in sizes]),
+        line("1 % changed: seconds", [f"{s['incremental']['seconds']:.1f} s" for s in sizes]),
+        line(
+            "1 % changed: CMDB calls (max)",
+            [f"{s['incremental']['cmdb_calls']} ({s['incremental']['max_calls']})" for s in sizes],
+        ),
+        line("unchanged pass: CMDB calls (0)", [f"{s['unchanged']['cmdb_calls']}" for s in sizes]),
+        line("peak RSS of the task process", [f"{s['memory']['peak_rss_mb']} MB" for s in sizes]),
+    ]
+    if "memory_ratio" in report:
+        out.append(line("memory: largest ÷ smallest (≤ 1.25)", [f"{report['memory_ratio']}"]))
+    return "\n".join(out)
+
+
+def main(argv: list[str]) -> int:
+    """``qcmdb bench`` (see :mod:`qualys_cmdb.cli`)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="qcmdb bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--assets", nargs="+", type=int, default=None, help="estate sizes (default $BENCH_ASSETS)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--shape", default=SHAPE)
+    parser.add_argument("--dags", default="dags", help="the DAG folder (default ./dags)")
+    parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--processors", type=int, default=2)
+    args = parser.parse_args(argv)
+    sizes = args.assets or [int(s) for s in os.environ.get("BENCH_ASSETS", "5000 50000").replace(",", " ").split()]
+    bench = Bench(
+        sizes=sizes,
+        seed=args.seed,
+        shape=args.shape,
+        dags=Path(args.dags),
+        out=Path(args.out),
+        processors=args.processors,
+    )
+    report = bench.run()
+    print(render(report))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"bench-{report['date'].replace(':', '')}.json"
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out / "latest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["_run_dag"]:
+        _run_dag_child()
+    elif sys.argv[1:2] == ["_yardstick"]:
+        _yardstick_child(sys.argv[2])
+    else:
+        sys.exit(main(sys.argv[1:]))

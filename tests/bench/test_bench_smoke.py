@@ -1,0 +1,38 @@
+"""A small run of the benchmark (`qcmdb bench`), so that it keeps working: real DAG runs, real simulators, real
+Postgres. It checks what the figures count, never how fast anything was."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+ASSETS = 150
+
+
+def test_the_benchmark_runs_and_counts_right(airflow_db: None, tmp_path: Path) -> None:
+    qcmdb = str(Path(sys.executable).with_name("qcmdb"))
+    result = subprocess.run(
+        [qcmdb, "bench", "--assets", str(ASSETS), "--dags", str(REPO / "dags"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "pipeline ÷ yardstick" in result.stdout  # the table is printed
+    report = json.loads((tmp_path / "latest.json").read_text())
+    (size,) = report["sizes"]
+    assert size["states"] == {"first": "success", "incremental": "success", "unchanged": "success"}
+    assert size["fetch"]["api_calls"] == size["fetch"]["minimum_calls"] == math.ceil(ASSETS / 300) + 1
+    assert size["yardstick"]["copy_rows"] == size["parse_stage"]["rows"] > ASSETS * 10
+    load = size["load"]
+    assert load["sent"] > 0 and load["loaded"] <= load["sent"]
+    assert size["incremental"]["fetched"] == size["incremental"]["changed"] == max(1, ASSETS // 100)
+    assert size["incremental"]["cmdb_calls"] <= size["incremental"]["max_calls"]
+    assert size["unchanged"]["cmdb_calls"] == 0
