@@ -167,53 +167,65 @@ class ExportSummaryOperator(ReverseScheduleOperator):
 
 
 # ---------------------------------------------------------------------------------------------- housekeeping
-class FetchTagsOperator(SourceOperator):
+class _QualysSourceTask(SourceOperator):
+    """Run one library function with the source's Qualys hook; log its outcome in the application log."""
+
+    component = ""
+
+    def work(self, engine: Any, hook: QualysHook, source: str) -> Any:
+        raise NotImplementedError
+
+    def describe(self, result: Any) -> str:
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        config, source, engine, app_log = self.setup(context)
+        hook = QualysHook.for_source(source, config.properties)
+        try:
+            result = self.work(engine, hook, source.name)
+        finally:
+            hook.close()
+        app_log.info(self.component, self.describe(result))
+        return asdict(result)
+
+
+class FetchTagsOperator(_QualysSourceTask):
     """Fetch the source's Qualys asset tags into staging (HK-1)."""
 
     ui_color = "#e8daef"
+    component = "tags"
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        config, source, engine, app_log = self.setup(context)
-        hook = QualysHook.for_source(source, config.properties)
-        try:
-            result = fetch_tags(engine, hook, source.name)
-        finally:
-            hook.close()
-        app_log.info("tags", f"{result.count} Qualys tag(s) fetched with {result.api_calls} API call(s)")
-        return asdict(result)
+    def work(self, engine: Any, hook: QualysHook, source: str) -> Any:
+        return fetch_tags(engine, hook, source)
+
+    def describe(self, result: Any) -> str:
+        return f"{result.count} Qualys tag(s) fetched with {result.api_calls} API call(s)"
 
 
-class FetchAssetGroupsOperator(SourceOperator):
+class FetchAssetGroupsOperator(_QualysSourceTask):
     """Fetch the source's Qualys asset groups into staging (HK-2)."""
 
     ui_color = "#e8daef"
+    component = "asset groups"
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        config, source, engine, app_log = self.setup(context)
-        hook = QualysHook.for_source(source, config.properties)
-        try:
-            result = fetch_asset_groups(engine, hook, source.name)
-        finally:
-            hook.close()
-        app_log.info("asset groups", f"{result.count} asset group(s) fetched with {result.api_calls} API call(s)")
-        return asdict(result)
+    def work(self, engine: Any, hook: QualysHook, source: str) -> Any:
+        return fetch_asset_groups(engine, hook, source)
+
+    def describe(self, result: Any) -> str:
+        return f"{result.count} asset group(s) fetched with {result.api_calls} API call(s)"
 
 
-class HostIdUpdaterOperator(SourceOperator):
+class HostIdUpdaterOperator(_QualysSourceTask):
     """Record the Qualys host ids of pushed addresses that Qualys has scanned since (HK-6)."""
 
     ui_color = "#e8daef"
+    component = "host-id updater"
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        config, source, engine, app_log = self.setup(context)
-        hook = QualysHook.for_source(source, config.properties)
-        try:
-            result = update_host_ids(engine, hook, source.name)
-        finally:
-            hook.close()
-        app_log.info(
-            "host-id updater",
+    def work(self, engine: Any, hook: QualysHook, source: str) -> Any:
+        return update_host_ids(engine, hook, source)
+
+    def describe(self, result: Any) -> str:
+        return (
             f"{result.found} of {result.checked} pushed address(es) now have a Qualys host id; "
-            f"{result.not_scanned} pushed but not scanned yet",
+            f"{result.not_scanned} pushed but not scanned yet"
         )
-        return asdict(result)

@@ -134,6 +134,19 @@ def _safe_path(request: Request, value: str | None, default: str) -> str:
     return default
 
 
+def _asset_list(engine: Any, request: Request, state: str | None = None) -> dict[str, Any]:
+    """One page of the asset list for the request's filters (``state`` forced when given): the template context."""
+    from qualys_cmdb.ui.listing import AssetFilters, list_assets
+
+    params = dict(request.query_params)
+    filters = AssetFilters.from_query({**params, "state": state} if state else params)
+    page = _int(params.get("page"), 1)
+    page_size = _int(params.get("page_size"), 50, 5, 500)
+    rows, total = list_assets(engine, filters, page=page, page_size=page_size, sort=params.get("sort") or "name")
+    pages = max(1, -(-total // page_size))
+    return {"rows": rows, "total": total, "page": page, "page_size": page_size, "pages": pages, "filters": filters}
+
+
 def create_app() -> FastAPI:
     """The app the plugin mounts."""
     app = FastAPI(title="Qualys CMDB sync", docs_url=None, redoc_url=None, openapi_url=None)
@@ -264,7 +277,6 @@ def _asset_keys(values: list[str]) -> dict[str, dict[str, list[int]]]:
 
 def _approval_routes(app: FastAPI) -> None:
     from qualys_cmdb.approval.decisions import Decision, Selection, decide, retry_failed
-    from qualys_cmdb.ui.listing import AssetFilters, list_assets
 
     def columns_of(engine: Any, user: Any) -> list[str]:
         stored = views.get_preference(engine, username(user), "approval_columns") or []
@@ -273,27 +285,18 @@ def _approval_routes(app: FastAPI) -> None:
     @app.get("/approvals", response_class=HTMLResponse)
     def approvals(request: Request, user: User) -> HTMLResponse:
         engine = _engine()
-        params = dict(request.query_params)
-        filters = AssetFilters.from_query({**params, "state": "pending"})
-        page = _int(params.get("page"), 1)
-        page_size = _int(params.get("page_size"), 50, 5, 500)
-        rows, total = list_assets(engine, filters, page=page, page_size=page_size, sort=params.get("sort") or "name")
+        listing = _asset_list(engine, request, "pending")
         config = _config()
         return _render(
             request,
             user,
             "approvals.html",
             title="Approve assets",
-            rows=rows,
-            total=total,
-            page=page,
-            page_size=page_size,
-            pages=max(1, -(-total // page_size)),
+            **listing,
             columns=columns_of(engine, user),
             all_columns=APPROVAL_COLUMNS,
-            filters=filters,
             schedules=[s.name for s in config.active_intake_schedules()],
-            runs=views.runs_of(engine, filters.schedule),
+            runs=views.runs_of(engine, listing["filters"].schedule),
             may_decide={s: may_run(user, d) for s, d in _dag_ids(config).items()},
         )
 
@@ -353,25 +356,14 @@ def _approval_routes(app: FastAPI) -> None:
 
     @app.get("/failed", response_class=HTMLResponse)
     def failed(request: Request, user: User) -> HTMLResponse:
-        engine = _engine()
-        params = dict(request.query_params)
-        filters = AssetFilters.from_query({**params, "state": "failed"})
-        page = _int(params.get("page"), 1)
-        page_size = _int(params.get("page_size"), 50, 5, 500)
-        rows, total = list_assets(engine, filters, page=page, page_size=page_size, sort=params.get("sort") or "name")
         config = _config()
         return _render(
             request,
             user,
             "failed.html",
             title="Failed assets",
-            rows=rows,
-            total=total,
-            page=page,
-            page_size=page_size,
-            pages=max(1, -(-total // page_size)),
-            filters=filters,
             schedules=[s.name for s in config.active_intake_schedules()],
+            **_asset_list(_engine(), request, "failed"),
         )
 
     @app.post("/failed/retry")
@@ -398,28 +390,13 @@ def _approval_routes(app: FastAPI) -> None:
 
 # ---------------------------------------------------------------------------------------------- report lists
 def _list_routes(app: FastAPI) -> None:
-    from qualys_cmdb.ui.listing import AssetFilters, SoftwareFilters, list_assets, list_software
+    from qualys_cmdb.ui.listing import SoftwareFilters, list_software
 
     @app.get("/assets", response_class=HTMLResponse)
     def assets(request: Request, user: User) -> HTMLResponse:
-        params = dict(request.query_params)
-        filters = AssetFilters.from_query(params)
-        page = _int(params.get("page"), 1)
-        page_size = _int(params.get("page_size"), 50, 5, 500)
-        rows, total = list_assets(_engine(), filters, page=page, page_size=page_size, sort=params.get("sort") or "name")
-        return _render(
-            request,
-            user,
-            "assets.html",
-            title="Assets",
-            rows=rows,
-            total=total,
-            page=page,
-            page_size=page_size,
-            pages=max(1, -(-total // page_size)),
-            filters=filters,
-            active_filters=filters.to_params(),
-        )
+        listing = _asset_list(_engine(), request)
+        active = listing["filters"].to_params()
+        return _render(request, user, "assets.html", title="Assets", active_filters=active, **listing)
 
     @app.get("/software", response_class=HTMLResponse)
     def software(request: Request, user: User) -> HTMLResponse:
