@@ -14,6 +14,7 @@ Product code never imports the simulators: they are started through the ``qcmdb 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import math
 import os
@@ -111,7 +112,7 @@ def _yardstick_child(run_id: str) -> None:
                 text(f'SELECT payload FROM "{SCHEMA}".sync_queue WHERE id = :i'),
                 {"i": queue_id},
             ).scalar_one()
-            with gzip.GzipFile(fileobj=_bytes_io(payload)) as body:
+            with gzip.GzipFile(fileobj=io.BytesIO(payload)) as body:
                 for _ in ijson.parse(body):
                     events += 1
                 raw += body.tell()
@@ -153,12 +154,6 @@ def _yardstick_child(run_id: str) -> None:
             }
         )
     )
-
-
-def _bytes_io(data: bytes) -> Any:
-    import io
-
-    return io.BytesIO(data)
 
 
 # ---------------------------------------------------------------------------------------------- orchestration

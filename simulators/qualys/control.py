@@ -18,9 +18,9 @@ from __future__ import annotations
 import ipaddress
 import json
 
+from simulators.fault_rules import FaultError
 from simulators.qualys import ipsets
 from simulators.qualys.accounts import STATES
-from simulators.qualys.faults import FaultError
 from simulators.qualys.replies import Reply, Request, json_reply
 from simulators.qualys.subscription import Subscription
 from simulators.qualys.timefmt import iso_ms

@@ -9,14 +9,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from simulators import fault_rules
+from simulators.fault_rules import FaultError
 from simulators.qualys.ratelimit import FoLimiter, GatewayLimiter
 
 FAMILIES = ("csam", "qps", "fo", "auth", "any")
 STATUS_CODES = (202, 500, 502, 503, 504, 520)
-
-
-class FaultError(ValueError):
-    """A control request asked for an impossible fault."""
 
 
 @dataclass(slots=True)
@@ -28,28 +26,11 @@ class _Rule:
 
 
 def _family(value: object) -> str:
-    family = str(value or "any")
-    if family not in FAMILIES:
-        raise FaultError(f"family must be one of {FAMILIES}, got {family!r}")
-    return family
+    return fault_rules.family(value, FAMILIES)
 
 
-def _count(value: object, default: int = 1) -> int:
-    try:
-        count = int(str(value)) if value is not None else default
-    except ValueError as exc:
-        raise FaultError(f"count must be an integer, got {value!r}") from exc
-    if count < 0:
-        raise FaultError("count must be >= 0")
-    return count
-
-
-def _rules(spec: object, what: str) -> list[dict[str, object]]:
-    if isinstance(spec, dict):
-        return [spec]
-    if isinstance(spec, list) and all(isinstance(s, dict) for s in spec):
-        return list(spec)
-    raise FaultError(f"{what} must be an object or a list of objects")
+_count = fault_rules.count
+_rules = fault_rules.rules
 
 
 @dataclass

@@ -12,16 +12,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
-import signal
 import socket
 import sys
-import threading
 import time
 import traceback
-from types import FrameType
 from urllib.parse import parse_qs, urlsplit
 
-from simulators.http_server import SimulatorServer, TrackedHandler
+from simulators.http_server import SimulatorApp, SimulatorServer, TrackedHandler, serve_until_signal
 from simulators.http_server import server_class as server_class_for
 from simulators.qualys import control, fo, gateway, qps
 from simulators.qualys.accounts import Account
@@ -207,7 +204,9 @@ class QualysHandler(TrackedHandler):
         self._handle()
 
 
-class QualysSimulator:
+class QualysSimulator(SimulatorApp):
+    thread_name = "qualys-simulator"
+
     """A running (or startable) Qualys simulator.
 
     >>> sim = QualysSimulator(port=0, assets=200, seed=7).start()   # doctest: +SKIP
@@ -234,55 +233,13 @@ class QualysSimulator:
         verbose: bool = False,
         shape: ShapeLike = None,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.verbose = verbose
+        super().__init__(host, port, verbose)
         self.subscription = Subscription(assets, seed, username, password, pod, jwt_ttl_seconds, software_max, shape)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        """Base URL for both the API server and the gateway paths."""
-        if self._server is None:
-            raise RuntimeError("the simulator is not started")
-        port = self._server.server_address[1]
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{port}"
-
-    def start(self) -> QualysSimulator:
-        """Bind and serve in a daemon thread; returns self."""
-        if self._server is not None:
-            return self
-        server_class = server_class_for(self.host, _Server)
-        server = server_class((self.host, self.port), QualysHandler)
+    def make_server(self) -> _Server:
+        server = server_class_for(self.host, _Server)((self.host, self.port), QualysHandler)
         server.subscription = self.subscription
-        server.verbose = self.verbose
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="qualys-simulator", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Shut down the server and join its thread."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if thread is not None:
-            thread.join(timeout=10)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> QualysSimulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return server
 
 
 def _shape_arg(text: str) -> EstateShape | None:
@@ -335,22 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as exc:  # a shape out of reach for this estate
         parser.error(str(exc))
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        sim.start()
-        print(f"Qualys simulator listening on {sim.url}", flush=True)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        sim.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0
+    return serve_until_signal(sim, "Qualys simulator")
 
 
 if __name__ == "__main__":

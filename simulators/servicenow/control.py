@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import json
 
+from simulators.fault_rules import FaultError
 from simulators.servicenow import classes
-from simulators.servicenow.faults import FaultError
 from simulators.servicenow.identification_rules import DEFAULT_RULES, RuleError
 from simulators.servicenow.instance import DEFAULT_PROPERTIES, Instance
 from simulators.servicenow.replies import Reply, Request, json_reply

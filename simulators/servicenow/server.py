@@ -16,16 +16,13 @@ bodies (400 missing / 415 not JSON), then the API itself.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 import time
 import traceback
 from pathlib import Path
-from types import FrameType
 from urllib.parse import parse_qs, urlsplit
 
-from simulators.http_server import SimulatorServer, TrackedHandler
+from simulators.http_server import SimulatorApp, SimulatorServer, TrackedHandler, serve_until_signal
 from simulators.http_server import server_class as server_class_for
 from simulators.servicenow import cmdb_meta, control, import_set, ire, table_api
 from simulators.servicenow.auth import User
@@ -204,7 +201,9 @@ class ServiceNowHandler(TrackedHandler):
         self._handle()
 
 
-class ServiceNowSimulator:
+class ServiceNowSimulator(SimulatorApp):
+    thread_name = "servicenow-simulator"
+
     """A running (or startable) ServiceNow simulator.
 
     >>> sim = ServiceNowSimulator(port=0).start()   # doctest: +SKIP
@@ -229,17 +228,13 @@ class ServiceNowSimulator:
         token_ttl_seconds: int = 1800,
         verbose: bool = False,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port, verbose)
         self.data_path = data_path
-        self.verbose = verbose
         self._settings = (username, password, oauth_client_id, oauth_client_secret, tuple(discovery_sources))
         self._seed = seed
         self._token_ttl = token_ttl_seconds
         self.instance = self._make_instance()
         self._closed = False
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     def _make_instance(self) -> Instance:
         if self.data_path:
@@ -249,54 +244,20 @@ class ServiceNowSimulator:
             self.data_path, username, password, client_id, client_secret, sources, self._seed, self._token_ttl
         )
 
-    @property
-    def url(self) -> str:
-        """Base URL (``http://host:port``)."""
-        if self._server is None:
-            raise RuntimeError("the simulator is not started")
-        port = self._server.server_address[1]
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{port}"
-
-    def start(self) -> ServiceNowSimulator:
-        """Bind and serve in a daemon thread; returns self."""
-        if self._server is not None:
-            return self
-        if self._closed:
+    def before_start(self) -> None:
+        if self._closed:  # a file-backed store was closed by stop(): open it again
             self.instance = self._make_instance()
             self._closed = False
-        server_class = server_class_for(self.host, _Server)
-        server = server_class((self.host, self.port), ServiceNowHandler)
-        server.instance = self.instance
-        server.verbose = self.verbose
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="servicenow-simulator", daemon=True
-        )
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        """Shut down the server, join its thread and close a file-backed store."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if thread is not None:
-            thread.join(timeout=10)
-        self._server = None
-        self._thread = None
+    def make_server(self) -> _Server:
+        server = server_class_for(self.host, _Server)((self.host, self.port), ServiceNowHandler)
+        server.instance = self.instance
+        return server
+
+    def after_stop(self) -> None:
         if self.data_path:
             self.instance.store.close()
             self._closed = True
-
-    def __enter__(self) -> ServiceNowSimulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -337,22 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         token_ttl_seconds=args.token_ttl,
         verbose=args.verbose,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        sim.start()
-        print(f"ServiceNow simulator listening on {sim.url}", flush=True)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        sim.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0
+    return serve_until_signal(sim, "ServiceNow simulator")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,14 @@ from sqlalchemy import Connection, Engine, func, insert, text
 
 from qualys_cmdb.export.selection import IPV4_PATTERN
 from qualys_cmdb.hooks.qualys_protocol import QualysRateLimited
-from qualys_cmdb.hooks.qualys_vm_protocol import QualysRefused, compress, covered, ip_to_int, parse_ranges
+from qualys_cmdb.hooks.qualys_vm_protocol import (
+    QualysRefused,
+    chunks,
+    compress,
+    covered,
+    ip_to_int,
+    parse_ranges,
+)
 from qualys_cmdb.staging.schema import SCHEMA, sync_queue
 
 if TYPE_CHECKING:
@@ -136,9 +143,8 @@ class Uploader:
                     {"s": self.schedule.name},
                 ).scalars()
             )
-        for start in range(0, len(addresses), LIST_CHUNK):
+        for chunk in chunks(addresses, LIST_CHUNK):
             self._time_left()
-            chunk = addresses[start : start + LIST_CHUNK]
             ranges = self.hook.ips_in_subscription(chunk)
             known = [a for a in chunk if covered(ip_to_int(a), ranges)]
             exchanges = [{"action": "list", "ips": len(chunk), "already_in_qualys": len(known)}]
@@ -460,7 +466,7 @@ class Uploader:
                     schedule=self.schedule.name,
                     run_id=self.run_id,
                     status=status,
-                    api="fo" if step in ("add", "group") else "qps",
+                    api="qps" if step == "tag" else "fo",  # tags are QPS; list, add and groups are FO
                     format="json",
                     page_no=self._page,
                     request={"step": step, "calls": len(exchanges)},

@@ -7,6 +7,7 @@ application log, and sources and schedules. See :mod:`qualys_cmdb.ui.security` f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -127,7 +128,7 @@ def _back(request: Request, path: str, message: str, error: bool = False) -> Red
     )
 
 
-def _safe_path(request: Request, value: str | None, default: str) -> str:
+def _safe_path(value: str | None, default: str) -> str:
     """A same-site path to return to (never another host)."""
     if value and value.startswith("/") and not value.startswith("//"):
         return value
@@ -311,7 +312,7 @@ def _approval_routes(app: FastAPI) -> None:
         check_csrf(request, user, csrf_token)
         chosen = [c for c in (columns or []) if c in APPROVAL_COLUMNS]
         views.set_preference(_engine(), username(user), "approval_columns", chosen or DEFAULT_APPROVAL_COLUMNS)
-        return _back(request, _safe_path(request, back, "/approvals"), "Columns saved")
+        return _back(request, _safe_path(back, "/approvals"), "Columns saved")
 
     @app.post("/approvals/decide")
     def decide_assets(
@@ -333,7 +334,7 @@ def _approval_routes(app: FastAPI) -> None:
         dag_ids = _dag_ids(_config())
         engine = _engine()
         who = username(user)
-        back_to = _safe_path(request, back, "/approvals")
+        back_to = _safe_path(back, "/approvals")
         if scope == "run":
             if not run_id or not schedule or schedule not in dag_ids:
                 return _back(request, back_to, "choose a schedule and one of its runs", error=True)
@@ -375,12 +376,15 @@ def _approval_routes(app: FastAPI) -> None:
         back: Annotated[str | None, Form()] = None,
     ) -> RedirectResponse:
         check_csrf(request, user, csrf_token)
-        back_to = _safe_path(request, back, "/failed")
+        back_to = _safe_path(back, "/failed")
         if not assets:
             return _back(request, back_to, "select at least one asset first", error=True)
         grouped = _asset_keys(assets)
         dag_ids = _dag_ids(_config())
-        require_run(user, {dag_ids.get(s, s) for s in grouped})
+        unknown = sorted(set(grouped) - set(dag_ids))
+        if unknown:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown schedule(s): {', '.join(unknown)}")
+        require_run(user, {dag_ids[s] for s in grouped})
         n = 0
         for sched, by_source in grouped.items():
             for source, ids in by_source.items():
@@ -423,6 +427,7 @@ def _list_routes(app: FastAPI) -> None:
 def _queue_routes(app: FastAPI) -> None:
     from qualys_cmdb.export.upload import requeue_items
     from qualys_cmdb.staging import store
+    from qualys_cmdb.staging.schema import sync_queue, upload_item
 
     @app.get("/queue", response_class=HTMLResponse)
     def queue(request: Request, user: User) -> HTMLResponse:
@@ -474,16 +479,11 @@ def _queue_routes(app: FastAPI) -> None:
         ids: Annotated[list[int] | None, Form()] = None,
         back: Annotated[str | None, Form()] = None,
     ) -> RedirectResponse:
-        check_csrf(request, user, csrf_token)
-        back_to = _safe_path(request, back, "/queue")
-        if not ids:
-            return _back(request, back_to, "select at least one record first", error=True)
-        engine = _engine()
-        dag_ids = _dag_ids(_config())
-        schedules = views.queue_schedules(engine, ids)
-        require_run(user, {dag_ids.get(s, s) for s in schedules.values()})
-        done = store.requeue(engine, ids, who=username(user))
-        return _back(request, back_to, f"{len(done)} record(s) re-queued; the schedule's next run processes them")
+        done = _requeue(request, user, csrf_token, ids, sync_queue, lambda e, i, who: store.requeue(e, i, who=who))
+        if done is None:
+            return _back(request, _safe_path(back, "/queue"), "select at least one record first", error=True)
+        message = f"{len(done)} record(s) re-queued; the schedule's next run processes them"
+        return _back(request, _safe_path(back, "/queue"), message)
 
     @app.get("/uploads", response_class=HTMLResponse)
     def uploads(request: Request, user: User) -> HTMLResponse:
@@ -508,16 +508,34 @@ def _queue_routes(app: FastAPI) -> None:
         ids: Annotated[list[int] | None, Form()] = None,
         back: Annotated[str | None, Form()] = None,
     ) -> RedirectResponse:
-        check_csrf(request, user, csrf_token)
-        back_to = _safe_path(request, back, "/uploads")
-        if not ids:
-            return _back(request, back_to, "select at least one item first", error=True)
-        engine = _engine()
-        dag_ids = _dag_ids(_config())
-        schedules = views.upload_schedules(engine, ids)
-        require_run(user, {dag_ids.get(s, s) for s in schedules.values()})
-        done = requeue_items(engine, ids, who=username(user))
-        return _back(request, back_to, f"{len(done)} item(s) re-queued; the schedule's next run sends them")
+        done = _requeue(request, user, csrf_token, ids, upload_item, requeue_items)
+        if done is None:
+            return _back(request, _safe_path(back, "/uploads"), "select at least one item first", error=True)
+        message = f"{len(done)} item(s) re-queued; the schedule's next run sends them"
+        return _back(request, _safe_path(back, "/uploads"), message)
+
+
+def _requeue(
+    request: Request,
+    user: Any,
+    token: str | None,
+    ids: list[int] | None,
+    table: Any,
+    requeue: Callable[[Any, list[int], str], list[int]],
+) -> list[int] | None:
+    """Re-queue rows of the sync queue or the upload items for a user allowed to run their schedules' DAGs;
+    None when nothing was selected."""
+    check_csrf(request, user, token)
+    if not ids:
+        return None
+    engine = _engine()
+    dag_ids = _dag_ids(_config())
+    schedules = views.schedules_of(engine, table, ids)
+    unknown = sorted(schedules - set(dag_ids))
+    if unknown:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"schedule(s) no longer configured: {', '.join(unknown)}")
+    require_run(user, {dag_ids[s] for s in schedules})
+    return requeue(engine, ids, username(user))
 
 
 # ---------------------------------------------------------------------------------------------- log and sources

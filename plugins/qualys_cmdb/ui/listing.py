@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlencode
 
 from sqlalchemy import Connection, Engine, and_, case, distinct, exists, false, func, literal, null, or_, select
@@ -105,7 +105,8 @@ class _Filters:
     """from_query / to_query for the filter dataclasses (bool fields are flags: set when true)."""
 
     @classmethod
-    def from_query(cls, query: Mapping[str, Any]) -> Any:
+    def from_query(cls, query: Mapping[str, Any]) -> Self:
+        """Filters from URL query parameters (unknown keys ignored; flags are "1"/"true"/"yes"/"on")."""
         values: dict[str, Any] = {}
         for f in fields(cls):  # type: ignore[arg-type]
             if f.name not in query:
@@ -135,6 +136,10 @@ class _Filters:
     def is_empty(self) -> bool:
         return not self.to_params()
 
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes``."""
+        return replace(self, **changes)  # type: ignore[type-var]
+
 
 # --------------------------------------------------------------------------------------------- assets
 @dataclass(frozen=True)
@@ -161,15 +166,6 @@ class AssetFilters(_Filters):
     eol_software: bool = False
     database: bool = False
     search: str | None = None  # case-insensitive substring of name, DNS name, NetBIOS name or IP address
-
-    @classmethod
-    def from_query(cls, query: Mapping[str, Any]) -> AssetFilters:
-        """Filters from URL query parameters (unknown keys ignored; flags are "1"/"true"/"yes"/"on")."""
-        result: AssetFilters = super().from_query(query)
-        return result
-
-    def replace(self, **changes: Any) -> AssetFilters:
-        return replace(self, **changes)
 
 
 #: AssetFilters fields that compare one column of the asset, its OS, hardware or classification row.
@@ -525,15 +521,6 @@ class SoftwareFilters(_Filters):
     eol: bool = False
     database: bool = False
     search: str | None = None  # case-insensitive substring of name, publisher or product
-
-    @classmethod
-    def from_query(cls, query: Mapping[str, Any]) -> SoftwareFilters:
-        """Filters from URL query parameters (unknown keys ignored; flags are "1"/"true"/"yes"/"on")."""
-        result: SoftwareFilters = super().from_query(query)
-        return result
-
-    def replace(self, **changes: Any) -> SoftwareFilters:
-        return replace(self, **changes)
 
 
 _CATALOG_COLUMNS: dict[str, ColumnElement[Any]] = {

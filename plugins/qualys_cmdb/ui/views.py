@@ -19,8 +19,8 @@ from qualys_cmdb.staging.schema import (
     ui_preference,
     upload_item,
 )
+from qualys_cmdb.staging.store import LEVELS as LEVELS
 
-LEVELS = ("debug", "info", "warning", "error")
 RAW_PREVIEW_BYTES = 512 * 1024
 
 
@@ -111,18 +111,10 @@ def upload_items(
     return _page(query, count, engine, page, page_size)
 
 
-def upload_schedules(engine: Engine, item_ids: list[int]) -> dict[int, str]:
-    """The schedule of each upload item."""
+def schedules_of(engine: Engine, table: Any, ids: list[int]) -> set[str]:
+    """The schedules the rows ``ids`` of ``table`` (the sync queue or the upload items) belong to."""
     with engine.connect() as conn:
-        rows = conn.execute(select(upload_item.c.id, upload_item.c.schedule).where(upload_item.c.id.in_(item_ids)))
-        return {int(i): str(s) for i, s in rows}
-
-
-def queue_schedules(engine: Engine, queue_ids: list[int]) -> dict[int, str]:
-    """The schedule of each sync-queue record."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(sync_queue.c.id, sync_queue.c.schedule).where(sync_queue.c.id.in_(queue_ids)))
-        return {int(i): str(s) for i, s in rows}
+        return set(conn.execute(select(table.c.schedule).where(table.c.id.in_(ids)).distinct()).scalars())
 
 
 # ---------------------------------------------------------------------------------------------- application log
