@@ -302,6 +302,8 @@ class Bench:
             },
             "parse_stage": {
                 "seconds": round(parse_stage, 2),
+                "parse_s": tasks.get("parse", 0.0),
+                "stage_s": tasks.get("stage", 0.0),
                 "assets_per_s": round(size / parse_stage) if parse_stage else None,
                 "rows": figures["rows"],
                 "rows_per_s": round(figures["rows"] / parse_stage) if parse_stage else None,

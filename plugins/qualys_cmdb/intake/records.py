@@ -27,18 +27,31 @@ class AssetRecord:
     asset: dict[str, Any]
     children: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     software: list[dict[str, Any]] = field(default_factory=list)
+    #: Where the parser already knows them, for each software row: ``repr(tuple(row.values()))`` (see seal), and
+    #: its values in COPY text format, tab-separated, in the order of ``landing_software``'s columns after
+    #: (queue_id, source, asset_id) (see LandingWriter).
+    software_reprs: list[str] = field(default_factory=list)
+    software_copy: list[str] = field(default_factory=list)
 
     def add(self, kind: str, row: dict[str, Any]) -> None:
         self.children.setdefault(kind, []).append(row)
 
     def seal(self) -> None:
-        """Compute the content hash over everything staged for the asset (BY-1: unchanged → same hash)."""
-        # Rows are built by this package's parsers with a fixed key order, so their values alone identify them.
+        """Compute the content hash over everything staged for the asset (BY-1: unchanged → same hash).
+
+        The hash is the MD5 of ``repr([asset items, (kind, [row values …]) …, [software row values …]])``. Rows are
+        built by this package's parsers with a fixed key order, so their values alone identify them. Software rows
+        are most of an asset's content; a parser that builds them from cached product parts also passes their
+        repr (``software_reprs``), so the same text is hashed without formatting every product again.
+        """
         parts: list[Any] = [tuple(self.asset.items())]
         for kind in sorted(self.children):
             parts.append((kind, [tuple(r.values()) for r in self.children[kind]]))
-        parts.append([tuple(r.values()) for r in self.software])
-        self.asset["content_hash"] = hashlib.md5(repr(parts).encode(), usedforsecurity=False).hexdigest()
+        software = self.software_reprs
+        if len(software) != len(self.software):
+            software = [repr(tuple(r.values())) for r in self.software]
+        content = "[" + ", ".join(map(repr, parts)) + ", [" + ", ".join(software) + "]]"
+        self.asset["content_hash"] = hashlib.md5(content.encode(), usedforsecurity=False).hexdigest()
 
 
 _PLACEHOLDER_MAX = max(map(len, PLACEHOLDERS))
@@ -86,6 +99,8 @@ def boolean(value: Any) -> bool | None:
 
 def timestamp(value: Any) -> str | None:
     """An ISO-8601 UTC timestamp from an ISO string or epoch milliseconds; None for placeholders, 0 and -1."""
+    if type(value) is str:
+        return _timestamp_text(value)
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         number = int(value)
         if number <= 0:
@@ -100,7 +115,16 @@ def timestamp(value: Any) -> str | None:
     return _iso(raw)
 
 
-@lru_cache(maxsize=65536)  # the same dates recur across thousands of software rows
+@lru_cache(maxsize=1 << 17)  # the same dates recur across thousands of software rows: a page has ~100,000 of them
+def _timestamp_text(value: str) -> str | None:
+    raw = text(value)
+    if raw is None:
+        return None
+    if raw.lstrip("-").isdigit():
+        return timestamp(int(raw))
+    return _iso(raw)
+
+
 def _iso(raw: str) -> str | None:
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
