@@ -643,6 +643,12 @@ def all_fields(table: str) -> dict[str, Field]:
 
 
 @cache
+def defaults(table: str) -> dict[str, str]:
+    """Fields of ``table`` that have a default value, with it (shared: copy before changing)."""
+    return {f.name: f.default for f in all_fields(table).values() if f.default}
+
+
+@cache
 def storage_columns(top: str) -> tuple[Field, ...]:
     """Union of the fields of every class stored in the physical table of root ``top``."""
     columns: dict[str, Field] = {}

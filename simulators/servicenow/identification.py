@@ -73,10 +73,11 @@ class Match:
 
 def prepared_values(store: Store, table: str, values: Mapping[str, object], defaults: bool = False) -> Values:
     """Coerced writable values of a payload entry (with the table's defaults when asked)."""
-    out: Values = {}
-    if defaults:
-        out = {f.name: f.default for f in classes.all_fields(table).values() if f.default}
-    out.update(store.prepare(table, store.writable(table, values)))
+    prepared = store.prepare(table, values)  # keeps what a client may write, like Store.writable
+    if not defaults:
+        return prepared
+    out: Values = dict(classes.defaults(table))
+    out.update(prepared)
     return out
 
 
@@ -216,7 +217,9 @@ class Identifier:
                     item.attempts.append(self._skipped(rule, entry))
                     continue
                 ran = True
-                candidates = store.find(entry.table, attrs, entry.query, extra_sql, extra_params)
+                candidates = store.find(
+                    entry.table, attrs, entry.query, extra_sql, extra_params, selective_extra=not rule.independent
+                )
             if candidates:
                 return self._resolve(item, rule, entry, candidates)
             item.attempts.append(

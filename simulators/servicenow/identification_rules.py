@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from simulators.servicenow import classes
 from simulators.servicenow.encoded_query import EncodedQuery, parse
@@ -176,6 +176,10 @@ class Rule:
     related_entries: tuple[RelatedEntry, ...]
     relation_types: tuple[str, ...] = ()
     dependency_field: str | None = None
+    # related entries by payload class, filled on first use (IRE asks once per related item)
+    _related_by_class: dict[str, list[RelatedEntry]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def lookup_tables(self) -> set[str]:
         """Tables accepted in a payload item's ``lookup`` list."""
@@ -183,6 +187,12 @@ class Rule:
 
     def related_for(self, table: str) -> list[RelatedEntry]:
         """Related entries for payload ``related`` items of ``table`` (nearest class first)."""
+        found = self._related_by_class.get(table)
+        if found is None:
+            found = self._related_by_class[table] = self._nearest_related(table)
+        return found
+
+    def _nearest_related(self, table: str) -> list[RelatedEntry]:
         for name in classes.ancestors(table):
             found = [e for e in self.related_entries if e.table == name]
             if found:
@@ -320,14 +330,17 @@ class Rules:
             by_class[rule.applies_to] = rule
         self.specs = [dict(s) for s in specs]
         self.by_class = by_class
+        # the rules and their answers per class, swapped together so a lookup never mixes two rule sets
+        self._resolved: tuple[dict[str, Rule], dict[str, Rule | None]] = (by_class, {})
 
     def for_class(self, class_name: str) -> Rule | None:
-        """The rule of ``class_name`` or of its nearest ancestor that has one."""
-        for name in classes.ancestors(class_name):
-            rule = self.by_class.get(name)
-            if rule is not None:
-                return rule
-        return None
+        """The rule of ``class_name`` or of its nearest ancestor that has one (remembered per class)."""
+        by_class, answers = self._resolved
+        if class_name not in answers:
+            answers[class_name] = next(
+                (by_class[name] for name in classes.ancestors(class_name) if name in by_class), None
+            )
+        return answers[class_name]
 
     def describe(self) -> dict[str, object]:
         """The rule set in its JSON form, with the generated sys_ids."""

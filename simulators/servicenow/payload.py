@@ -145,9 +145,20 @@ class Payload:
     references: list[ReferenceItem]
     errors: list[tuple[Item, str, str]] = field(default_factory=list)  # (item, code, message) found while parsing
 
+    def unlink(self) -> None:
+        """Drop the item -> sub-item lists, the payload's reference cycles, once the reply is built.
 
-def _strings(values: object) -> dict[str, object]:
-    return dict(values) if isinstance(values, dict) else {}
+        Reference counting then frees the payload at once; otherwise the cycle collector would have to
+        walk its million objects after the request (IRE pauses it while a request runs).
+        """
+        for item in self.items:
+            item.lookups = []
+            item.related = []
+
+
+def _values(values: object) -> dict[str, object]:
+    """A ``values`` object as parsed (the model takes it over: nothing else reads the body), else {}."""
+    return values if isinstance(values, dict) else {}
 
 
 def _sub_items(owner: Item, raw: object, kind: str) -> list[SubItem]:
@@ -164,7 +175,7 @@ def _sub_items(owner: Item, raw: object, kind: str) -> list[SubItem]:
                 owner,
                 j,
                 str(entry.get("className", "")),
-                _strings(entry.get("values")),
+                _values(entry.get("values")),
                 None if internal_id is None else str(internal_id),
             )
         )
@@ -186,7 +197,7 @@ def parse_payload(body: object) -> Payload:
         item = Item(
             i,
             str(entry.get("className", "")),
-            _strings(entry.get("values")),
+            _values(entry.get("values")),
             None if internal_id is None else str(internal_id),
             dict(settings) if isinstance(settings, dict) else {},
             {k: str(v) for k, v in source.items() if v is not None} if isinstance(source, dict) else None,

@@ -56,7 +56,42 @@ class PlannedSub:
     @property
     def key(self) -> tuple[str, ...]:
         """Identity of the sub-item under its CI."""
-        return tuple(self.values.get(a) or "" for a in self.attributes)
+        return tuple([self.values.get(a) or "" for a in self.attributes])
+
+
+class KnownRecords:
+    """Records of an independent class by identifying attribute values, remembered for one request.
+
+    Most software packages of a payload sit under many of its CIs; each is read once, not once per
+    CI.  An answer (the oldest matching record, or None) holds while :meth:`Store.version` of the
+    class is what it was when it was read, writes announced through :meth:`written` aside.
+    """
+
+    def __init__(self, store: Store, table: str, attributes: tuple[str, ...]) -> None:
+        self.store = store
+        self.table = table
+        self.attributes = attributes
+        self._first: dict[tuple[str, ...], Row | None] = {}
+        self._version = store.version(table)
+
+    def first(self, keys: list[tuple[str, ...]]) -> list[Row | None]:
+        """The oldest record of each key (None: no match); keys not known yet are read in one go."""
+        if self.store.version(self.table) != self._version:
+            self._first.clear()
+            self._version = self.store.version(self.table)
+        missing = [key for key in dict.fromkeys(keys) if key not in self._first]
+        if missing:
+            self._first.update(dict.fromkeys(missing))
+            for row in self.store.find_in(self.table, self.attributes, missing):
+                key = tuple(row[a] for a in self.attributes)
+                if self._first[key] is None:
+                    self._first[key] = row
+        return [self._first[key] for key in keys]
+
+    def written(self, key: tuple[str, ...]) -> None:
+        """The record of ``key`` was just written (nothing else since :meth:`first`): read it again."""
+        self._first.pop(key, None)
+        self._version = self.store.version(self.table)
 
 
 class Reconciler:
@@ -72,6 +107,8 @@ class Reconciler:
         self.user = user
         self.now = utc_now()
         self.created: set[str] = set()
+        self._rel_types: dict[str, str | None] = {}
+        self._known: dict[tuple[str, tuple[str, ...]], KnownRecords] = {}
 
     # ------------------------------------------------------------------ helpers
     def _bookkeeping(self, values: Values, stored: Row | None) -> Values:
@@ -243,8 +280,7 @@ class Reconciler:
             groups.setdefault((planned.table, planned.reference_field, planned.sub.kind), []).append(planned)
         for (table, reference_field, _kind), members in groups.items():
             if reference_field is None:
-                for planned in members:
-                    self._upsert_independent(planned)
+                self._upsert_independents(table, members)
             else:
                 self._upsert_owned(table, reference_field, ci, members)
         for planned in plan:
@@ -296,25 +332,48 @@ class Reconciler:
                 planned.sub.sys_id = sys_id
                 planned.sub.operation = "INSERT"
 
-    def _upsert_independent(self, planned: PlannedSub) -> None:
-        store = self.store
-        attrs = {a: planned.values.get(a) for a in planned.attributes}
-        rows = store.find(planned.table, attrs)
-        if rows:
-            row = rows[0]
-            changes = self._diff(row, planned.values)
-            bookkeeping = self._bookkeeping(planned.values, row)
-            if changes:
-                store.update(planned.table, row["sys_id"], {**changes, **bookkeeping}, self.user, prepared=True)
-            else:
-                store.touch(planned.table, row["sys_id"], bookkeeping)
-            planned.sub.sys_id = row["sys_id"]
-            planned.sub.operation = "UPDATE" if changes else "NO_CHANGE"
+    def _upsert_independents(self, table: str, members: list[PlannedSub]) -> None:
+        """Upsert an item's related items of an independent class (e.g. ``cmdb_ci_spkg``).
+
+        Each is matched on its own (oldest record with equal attributes).  When they all use the same
+        attributes their keys differ (duplicates fail the item earlier), so no member's write can change
+        what another one matches: their records are looked up together, through :class:`KnownRecords`.
+        """
+        if len({planned.attributes for planned in members}) > 1:
+            for planned in members:
+                attrs = {a: planned.values.get(a) for a in planned.attributes}
+                self._upsert_independent(planned, next(iter(self.store.find(table, attrs)), None))
             return
-        values = dict(planned.values)
-        values.update(self._bookkeeping(values, None))
-        planned.sub.sys_id = self._insert(planned.table, values)
-        planned.sub.operation = "INSERT"
+        attributes = members[0].attributes
+        known = self._known.get((table, attributes))
+        if known is None:
+            known = self._known[(table, attributes)] = KnownRecords(self.store, table, attributes)
+        keys = [planned.key for planned in members]
+        for planned, key, row in zip(members, keys, known.first(keys), strict=True):
+            if self._upsert_independent(planned, row):
+                known.written(key)
+
+    def _upsert_independent(self, planned: PlannedSub, row: Row | None) -> bool:
+        """UPDATE / NO_CHANGE the matched record ``row``, or INSERT one; returns whether it wrote."""
+        store = self.store
+        if row is None:
+            values = dict(planned.values)
+            values.update(self._bookkeeping(values, None))
+            planned.sub.sys_id = self._insert(planned.table, values)
+            planned.sub.operation = "INSERT"
+            return True
+        changes = self._diff(row, planned.values)
+        bookkeeping = self._bookkeeping(planned.values, row)
+        planned.sub.sys_id = row["sys_id"]
+        if changes:
+            store.update(planned.table, row["sys_id"], {**changes, **bookkeeping}, self.user, prepared=True)
+            planned.sub.operation = "UPDATE"
+            return True
+        planned.sub.operation = "NO_CHANGE"
+        # bookkeeping values the record already has are not rewritten: it would read the same
+        stale = {k: v for k, v in bookkeeping.items() if (row[k] or None) != v}
+        store.touch(planned.table, row["sys_id"], stale)
+        return bool(stale)
 
     # ------------------------------------------------------------------ sys_object_source
     def write_source(self, item: Item) -> None:
@@ -339,17 +398,24 @@ class Reconciler:
             self._insert("sys_object_source", store.prepare("sys_object_source", values))
 
     # ------------------------------------------------------------------ relations
+    def _rel_type_id(self, name: str) -> str | None:
+        """sys_id of the (oldest) relationship type ``name``; looked up once per request (IRE never writes types)."""
+        if name not in self._rel_types:
+            types = self.store.find("cmdb_rel_type", {"name": name})
+            self._rel_types[name] = types[0]["sys_id"] if types else None
+        return self._rel_types[name]
+
     def write_relation(self, relation: Relation, seen: set[tuple[str, str, str]]) -> None:
         """Upsert one ``cmdb_rel_ci`` row (INSERT or NO_CHANGE)."""
         assert relation.parent is not None and relation.child is not None
         parent, child = relation.parent, relation.child
         parent_id = effective(owner_of(parent)).sys_id if parent is owner_of(parent) else parent.sys_id
         child_id = effective(owner_of(child)).sys_id if child is owner_of(child) else child.sys_id
-        types = self.store.find("cmdb_rel_type", {"name": relation.type_name})
-        if not parent_id or not child_id or not types:
+        type_id = self._rel_type_id(relation.type_name)
+        if not parent_id or not child_id or type_id is None:
             relation.fail("ABANDONED", "Can't find matched record for relation")
             return
-        key = (str(parent_id), str(child_id), types[0]["sys_id"])
+        key = (str(parent_id), str(child_id), type_id)
         if key in seen:
             relation.fail(
                 "MULTI_MATCH",

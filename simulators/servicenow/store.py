@@ -18,11 +18,13 @@ All access goes through :attr:`Store.lock` (one re-entrant lock; callers hold it
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
@@ -37,6 +39,9 @@ _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SYS_ID = re.compile(r"^[0-9a-f]{32}$")
 _BOOKKEEPING = frozenset({*classes.SYS_FIELDS, "sys_class_name"})
+_TYPED_KINDS = frozenset(
+    {"boolean", "integer", "longint", "decimal", "glide_date_time", "glide_date", "reference", "GUID"}
+)
 _INDEXED = (
     "sys_class_name",
     "name",
@@ -62,7 +67,13 @@ _INDEXED = (
 
 def utc_now() -> str:
     """Wall-clock time as ``YYYY-MM-DD HH:MM:SS`` (UTC)."""
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return _format_second(int(time.time()))
+
+
+@functools.lru_cache(maxsize=1)
+def _format_second(second: int) -> str:
+    # formatted once per second: IRE stamps every record it inserts
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def is_sys_id(value: str) -> bool:
@@ -89,9 +100,14 @@ def _text(value: object) -> str:
 
 
 def coerce(f: Field, value: object) -> str | None:
-    """Stored form of ``value`` for field ``f`` (None = empty)."""
-    text = _text(value)
+    """Stored form of ``value`` for field ``f`` (None = empty).
+
+    Plain text fields come first: IRE coerces every value of every payload item.
+    """
+    text = value if type(value) is str else _text(value)
     kind = f.type
+    if kind not in _TYPED_KINDS:
+        return text[: f.max_length] if text else None
     if kind == "boolean":
         lowered = text.strip().lower()
         if lowered in ("true", "1", "yes", "y"):
@@ -121,9 +137,7 @@ def coerce(f: Field, value: object) -> str | None:
     if kind == "glide_date":
         text = text.strip()
         return text[:10] if _DATE.match(text[:10]) and (len(text) == 10 or _DATETIME.match(text)) else None
-    if kind in ("reference", "GUID"):
-        return text.strip()[: max(f.max_length, 32)] or None
-    return text[: f.max_length]
+    return text.strip()[: max(f.max_length, 32)] or None  # reference, GUID
 
 
 class Store:
@@ -139,6 +153,8 @@ class Store:
         self._depth = 0
         self._savepoint = 0
         self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._writes: dict[str, int] = {}  # per class: writes that may have changed its records
+        self._epoch = 0  # writes that may have changed anything (rollbacks, resets)
         with self.lock:
             self._create_schema()
             stored_seed = self.meta("seed")
@@ -229,6 +245,7 @@ class Store:
                 self.db.execute(f"ROLLBACK TO {name}")
                 self.db.execute(f"RELEASE {name}")
                 self.counter = counter
+                self._wrote(None)
                 raise
             else:
                 if self._depth == 1:
@@ -253,6 +270,23 @@ class Store:
                 self.db.execute(f"ROLLBACK TO {name}")
                 self.db.execute(f"RELEASE {name}")
                 self.counter = counter
+                self._wrote(None)
+
+    def version(self, table: str) -> int:
+        """A number that changes whenever a record visible through ``table`` may have changed.
+
+        Lets a caller keep records it read for as long as nothing wrote them (IRE reads the software
+        packages of a payload once, not once per CI that has them).
+        """
+        return self._epoch + sum(self._writes.get(name, 0) for name in classes.descendants(table))
+
+    def _wrote(self, table: str | None) -> None:
+        """Note a write through ``table`` (any of its classes) or, with None, to anything."""
+        if table is None:
+            self._epoch += 1
+            return
+        for name in classes.descendants(table):
+            self._writes[name] = self._writes.get(name, 0) + 1
 
     # ------------------------------------------------------------------ value preparation
     @staticmethod
@@ -291,10 +325,7 @@ class Store:
         return sql
 
     def _full_row(self, table: str, prepared: Mapping[str, str | None], user: str, now: str) -> dict[str, str | None]:
-        row: dict[str, str | None] = {}
-        for f in classes.all_fields(table).values():
-            if f.default:
-                row[f.name] = f.default
+        row: dict[str, str | None] = dict(classes.defaults(table))
         row.update(prepared)
         if table == "cmdb_ci_spkg" and not row.get("key") and row.get("name"):
             # business rule on cmdb_ci_spkg: key = name + "_|_" + version [belief]
@@ -333,6 +364,7 @@ class Store:
                 batches.setdefault(columns, []).append(tuple(full.values()))
             for columns, params in batches.items():
                 self.db.executemany(self._insert_statement(top, columns), params)
+            self._wrote(table)
         return ids
 
     def update(
@@ -358,6 +390,7 @@ class Store:
             assignments["sys_updated_by"] = user
             assignments["sys_mod_count"] = str(int(current.get("sys_mod_count") or "0") + 1)
             self._set(table, sys_id, assignments)
+            self._wrote(own)
             return changed
 
     def touch(self, table: str, sys_id: str, values: Mapping[str, str | None]) -> None:
@@ -365,6 +398,7 @@ class Store:
         if values:
             with self.lock:
                 self._set(table, sys_id, values)
+                self._wrote(table)
 
     def _set(self, table: str, sys_id: str, values: Mapping[str, str | None]) -> None:
         sets = ", ".join(f"{quote(k)} = ?" for k in values)
@@ -381,6 +415,7 @@ class Store:
             values["sys_updated_on"] = utc_now()
             values["sys_updated_by"] = user
             self._set(new_class, sys_id, values)
+            self._wrote(classes.root(new_class))  # the former class is not known here
 
     def delete(self, table: str, sys_id: str) -> bool:
         """Delete a record visible through ``table``; CI relationships of a deleted CI go with it."""
@@ -390,6 +425,8 @@ class Store:
             self.db.execute(f"DELETE FROM {quote(physical(table))} WHERE sys_id = ?", (sys_id,))  # noqa: S608 - identifiers come from the class model
             if classes.is_ci(table):
                 self.db.execute("DELETE FROM t_cmdb_rel_ci WHERE parent = ? OR child = ?", (sys_id, sys_id))
+                self._wrote("cmdb_rel_ci")
+            self._wrote(table)
             return True
 
     def reset(self) -> None:
@@ -398,12 +435,14 @@ class Store:
             for top in classes.roots():
                 if top not in classes.METADATA_TABLES:
                     self.db.execute(f"DELETE FROM {quote(physical(top))}")  # noqa: S608 - identifiers come from the class model
+            self._wrote(None)
             self._seed_companies()
 
     def set_discovery_sources(self, values: Iterable[str]) -> None:
         """Replace the ``cmdb_ci.discovery_source`` choice list."""
         with self.lock, self.transaction():
             self.db.execute("DELETE FROM t_sys_choice WHERE name = 'cmdb_ci' AND element = 'discovery_source'")
+            self._wrote("sys_choice")
             for seq, value in enumerate(values):
                 self.insert(
                     "sys_choice",
@@ -421,11 +460,18 @@ class Store:
         ]
 
     @staticmethod
-    def _class_filter(table: str, alias: str = "t0") -> tuple[str, list[object]]:
+    def _class_filter(table: str, alias: str = "t0", indexed: bool = True) -> tuple[str, list[object]]:
+        """SQL restricting the root table to ``table``'s classes.
+
+        ``indexed=False`` writes the column as ``+col`` so SQLite cannot drive the search by the
+        ``sys_class_name`` index: without statistics it prefers that index (one class is one equality)
+        over a far more selective identifier or parent filter and then walks every row of the class.
+        """
         names = classes.descendants(table)
         if names == classes.descendants(classes.root(table)):
             return "1", []
-        return f"{alias}.sys_class_name IN ({','.join('?' for _ in names)})", list(names)
+        column = f"{alias}.sys_class_name" if indexed else f"+{alias}.sys_class_name"
+        return f"{column} IN ({','.join('?' for _ in names)})", list(names)
 
     def get(self, table: str, sys_id: str) -> Row | None:
         """The record ``sys_id`` if it is visible through ``table`` (all stored columns)."""
@@ -477,18 +523,23 @@ class Store:
         query: EncodedQuery | None = None,
         extra_sql: str = "",
         extra_params: Iterable[object] = (),
+        selective_extra: bool = False,
     ) -> list[Row]:
         """Records through ``table`` whose fields equal ``equals`` (None = empty), oldest first.
 
-        ``_rowid`` in each row gives the insertion order (ties of ``sys_created_on``).
+        ``_rowid`` in each row gives the insertion order (ties of ``sys_created_on``).  A search by
+        field values is driven by those fields, not by the class; ``selective_extra`` says that
+        ``extra_sql`` narrows best (e.g. the children of one CI, while a file system's name ``/`` is
+        everywhere), so only its indexes may drive the search.
         """
-        class_where, params = self._class_filter(table)
+        class_where, params = self._class_filter(table, indexed=not (selective_extra or any(equals.values())))
         clauses = [class_where]
+        column = "+t0.{}" if selective_extra else "t0.{}"
         for name, value in equals.items():
             if value is None or value == "":
-                clauses.append(f"t0.{quote(name)} IS NULL")
+                clauses.append(f"{column.format(quote(name))} IS NULL")
             else:
-                clauses.append(f"t0.{quote(name)} = ?")
+                clauses.append(f"{column.format(quote(name))} = ?")
                 params.append(value)
         if query is not None and not query.empty:
             compiled = compile_query(table, query)
@@ -503,6 +554,29 @@ class Store:
         )
         with self.lock:
             return self._rows(sql, params)
+
+    def find_in(self, table: str, attributes: tuple[str, ...], keys: list[tuple[str, ...]]) -> list[Row]:
+        """Records through ``table`` whose ``attributes`` equal one of ``keys`` (all stored columns).
+
+        Stands for one :meth:`find` per key (IRE matches many related items in one go), so the rows
+        of each key come oldest first; key values must be non-empty.  The query narrows by the first
+        attribute (500 values at a time), the rest of each key is compared here.
+        """
+        wanted = set(keys)
+        firsts = list(dict.fromkeys(key[0] for key in keys))
+        class_where, class_params = self._class_filter(table, indexed=False)
+        rows: list[Row] = []
+        for start in range(0, len(firsts), 500):
+            chunk = firsts[start : start + 500]
+            sql = (
+                f"SELECT t0.* FROM {quote(physical(table))} t0 WHERE {class_where} "  # noqa: S608 - identifiers come from the class model
+                f"AND t0.{quote(attributes[0])} IN ({','.join('?' for _ in chunk)}) "
+                "ORDER BY t0.sys_created_on ASC, t0.rowid ASC"
+            )
+            with self.lock:
+                found = self._rows(sql, [*class_params, *chunk])
+            rows.extend(r for r in found if tuple(r[a] for a in attributes) in wanted)
+        return rows
 
     def count(self, table: str, where: str = "1", params: Iterable[object] = ()) -> int:
         """Rows visible through ``table`` matching a raw SQL condition on alias ``t0``."""

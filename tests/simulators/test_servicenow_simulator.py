@@ -6,6 +6,8 @@ Fixtures are local to this module (the package conftest serves the Qualys simula
 
 from __future__ import annotations
 
+import copy
+import gc
 import os
 import signal
 import subprocess
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 
+from simulators.servicenow.identification_rules import DEFAULT_RULES
 from simulators.servicenow.server import ServiceNowSimulator
 
 USER = "sn_integration"
@@ -104,6 +107,16 @@ def server(name: str, serial: str | None = None, cls: str = "cmdb_ci_linux_serve
             }
         ]
     return item
+
+
+def host_with_packages(name: str, *packages: dict[str, str]) -> dict[str, Any]:
+    item = server(name, f"SER-{name}")
+    item["related"] = [{"className": "cmdb_ci_spkg", "values": dict(p)} for p in packages]
+    return item
+
+
+def package(name: str, **extra: str) -> dict[str, str]:
+    return {"name": name, "version": "1", "key": f"{name}_|_1", **extra}
 
 
 def rows(sim: ServiceNowSimulator, name: str, query: str = "", **params: Any) -> list[dict[str, Any]]:
@@ -504,6 +517,70 @@ def test_ire_related_items_dependents_and_relations(snow: ServiceNowSimulator) -
         "cmdb_ci_spkg": 1,
     }
     assert summary["tables"]["cmdb_software_instance"] == 2 and summary["tables"]["u_qualys_asset_details"] == 1
+
+
+def test_ire_related_packages_see_earlier_writes_of_the_same_payload(snow: ServiceNowSimulator) -> None:
+    older = table(snow, "POST", "cmdb_ci_spkg", json=package("dup", package_name="old")).json()["result"]["sys_id"]
+    table(snow, "POST", "cmdb_ci_spkg", json=package("dup", package_name="new"))
+    payload = {
+        "items": [
+            host_with_packages("h1", package("a"), package("dup", package_name="old")),
+            host_with_packages("h2", package("a"), package("b", package_name="x")),
+            {"className": "cmdb_ci_spkg", "values": package("c")},
+            host_with_packages("h3", package("c"), package("b", package_name="y")),
+            {"className": "cmdb_ci_spkg", "values": package("a", package_name="renamed")},
+            host_with_packages("h4", package("a", package_name="renamed"), package("b", package_name="y")),
+        ]
+    }
+    result = ire(snow, payload)
+    assert result["hasError"] is False and gc.isenabled()
+    related = [[(r["operation"], r["sysId"]) for r in item["relatedItems"]] for item in result["items"]]
+    a_id, b_id, c_id = related[0][0][1], related[1][1][1], result["items"][2]["sysId"]
+    assert related[0] == [("INSERT", a_id), ("NO_CHANGE", older)]  # the oldest duplicate wins
+    assert related[1] == [("NO_CHANGE", a_id), ("INSERT", b_id)]
+    assert related[3] == [("NO_CHANGE", c_id), ("UPDATE", b_id)]  # a package inserted as a main item
+    assert result["items"][4]["sysId"] == a_id and result["items"][4]["operation"] == "UPDATE"
+    assert related[5] == [("NO_CHANGE", a_id), ("NO_CHANGE", b_id)]  # sees the main item's update
+    packages = rows(snow, "cmdb_ci_spkg", "ORDERBYkey^ORDERBYpackage_name")
+    assert [(p["key"], p["package_name"]) for p in packages] == [
+        ("a_|_1", "renamed"),
+        ("b_|_1", "y"),
+        ("c_|_1", ""),
+        ("dup_|_1", "new"),
+        ("dup_|_1", "old"),
+    ]
+    assert all(p["discovery_source"] == "Qualys" for p in packages if p["key"] != "dup_|_1")
+
+
+def test_ire_related_packages_matched_by_different_rule_entries(snow: ServiceNowSimulator) -> None:
+    rules = copy.deepcopy(DEFAULT_RULES)
+    package_rule = next(r for r in rules if r["applies_to"] == "cmdb_ci_spkg")
+    package_rule["entries"] = [{"priority": 100, "attributes": ["key"]}, {"priority": 200, "attributes": ["name"]}]
+    control(snow, "identification-rules", body={"rules": rules})
+    host = host_with_packages("h1", package("tool"), {"name": "tool", "package_name": "by name"})
+    related = ire(snow, {"items": [host]})["items"][0]["relatedItems"]
+    assert [r["operation"] for r in related] == ["INSERT", "UPDATE"] and related[0]["sysId"] == related[1]["sysId"]
+    assert [p["package_name"] for p in rows(snow, "cmdb_ci_spkg")] == ["by name"]
+
+
+def test_ire_dependent_items_are_matched_under_their_own_parent(snow: ServiceNowSimulator) -> None:
+    def payload() -> dict[str, Any]:
+        items: list[dict[str, Any]] = []
+        relations: list[dict[str, Any]] = []
+        for host in ("h1", "h2"):
+            items.append({**server(host, f"SER-{host}"), "internal_id": host})
+            for mount in ("/", "/var"):
+                items.append(
+                    {"className": "cmdb_ci_file_system", "internal_id": f"{host}{mount}", "values": {"name": mount}}
+                )
+                relations.append({"parent_id": host, "child_id": f"{host}{mount}", "type": "Contains::Contained by"})
+        return {"items": items, "relations": relations}
+
+    first = ire(snow, payload())
+    second = ire(snow, payload())
+    assert ops(first) == ["INSERT"] * 6 and ops(second) == ["NO_CHANGE"] * 6
+    assert [i["sysId"] for i in first["items"]] == [i["sysId"] for i in second["items"]]
+    assert len({i["sysId"] for i in first["items"]}) == 6
 
 
 def test_ire_rules_are_data_driven_and_roles_enforced(snow: ServiceNowSimulator) -> None:

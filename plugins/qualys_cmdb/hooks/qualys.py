@@ -364,7 +364,8 @@ class QualysHook(BaseHook):
             spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - returned to the caller
             raw = 0
             try:
-                with gzip.GzipFile(fileobj=spool, mode="wb", compresslevel=5) as gz:
+                # level 3: a 54 MB CSAM page compresses in 0.24 s to 4.8 MB (level 5: 0.40 s, 4.2 MB)
+                with gzip.GzipFile(fileobj=spool, mode="wb", compresslevel=3) as gz:
                     for chunk in response.iter_content(chunk_size=256 * 1024):
                         raw += len(chunk)
                         gz.write(chunk)

@@ -9,13 +9,13 @@ or an exception.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import requests
 from airflow.sdk import BaseHook
 
@@ -325,9 +325,10 @@ class ServiceNowHook(BaseHook):
         params = {"sysparm_data_source": data_source}
         if options and mode in ("enhanced", "query_enhanced"):
             params["options"] = options
-        body = {"items": items, "relations": relations or []}
+        # msgspec writes the UTF-8 bytes in one pass: a 500-asset batch is ~20 MB, built without a str copy
+        body = msgspec.json.encode({"items": items, "relations": relations or []})
         response = self.request(
-            "POST", IRE_MODES[mode], params=params, data=json.dumps(body), headers={"Content-Type": "application/json"}
+            "POST", IRE_MODES[mode], params=params, data=body, headers={"Content-Type": "application/json"}
         )
         data = response.json()
         return dict(data.get("result", data))
