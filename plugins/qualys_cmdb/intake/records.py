@@ -107,12 +107,8 @@ def timestamp(value: Any) -> str | None:
             return None
         seconds = number / 1000 if number > _EPOCH_MS_MIN else number
         return datetime.fromtimestamp(seconds, tz=UTC).isoformat()
-    raw = text(value)
-    if raw is None:
-        return None
-    if raw.lstrip("-").isdigit():
-        return timestamp(int(raw))
-    return _iso(raw)
+    raw = text(value)  # a float, or an object where a value is meant (None)
+    return None if raw is None else _timestamp_text(raw)
 
 
 @lru_cache(maxsize=1 << 17)  # the same dates recur across thousands of software rows: a page has ~100,000 of them
