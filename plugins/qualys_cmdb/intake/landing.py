@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from psycopg import Copy
 from sqlalchemy import Connection, Table, delete
 
 from qualys_cmdb.intake.records import AssetRecord
-from qualys_cmdb.staging.schema import LANDING_CHILDREN, SCHEMA, landing_asset, landing_software
+from qualys_cmdb.staging.schema import LANDING_CHILDREN, SCHEMA, landing_asset, landing_software, metadata
 
 FLUSH_ROWS = 20_000
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -77,12 +78,17 @@ class LandingWriter:
         if len(buffer) >= FLUSH_ROWS:
             self._flush(table.name)
 
+    def _copy(self, table: Table) -> Copy:
+        """A COPY into ``table``, all its columns in order (every row this writer sends has them all)."""
+        cols = ", ".join(f'"{c.name}"' for c in table.columns)
+        copy: Copy = self._cursor.copy(f'COPY "{SCHEMA}"."{table.name}" ({cols}) FROM STDIN')
+        return copy
+
     def _flush(self, name: str) -> None:
         rows = self._buffers.get(name)
         if not rows:
             return
-        cols = ", ".join(f'"{c}"' for c in self._columns[name])
-        with self._cursor.copy(f'COPY "{SCHEMA}"."{name}" ({cols}) FROM STDIN') as copy:
+        with self._copy(metadata.tables[f"{SCHEMA}.{name}"]) as copy:
             for row in rows:
                 copy.write_row(row)
         rows.clear()
@@ -90,8 +96,7 @@ class LandingWriter:
     def _flush_software_lines(self) -> None:
         if not self._software_lines:
             return
-        cols = ", ".join(f'"{c.name}"' for c in landing_software.columns)
-        with self._cursor.copy(f'COPY "{SCHEMA}"."{landing_software.name}" ({cols}) FROM STDIN') as copy:
+        with self._copy(landing_software) as copy:
             copy.write("".join(self._software_lines))
         self._software_lines.clear()
 
