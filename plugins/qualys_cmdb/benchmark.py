@@ -20,6 +20,9 @@ import math
 import os
 import platform
 import resource
+import secrets
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -58,7 +61,13 @@ properties:
 
 # ---------------------------------------------------------------------------------------------- child processes
 def _run_dag_child() -> None:
-    """In a child process: run the bench DAG once with ``dag.test()``; print its task durations and peak RSS."""
+    """In a child process: run the bench DAG once with ``dag.test(use_executor=True)``; print its figures.
+
+    The tasks run as in production: the LocalExecutor hands each task to a worker process, which talks to the
+    execution API server the bench started, so the parse task's mapped instances run side by side. A task's
+    seconds are the span from its first instance's start to its last one's end; the peak RSS is that of the
+    largest task process (the executor's workers and their tasks are this process's children).
+    """
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
@@ -67,21 +76,22 @@ def _run_dag_child() -> None:
     if bag.import_errors:
         raise SystemExit(f"the DAG folder does not import: {bag.import_errors}")
     started = time.perf_counter()
-    run = bag.get_dag(DAG_ID).test()
+    run = bag.get_dag(DAG_ID).test(use_executor=True)
     wall = time.perf_counter() - started
-    tasks: dict[str, float] = {}
+    spans: dict[str, tuple[datetime, datetime]] = {}
     with create_session() as session:
         for ti in session.query(TaskInstance).filter(TaskInstance.dag_id == DAG_ID, TaskInstance.run_id == run.run_id):
             if ti.start_date and ti.end_date:
-                tasks[ti.task_id] = tasks.get(ti.task_id, 0.0) + (ti.end_date - ti.start_date).total_seconds()
+                first, last = spans.get(ti.task_id, (ti.start_date, ti.end_date))
+                spans[ti.task_id] = (min(first, ti.start_date), max(last, ti.end_date))
     print(
         json.dumps(
             {
                 "run_id": run.run_id,
                 "state": str(run.state),
                 "wall_s": round(wall, 2),
-                "tasks_s": {k: round(v, 2) for k, v in tasks.items()},
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "tasks_s": {k: round((end - start).total_seconds(), 2) for k, (start, end) in spans.items()},
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
             }
         )
     )
@@ -170,6 +180,9 @@ class Bench:
         self.qcmdb = str(Path(sys.executable).with_name("qcmdb"))
         self.airflow = str(Path(sys.executable).with_name("airflow"))
         self.work = Path(tempfile.mkdtemp(prefix="qcmdb-bench-"))
+        self.api_port = _free_port()
+        self.jwt_secret = secrets.token_urlsafe(32)
+        self.api: subprocess.Popen[bytes] | None = None
 
     def _env(self, qualys_url: str, cmdb_url: str) -> dict[str, str]:
         from qualys_cmdb.staging.database import embedded_url
@@ -182,6 +195,10 @@ class Bench:
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=embedded_url(AIRFLOW_DB).render_as_string(hide_password=False),
             AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
+            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+            AIRFLOW__CORE__PARALLELISM=str(max(2, self.processors)),
+            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{self.api_port}/execution/",
+            AIRFLOW__API_AUTH__JWT_SECRET=self.jwt_secret,
             QUALYS_CMDB_CONFIG=str(self.work / "qualys_cmdb.yaml"),
             AIRFLOW_CONN_QUALYS_CMDB_STAGING=json.dumps(
                 {"conn_type": "postgres", "host": staging.query["host"], "login": "postgres", "schema": STAGING_DB}
@@ -216,8 +233,14 @@ class Bench:
             [sys.executable, "-m", "qualys_cmdb.benchmark", *args], env=env, capture_output=True, text=True
         )
         if result.returncode != 0:
-            raise SystemExit(f"benchmark step {args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
-        return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+            raise SystemExit(
+                f"benchmark step {args} failed (task logs: {self.work / 'airflow' / 'logs'}):\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+            )
+        figures = dict(json.loads(result.stdout.strip().splitlines()[-1]))
+        if figures.get("state", "success") != "success":
+            print(f"  the DAG run ended {figures['state']}; task logs: {self.work / 'airflow' / 'logs'}", flush=True)
+        return figures
 
     def run(self) -> dict[str, Any]:
         from qualys_cmdb.staging.database import embedded_server
@@ -228,34 +251,17 @@ class Bench:
         server = embedded_server()
         server.psql(f"DROP DATABASE IF EXISTS {AIRFLOW_DB} WITH (FORCE);")
         results = []
-        migrated = False
-        for size in self.sizes:
-            server.psql(f"DROP DATABASE IF EXISTS {STAGING_DB} WITH (FORCE);")
-            qualys, qualys_url = self._start(
-                [
-                    "qualys",
-                    "--assets",
-                    str(size),
-                    "--seed",
-                    str(self.seed),
-                    *(["--shape", self.shape] if self.shape else []),
-                    "--user",
-                    SIM_USER,
-                    "--password",
-                    SIM_PASSWORD,
-                ]
-            )
-            cmdb, cmdb_url = self._start(["servicenow", "--user", SN_USER, "--password", SN_PASSWORD])
-            try:
-                env = self._env(qualys_url, cmdb_url)
-                if not migrated:
-                    subprocess.run([self.airflow, "db", "migrate"], env=env, check=True, capture_output=True)
-                    migrated = True
-                results.append(self._measure(size, env, qualys_url))
-            finally:
-                for proc in (qualys, cmdb):
-                    proc.terminate()
-                    proc.wait(timeout=30)
+        try:
+            for size in self.sizes:
+                results.append(self._size(size, server))
+        finally:
+            if self.api is not None:
+                self.api.terminate()
+                self.api.wait(timeout=30)
+        if all(state == "success" for r in results for state in r["states"].values()):
+            shutil.rmtree(self.work, ignore_errors=True)
+        else:
+            print(f"a DAG run did not succeed: its task logs are kept under {self.work / 'airflow' / 'logs'}")
         report = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
@@ -269,6 +275,57 @@ class Bench:
             small, large = results[0], results[-1]
             report["memory_ratio"] = round(large["memory"]["peak_rss_mb"] / max(1, small["memory"]["peak_rss_mb"]), 2)
         return report
+
+    def _size(self, size: int, server: Any) -> dict[str, Any]:
+        """One estate size: fresh staging database and simulators, then the three measured passes."""
+        server.psql(f"DROP DATABASE IF EXISTS {STAGING_DB} WITH (FORCE);")
+        qualys, qualys_url = self._start(
+            [
+                "qualys",
+                "--assets",
+                str(size),
+                "--seed",
+                str(self.seed),
+                *(["--shape", self.shape] if self.shape else []),
+                "--user",
+                SIM_USER,
+                "--password",
+                SIM_PASSWORD,
+            ]
+        )
+        cmdb, cmdb_url = self._start(["servicenow", "--user", SN_USER, "--password", SN_PASSWORD])
+        try:
+            env = self._env(qualys_url, cmdb_url)
+            if self.api is None:
+                subprocess.run([self.airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+                self.api = self._start_execution_api(env)
+            return self._measure(size, env, qualys_url)
+        finally:
+            for proc in (qualys, cmdb):
+                proc.terminate()
+                proc.wait(timeout=30)
+
+    def _start_execution_api(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Airflow's execution API (only that app) on 127.0.0.1, which the executor's task processes report to."""
+        log = (self.work / "execution-api.log").open("wb")
+        proc = subprocess.Popen(
+            [self.airflow, "api-server", "--apps", "execution", "-H", "127.0.0.1", "-p", str(self.api_port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        health = f"http://127.0.0.1:{self.api_port}/execution/health"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"the execution API server exited ({proc.returncode}); see {log.name}")
+            try:
+                with urllib.request.urlopen(health, timeout=2):  # http://127.0.0.1, the server started here
+                    return proc
+            except OSError:
+                time.sleep(0.5)
+        proc.terminate()
+        raise SystemExit(f"the execution API server did not answer {health} within 120 s; see {log.name}")
 
     def _measure(self, size: int, env: dict[str, str], qualys_url: str) -> dict[str, Any]:
         from qualys_cmdb.staging.database import embedded_url, get_engine
@@ -339,6 +396,13 @@ class Bench:
             "states": {"first": first["state"], "incremental": second["state"], "unchanged": third["state"]},
             "wall_s": first["wall_s"],
         }
+
+
+def _free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _per_1000(load: dict[str, Any]) -> float | None:

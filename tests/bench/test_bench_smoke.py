@@ -36,3 +36,4 @@ def test_the_benchmark_runs_and_counts_right(airflow_db: None, tmp_path: Path) -
     assert size["incremental"]["fetched"] == size["incremental"]["changed"] == max(1, ASSETS // 100)
     assert size["incremental"]["cmdb_calls"] <= size["incremental"]["max_calls"]
     assert size["unchanged"]["cmdb_calls"] == 0
+    assert size["memory"]["peak_rss_mb"] > 50  # the task processes (the executor's children) were measured
