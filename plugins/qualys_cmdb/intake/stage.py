@@ -55,12 +55,10 @@ def stage_records(engine: Engine, queue_ids: list[int], run_id: str) -> StageRes
         result.unchanged = result.assets - result.changed
         _upsert_assets(conn, run_id)
         for kind in CHILD_COLUMNS:
-            _replace_children(conn, kind)
+            staged_rows = _replace_children(conn, kind)
+            if kind == "software_install":
+                result.software_rows = staged_rows
         _upsert_software_catalog(conn)
-        result.software_rows = _scalar(
-            conn,
-            f'SELECT count(*) FROM "{SCHEMA}".landing_software l JOIN changed c USING (queue_id, source, asset_id)',
-        )
         _mark_success(conn, queue_ids)
         clear_landing(conn, queue_ids)
     return result
@@ -126,7 +124,8 @@ def _upsert_assets(conn: Connection, run_id: str) -> None:
     )
 
 
-def _replace_children(conn: Connection, kind: str) -> None:
+def _replace_children(conn: Connection, kind: str) -> int:
+    """Replace the ``kind`` rows of the changed assets with their landing rows; the number of rows staged."""
     staged = STAGED_CHILDREN[kind]
     landing = f"landing_{'software' if kind == 'software_install' else kind}"
     cols = [c.name for c in staged.columns]
@@ -138,7 +137,7 @@ def _replace_children(conn: Connection, kind: str) -> None:
             """
         )
     )
-    conn.execute(
+    inserted = conn.execute(
         text(
             f"""
             INSERT INTO "{SCHEMA}".{staged.name} ({_cols(cols)})
@@ -146,17 +145,28 @@ def _replace_children(conn: Connection, kind: str) -> None:
             """
         )
     )
+    return int(inserted.rowcount)
 
 
 def _upsert_software_catalog(conn: Connection) -> None:
+    """Upsert the catalog rows of the products the changed assets have, each from the newest record holding it.
+
+    The newest record per product is found by a hash aggregate over the installs; only that record's rows of
+    the product are then sorted, not every install of the estate.
+    """
     cols = _SOFTWARE_CATALOG_COLS
     updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c != "software_key")
     conn.execute(
         text(
             f"""
+            WITH newest AS (
+                SELECT l.software_key, max(l.queue_id) AS queue_id
+                FROM "{SCHEMA}".{landing_software.name} l JOIN changed c USING (queue_id, source, asset_id)
+                GROUP BY l.software_key
+            )
             INSERT INTO "{SCHEMA}".{staged_software.name} ({_cols(cols)}, first_seen, last_seen)
             SELECT DISTINCT ON (l.software_key) {_cols(cols, "l.")}, now(), now()
-            FROM "{SCHEMA}".{landing_software.name} l JOIN changed c USING (queue_id, source, asset_id)
+            FROM "{SCHEMA}".{landing_software.name} l JOIN newest n USING (software_key, queue_id)
             ORDER BY l.software_key
             ON CONFLICT (software_key) DO UPDATE SET {updates}, last_seen = now()
             """

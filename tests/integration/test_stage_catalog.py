@@ -1,0 +1,40 @@
+"""Stage: the software catalog takes each product from the newest record that holds it, and the counts add up."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from qualys_cmdb.config import DetailFlags
+from qualys_cmdb.intake.csam import parse_csam_page
+from qualys_cmdb.intake.landing import LandingWriter
+from qualys_cmdb.intake.stage import stage_records
+from qualys_cmdb.staging.schema import STAGED_CHILDREN, staged_software
+from sqlalchemy import func, select
+
+
+def _land(engine, queue_id: int, asset_ids: list[int], eol: str) -> None:  # type: ignore[no-untyped-def]
+    """One record holding ``asset_ids``, each with the same two products; the first one's end of life is ``eol``."""
+    software = [
+        {"id": 1, "fullName": "Widget Pro", "version": "2.1", "publisher": "Acme", "lifecycle": {"eolDate": eol}},
+        {"id": 2, "fullName": "Gadget", "version": "9", "publisher": "Acme"},
+    ]
+    assets = [{"assetId": a, "softwareListData": {"software": software}} for a in asset_ids]
+    page = json.dumps({"assetListData": {"asset": assets}}).encode()
+    with engine.begin() as conn:
+        writer = LandingWriter(conn, queue_id)
+        writer.add_all(parse_csam_page(io.BytesIO(page), "src", DetailFlags()))
+        writer.close()
+
+
+def test_the_catalog_takes_the_newest_records_values_and_installs_are_counted(staging) -> None:  # type: ignore[no-untyped-def]
+    _land(staging, 1, [10, 11, 12], "2029-01-01T00:00:00Z")
+    _land(staging, 2, [20, 21], "2031-06-30T00:00:00Z")  # the newer record: its values win
+    result = stage_records(staging, [1, 2], "run-1")
+    assert (result.assets, result.changed, result.software_rows) == (5, 5, 10)
+    with staging.connect() as conn:
+        catalog = {r.name: r for r in conn.execute(select(staged_software))}
+        installs = conn.execute(select(func.count()).select_from(STAGED_CHILDREN["software_install"])).scalar_one()
+    assert set(catalog) == {"Widget Pro", "Gadget"}
+    assert str(catalog["Widget Pro"].lifecycle_eol_date)[:10] == "2031-06-30"
+    assert installs == 10
