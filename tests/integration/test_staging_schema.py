@@ -24,3 +24,40 @@ def test_migrations_reach_head_and_match_the_declared_schema(engine) -> None:  #
 
 def test_upgrading_twice_is_harmless(engine) -> None:  # type: ignore[no-untyped-def]
     assert upgrade(engine) == upgrade(engine) == head_revision()
+
+
+def test_the_landing_reshape_queues_parsed_records_again(staging) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0005 changes the landing tables' shape: a record parsed but not staged is parsed again later."""
+    from alembic import command
+    from qualys_cmdb.staging.migrate import alembic_config
+    from sqlalchemy import text
+
+    cfg = alembic_config()
+    with staging.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0004")
+    try:
+        with staging.begin() as conn:
+            conn.execute(
+                text(
+                    f"""INSERT INTO {SCHEMA}.sync_queue
+                        (direction, source, schedule, run_id, status, api, format, page_no, request, parsed_at)
+                    VALUES ('download', 's', 'daily', 'r1', 'Processing', 'csam', 'json', 1, '{{}}', now()),
+                           ('download', 's', 'daily', 'r1', 'Success', 'csam', 'json', 2, '{{}}', now())"""
+                )
+            )
+            conn.execute(
+                text(
+                    f"""INSERT INTO {SCHEMA}.landing_software (queue_id, source, asset_id, software_key, name)
+                    VALUES (1, 's', 7, 'k', 'Widget')"""
+                )
+            )
+        assert upgrade(staging) == head_revision()
+        with staging.connect() as conn:
+            queue = conn.execute(text(f"SELECT status, parsed_at, notes FROM {SCHEMA}.sync_queue ORDER BY id")).all()
+            left = conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.landing_software")).scalar_one()
+        assert [q.status for q in queue] == ["Queued", "Success"]
+        assert queue[0].parsed_at is None and "0005" in queue[0].notes
+        assert left == 0
+    finally:
+        upgrade(staging)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import msgspec
 
@@ -32,7 +32,7 @@ from qualys_cmdb.intake.records import (
     text,
     timestamp,
 )
-from qualys_cmdb.staging.schema import landing_software
+from qualys_cmdb.staging.schema import landing_software, landing_software_product
 
 CLOUD_PROVIDERS = ("aws", "azure", "gcp", "oci", "ibm", "alibaba")
 
@@ -279,6 +279,15 @@ _LICENSE_FIELDS = ("category", "subcategory")
 _CACHEABLE = frozenset({str, bool, type(None)})
 
 
+class Product(NamedTuple):
+    """A product's part of a software row, normalised once per page (see SoftwareCatalog)."""
+
+    row: dict[str, Any]  # software_key and the catalog columns, in landing_software_product's order
+    repr_head: str  # the start of the row's repr: "(key, name, …, " (the install's values follow)
+    copy_line: str  # the product's columns in COPY text (landing_software_product after queue_id)
+    key_copy: str  # the software key in COPY text and a tab: the start of an install's COPY line
+
+
 class SoftwareCatalog:
     """Software rows of one page, with the catalog part normalised once per distinct product.
 
@@ -286,11 +295,12 @@ class SoftwareCatalog:
     (name, version, publisher, category, lifecycle, license …) and only the id and the install dates and path belong
     to the install. The catalog part is keyed by the raw values it is made of, so a product seen earlier on the page
     costs a dictionary lookup instead of 28 normalisations; the repr of its values is kept too, for the content hash.
-    Bounded by the number of rows of one page.
+    A product lands once per page (``software_products`` of the first asset that has it), an install as its key and
+    its own five columns. Bounded by the number of rows of one page.
     """
 
     def __init__(self) -> None:
-        self._parts: dict[tuple[Any, ...], tuple[dict[str, Any], str, str]] = {}
+        self._products: dict[tuple[Any, ...], Product] = {}
 
     def add(self, record: AssetRecord, sw: dict[str, Any]) -> None:
         """Add the landing row of one ``softwareListData.software[]`` element to ``record``."""
@@ -301,14 +311,15 @@ class SoftwareCatalog:
             *(map(life.get, _LIFECYCLE_FIELDS) if isinstance(life, dict) else (life,)),
             *(map(lic.get, _LICENSE_FIELDS) if isinstance(lic, dict) else (lic,)),
         )
-        if not _CACHEABLE.issuperset(map(type, key)):
-            # A number, a list or an object where text is expected: 1, True and Decimal("1.0") are equal keys
-            # that normalise differently, so such rows are normalised without the cache.
-            part, head, copy_head = _catalog_part(sw)
-        elif (cached := self._parts.get(key)) is None:
-            part, head, copy_head = self._parts[key] = _catalog_part(sw)
-        else:
-            part, head, copy_head = cached
+        # A number, a list or an object where text is expected: 1, True and Decimal("1.0") are equal keys that
+        # normalise differently, so such rows are normalised without the cache.
+        cacheable = _CACHEABLE.issuperset(map(type, key))
+        product = self._products.get(key) if cacheable else None
+        if product is None:
+            product = _product(sw)
+            if cacheable:
+                self._products[key] = product
+            record.software_products.append((product.row["software_key"], product.copy_line))
         install = (
             integer(sw.get("id")),
             timestamp(sw.get("installDate")),
@@ -316,21 +327,19 @@ class SoftwareCatalog:
             timestamp(sw.get("lastUpdated")),
             timestamp(sw.get("lastUseDate")),
         )
-        row = part.copy()
+        row = product.row.copy()
         row.update(zip(_INSTALL_COLUMNS, install, strict=True))
         record.software.append(row)
         # == repr(tuple(row.values())): the product's values are formatted once, the install's here
-        record.software_reprs.append(head + ", ".join(map(repr, install)) + ")")
-        record.software_copy.append(copy_head + "\t".join(map(copy_text, install)))
+        record.software_reprs.append(product.repr_head + ", ".join(map(repr, install)) + ")")
+        record.software_copy.append(product.key_copy + "\t".join(map(copy_text, install)))
 
 
 _INSTALL_COLUMNS = ("software_id", "install_date", "install_path", "last_updated", "last_use_date")
-_SOFTWARE_COLUMNS = [c.name for c in landing_software.columns][3:]
 
 
-def _catalog_part(sw: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
-    """The product's columns of a software row, in the landing table's order (the install's columns follow), and
-    the start of the row's repr and of its COPY line."""
+def _product(sw: dict[str, Any]) -> Product:
+    """The product's columns of a software row (the install's columns follow them in a row)."""
     life = sw.get("lifecycle")
     life = life if isinstance(life, dict) else {}
     lic = sw.get("license")
@@ -369,7 +378,12 @@ def _catalog_part(sw: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
         "ignored_reason": text(sw.get("ignoredReason")),
         "cpe": text(sw.get("cpe")),
     }
-    return part, "(" + ", ".join(map(repr, part.values())) + ", ", "\t".join(map(copy_text, part.values())) + "\t"
+    return Product(
+        part,
+        "(" + ", ".join(map(repr, part.values())) + ", ",
+        "\t".join(map(copy_text, part.values())),
+        copy_text(part["software_key"]) + "\t",
+    )
 
 
 def _cloud(value: Any, provider_hint: Any) -> tuple[str, dict[str, Any]] | None:
@@ -402,5 +416,9 @@ def _cloud_row(provider: str, d: dict[str, Any], tags: list[Any]) -> dict[str, A
     return cloud_row(provider, lookup, pairs)
 
 
-if [*_catalog_part({})[0], *_INSTALL_COLUMNS] != _SOFTWARE_COLUMNS:  # the COPY lines rely on this order
-    raise RuntimeError("landing_software's columns no longer match SoftwareCatalog's rows: update both together")
+# The COPY lines rely on these orders.
+if [*_product({}).row] != [c.name for c in landing_software_product.columns][1:] or [
+    "software_key",
+    *_INSTALL_COLUMNS,
+] != [c.name for c in landing_software.columns][3:]:
+    raise RuntimeError("the landing software tables no longer match SoftwareCatalog's rows: update both together")

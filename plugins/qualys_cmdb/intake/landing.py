@@ -9,7 +9,14 @@ from psycopg import Copy
 from sqlalchemy import Connection, Table, delete
 
 from qualys_cmdb.intake.records import AssetRecord
-from qualys_cmdb.staging.schema import LANDING_CHILDREN, SCHEMA, landing_asset, landing_software, metadata
+from qualys_cmdb.staging.schema import (
+    LANDING_CHILDREN,
+    SCHEMA,
+    landing_asset,
+    landing_software,
+    landing_software_product,
+    metadata,
+)
 
 FLUSH_ROWS = 20_000
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -28,15 +35,18 @@ class LandingWriter:
     """Collects the rows of one queue record and COPYs them into the landing tables.
 
     Rows are buffered per table and flushed every ``FLUSH_ROWS`` rows, so memory stays bounded whatever the page
-    size. Runs inside the caller's transaction: a failure leaves no landing row behind.
+    size. A software product's catalog columns land once per record (``landing_software_product``), each install
+    as the product's key and its own columns. Runs inside the caller's transaction: a failure leaves no landing row
+    behind.
     """
 
     def __init__(self, conn: Connection, queue_id: int) -> None:
         self._cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         self._queue_id = queue_id
         self._buffers: dict[str, list[tuple[Any, ...]]] = {}
-        self._software_lines: list[str] = []  # landing_software rows already in COPY text (see AssetRecord)
+        self._lines: dict[str, list[str]] = {}  # rows the parser already wrote in COPY text (see AssetRecord)
         self._columns: dict[str, list[str]] = {}
+        self._products: set[str] = set()  # the software keys this record has landed
         self.assets = 0
         self.rows = 0
         self.software_rows = 0
@@ -50,12 +60,14 @@ class LandingWriter:
         self.software_rows += len(record.software)
         if record.software_copy and len(record.software_copy) == len(record.software):
             prefix = f"{self._queue_id}\t{copy_text(source)}\t{asset_id}\t"
-            self._software_lines.extend([prefix + line + "\n" for line in record.software_copy])
+            self._write_lines(landing_software, [prefix + line + "\n" for line in record.software_copy])
             self.rows += len(record.software)
-            if len(self._software_lines) >= FLUSH_ROWS:
-                self._flush_software_lines()
+            new = [(key, line) for key, line in record.software_products if key not in self._products]
+            self._products.update(key for key, _ in new)
+            self._write_lines(landing_software_product, [f"{self._queue_id}\t{line}\n" for _, line in new])
         else:
             self._put(landing_software, source, asset_id, record.software)
+            self._put_products(record.software)
 
     def add_all(self, records: Iterable[AssetRecord]) -> None:
         for record in records:
@@ -65,18 +77,39 @@ class LandingWriter:
         """Buffer ``rows`` of one asset; every landing table starts with (queue_id, source, asset_id)."""
         if not rows:
             return
+        rest = self._table_columns(table)[3:]
+        key = (self._queue_id, source, asset_id)
+        self._buffer(table, [key + tuple(map(row.get, rest)) for row in rows])
+        self.rows += len(rows)
+
+    def _put_products(self, software: list[dict[str, Any]]) -> None:
+        """Buffer the catalog columns of the products of ``software`` rows this record has not landed yet."""
+        rest = self._table_columns(landing_software_product)[1:]
+        new = []
+        for row in software:
+            if row["software_key"] not in self._products:
+                self._products.add(row["software_key"])
+                new.append((self._queue_id, *map(row.get, rest)))
+        self._buffer(landing_software_product, new)
+
+    def _table_columns(self, table: Table) -> list[str]:
         columns = self._columns.get(table.name)
         if columns is None:
             columns = self._columns[table.name] = [c.name for c in table.columns]
-            assert columns[:3] == ["queue_id", "source", "asset_id"], table.name
-        rest = columns[3:]
+            assert columns[0] == "queue_id", table.name
+        return columns
+
+    def _buffer(self, table: Table, rows: list[tuple[Any, ...]]) -> None:
         buffer = self._buffers.setdefault(table.name, [])
-        key = (self._queue_id, source, asset_id)
-        for row in rows:
-            buffer.append(key + tuple(map(row.get, rest)))
-        self.rows += len(rows)
+        buffer.extend(rows)
         if len(buffer) >= FLUSH_ROWS:
             self._flush(table.name)
+
+    def _write_lines(self, table: Table, lines: list[str]) -> None:
+        buffer = self._lines.setdefault(table.name, [])
+        buffer.extend(lines)
+        if len(buffer) >= FLUSH_ROWS:
+            self._flush_lines(table.name)
 
     def _copy(self, table: Table) -> Copy:
         """A COPY into ``table``, all its columns in order (every row this writer sends has them all)."""
@@ -93,22 +126,24 @@ class LandingWriter:
                 copy.write_row(row)
         rows.clear()
 
-    def _flush_software_lines(self) -> None:
-        if not self._software_lines:
+    def _flush_lines(self, name: str) -> None:
+        lines = self._lines.get(name)
+        if not lines:
             return
-        with self._copy(landing_software) as copy:
-            copy.write("".join(self._software_lines))
-        self._software_lines.clear()
+        with self._copy(metadata.tables[f"{SCHEMA}.{name}"]) as copy:
+            copy.write("".join(lines))
+        lines.clear()
 
     def close(self) -> None:
         """Flush what is left."""
         for name in list(self._buffers):
             self._flush(name)
-        self._flush_software_lines()
+        for name in list(self._lines):
+            self._flush_lines(name)
         self._cursor.close()
 
 
 def clear_landing(conn: Connection, queue_ids: list[int]) -> None:
     """Delete the landing rows of ``queue_ids`` (after staging, or before parsing a record again)."""
-    for table in (landing_asset, landing_software, *LANDING_CHILDREN.values()):
+    for table in (landing_asset, landing_software, landing_software_product, *LANDING_CHILDREN.values()):
         conn.execute(delete(table).where(table.c.queue_id.in_(queue_ids)))

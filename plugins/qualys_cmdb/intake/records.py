@@ -28,10 +28,12 @@ class AssetRecord:
     children: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     software: list[dict[str, Any]] = field(default_factory=list)
     #: Where the parser already knows them, for each software row: ``repr(tuple(row.values()))`` (see seal), and
-    #: its values in COPY text format, tab-separated, in the order of ``landing_software``'s columns after
-    #: (queue_id, source, asset_id) (see LandingWriter).
+    #: its install in COPY text format, tab-separated, in the order of ``landing_software``'s columns after
+    #: (queue_id, source, asset_id) (see LandingWriter); with, for the products first met in this asset,
+    #: ``(software_key, COPY text of landing_software_product's columns after queue_id)``.
     software_reprs: list[str] = field(default_factory=list)
     software_copy: list[str] = field(default_factory=list)
+    software_products: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, kind: str, row: dict[str, Any]) -> None:
         self.children.setdefault(kind, []).append(row)

@@ -19,6 +19,7 @@ from qualys_cmdb.staging.schema import (
     STAGED_CHILDREN,
     landing_asset,
     landing_software,
+    landing_software_product,
     staged_asset,
     staged_software,
 )
@@ -149,11 +150,7 @@ def _replace_children(conn: Connection, kind: str) -> int:
 
 
 def _upsert_software_catalog(conn: Connection) -> None:
-    """Upsert the catalog rows of the products the changed assets have, each from the newest record holding it.
-
-    The newest record per product is found by a hash aggregate over the installs; only that record's rows of
-    the product are then sorted, not every install of the estate.
-    """
+    """Upsert the catalog rows of the products the changed assets have, each from the newest record holding it."""
     cols = _SOFTWARE_CATALOG_COLS
     updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c != "software_key")
     conn.execute(
@@ -165,9 +162,9 @@ def _upsert_software_catalog(conn: Connection) -> None:
                 GROUP BY l.software_key
             )
             INSERT INTO "{SCHEMA}".{staged_software.name} ({_cols(cols)}, first_seen, last_seen)
-            SELECT DISTINCT ON (l.software_key) {_cols(cols, "l.")}, now(), now()
-            FROM "{SCHEMA}".{landing_software.name} l JOIN newest n USING (software_key, queue_id)
-            ORDER BY l.software_key
+            SELECT DISTINCT ON (p.software_key) {_cols(cols, "p.")}, now(), now()
+            FROM "{SCHEMA}".{landing_software_product.name} p JOIN newest n USING (software_key, queue_id)
+            ORDER BY p.software_key
             ON CONFLICT (software_key) DO UPDATE SET {updates}, last_seen = now()
             """
         )

@@ -285,8 +285,15 @@ def _staged(name: str, columns: list[Column[object]]) -> Table:
 
 # --------------------------------------------------------------------------------------------- landing
 landing_asset = _landing("asset", _asset_columns())
-landing_software = _landing(
-    "software", [Column("software_key", String(32), nullable=False), *_software_catalog_columns(), *_install_columns()]
+#: One row per install: the product is named by its key; its catalog columns land once per record below.
+landing_software = _landing("software", CHILD_COLUMNS["software_install"]())
+landing_software_product = Table(
+    "landing_software_product",
+    metadata,
+    Column("queue_id", BigInteger, nullable=False, index=True),
+    Column("software_key", String(32), nullable=False),
+    *_software_catalog_columns(),
+    prefixes=["UNLOGGED"],
 )
 LANDING_CHILDREN = {kind: _landing(kind, make()) for kind, make in CHILD_COLUMNS.items() if kind != "software_install"}
 
