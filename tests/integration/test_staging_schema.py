@@ -40,22 +40,22 @@ def test_the_landing_reshape_queues_parsed_records_again(staging) -> None:  # ty
         with staging.begin() as conn:
             conn.execute(
                 text(
-                    f"""INSERT INTO {SCHEMA}.sync_queue
+                    """INSERT INTO qcmdb.sync_queue
                         (direction, source, schedule, run_id, status, api, format, page_no, request, parsed_at)
-                    VALUES ('download', 's', 'daily', 'r1', 'Processing', 'csam', 'json', 1, '{{}}', now()),
-                           ('download', 's', 'daily', 'r1', 'Success', 'csam', 'json', 2, '{{}}', now())"""
+                    VALUES ('download', 's', 'daily', 'r1', 'Processing', 'csam', 'json', 1, '{}', now()),
+                           ('download', 's', 'daily', 'r1', 'Success', 'csam', 'json', 2, '{}', now())"""
                 )
             )
             conn.execute(
                 text(
-                    f"""INSERT INTO {SCHEMA}.landing_software (queue_id, source, asset_id, software_key, name)
+                    """INSERT INTO qcmdb.landing_software (queue_id, source, asset_id, software_key, name)
                     VALUES (1, 's', 7, 'k', 'Widget')"""
                 )
             )
         assert upgrade(staging) == head_revision()
         with staging.connect() as conn:
-            queue = conn.execute(text(f"SELECT status, parsed_at, notes FROM {SCHEMA}.sync_queue ORDER BY id")).all()
-            left = conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.landing_software")).scalar_one()
+            queue = conn.execute(text("SELECT status, parsed_at, notes FROM qcmdb.sync_queue ORDER BY id")).all()
+            left = conn.execute(text("SELECT count(*) FROM qcmdb.landing_software")).scalar_one()
         assert [q.status for q in queue] == ["Queued", "Success"]
         assert queue[0].parsed_at is None and "0005" in queue[0].notes
         assert left == 0
