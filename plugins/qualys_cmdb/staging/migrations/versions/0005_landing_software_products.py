@@ -11,6 +11,8 @@ staged are queued again, so their stored responses are parsed into the new shape
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -19,7 +21,7 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-CATALOG = [
+CATALOG: list[tuple[str, sa.types.TypeEngine[Any]]] = [
     ("name", sa.Text()),
     ("version", sa.Text()),
     ("publisher", sa.Text()),
