@@ -9,7 +9,9 @@ confirmed are never sent (BY-1).
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine, bindparam, text
 
@@ -56,54 +58,73 @@ def _asset_of(payload: Payload) -> list[tuple[str, int]]:
 def load_approved(
     engine: Engine, hook: ServiceNowHook, mappings: Mappings, schedule: str, batch_size: int = 200
 ) -> LoadResult:
-    """Send every approved, changed asset of ``schedule`` to IRE; record each outcome."""
+    """Send every approved, changed asset of ``schedule`` to IRE; record each outcome.
+
+    Each batch's outcomes move its assets out of 'approved', so the batches walk through them all once. While the
+    CMDB works on one batch, the next one is read and built (the request waits in a thread of its own, the wait
+    frees the interpreter); its outcomes are stored before the next batch is sent.
+    """
     batch_size = max(1, min(batch_size, MAX_IRE_BATCH))
     result = LoadResult()
     calls_before = hook.calls
-    while True:
-        # each batch's outcomes move its assets out of 'approved', so this walks through them all once
-        keys = waiting(engine, schedule, "approved", batch_size)
-        if not keys:
-            break
-        payload = build_payload(engine, mappings, keys)
-        answer = hook.identify_reconcile(payload.items, mappings.discovery_source, relations=payload.relations)
-        outcomes = ire_outcomes(answer, len(payload.items))
-        owners = _asset_of(payload)
-        problems: dict[tuple[str, int], list[str]] = defaultdict(list)
-        for outcome, owner in zip(outcomes, owners, strict=True):
-            if not outcome.ok:
-                problems[owner].append(
-                    f"{outcome.class_name or payload.items[outcome.index]['className']}: "
-                    f"{outcome.message or 'not confirmed by the CMDB'}"
-                )
-                for err in outcome.errors:
-                    code = str(err.get("error", "?"))
-                    result.errors[code] = result.errors.get(code, 0) + 1
-        loaded, failed = [], []
-        for key, index in payload.main_index.items():
-            main = outcomes[index]
-            result.sent += 1
-            if key in problems:
-                failed.append({"source": key[0], "asset_id": key[1], "reason": "; ".join(problems[key])[:4000]})
-            else:
-                op = main.operation or "?"
-                result.operations[op] = result.operations.get(op, 0) + 1
-                note = ("truncated: " + ", ".join(payload.truncated[key])) if key in payload.truncated else None
-                loaded.append(
-                    {
-                        "source": key[0],
-                        "asset_id": key[1],
-                        "sys_id": main.sys_id,
-                        "cls": main.class_name,
-                        "op": op,
-                        "note": note,
-                    }
-                )
-        record_outcomes(engine, loaded, failed)
-        result.loaded += len(loaded)
-        result.failed += len(failed)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ire-request") as requests:
+        payload = _next_batch(engine, mappings, schedule, batch_size, in_flight=set())
+        while payload is not None:
+            answer = requests.submit(
+                hook.identify_reconcile, payload.items, mappings.discovery_source, relations=payload.relations
+            )
+            following = _next_batch(engine, mappings, schedule, batch_size, in_flight=set(payload.main_index))
+            _record_batch(engine, payload, answer.result(), result)
+            payload = following
     result.calls = hook.calls - calls_before
     return result
+
+
+def _next_batch(
+    engine: Engine, mappings: Mappings, schedule: str, batch_size: int, in_flight: set[tuple[str, int]]
+) -> Payload | None:
+    """The payload of the next ``batch_size`` approved assets that are not in the batch being sent."""
+    keys = [k for k in waiting(engine, schedule, "approved", batch_size + len(in_flight)) if k not in in_flight]
+    return build_payload(engine, mappings, keys[:batch_size]) if keys else None
+
+
+def _record_batch(engine: Engine, payload: Payload, answer: dict[str, Any], result: LoadResult) -> None:
+    """Check every item of one batch's answer; store its assets' outcomes and add them to ``result``."""
+    outcomes = ire_outcomes(answer, len(payload.items))
+    owners = _asset_of(payload)
+    problems: dict[tuple[str, int], list[str]] = defaultdict(list)
+    for outcome, owner in zip(outcomes, owners, strict=True):
+        if not outcome.ok:
+            problems[owner].append(
+                f"{outcome.class_name or payload.items[outcome.index]['className']}: "
+                f"{outcome.message or 'not confirmed by the CMDB'}"
+            )
+            for err in outcome.errors:
+                code = str(err.get("error", "?"))
+                result.errors[code] = result.errors.get(code, 0) + 1
+    loaded, failed = [], []
+    for key, index in payload.main_index.items():
+        main = outcomes[index]
+        result.sent += 1
+        if key in problems:
+            failed.append({"source": key[0], "asset_id": key[1], "reason": "; ".join(problems[key])[:4000]})
+        else:
+            op = main.operation or "?"
+            result.operations[op] = result.operations.get(op, 0) + 1
+            note = ("truncated: " + ", ".join(payload.truncated[key])) if key in payload.truncated else None
+            loaded.append(
+                {
+                    "source": key[0],
+                    "asset_id": key[1],
+                    "sys_id": main.sys_id,
+                    "cls": main.class_name,
+                    "op": op,
+                    "note": note,
+                }
+            )
+    record_outcomes(engine, loaded, failed)
+    result.loaded += len(loaded)
+    result.failed += len(failed)
 
 
 def record_outcomes(engine: Engine, loaded: list[dict[str, object]], failed: list[dict[str, object]]) -> None:
