@@ -33,6 +33,7 @@ Related entries without ``reference_field`` name an independent class identified
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -125,6 +126,12 @@ DEFAULT_RULES: list[dict[str, object]] = [
 ]
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed_condition(condition: str) -> EncodedQuery:
+    # identification reads an entry's condition for every payload item
+    return parse(condition)
+
+
 class RuleError(ValueError):
     """An invalid rule document."""
 
@@ -149,8 +156,8 @@ class Entry:
 
     @property
     def query(self) -> EncodedQuery:
-        """The parsed condition."""
-        return parse(self.condition)
+        """The parsed condition (one shared object: read it, do not change it)."""
+        return _parsed_condition(self.condition)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from simulators.servicenow.payload import (
     parse_payload,
 )
 from simulators.servicenow.reconciliation import Reconciler
-from simulators.servicenow.replies import Reply, Request, error_reply, json_reply
+from simulators.servicenow.replies import Reply, Request, error_reply, large_json_reply
 from simulators.servicenow.store import is_sys_id
 from simulators.servicenow.unverified import text
 
@@ -421,7 +421,7 @@ class Engine:
         item.done = True
 
     def _relations(self) -> None:
-        seen: set[tuple[str, str, str]] = set()
+        ready: list[Relation] = []
         for relation in self.payload.relations:
             if relation.errors or relation.parent is None or relation.child is None:
                 continue
@@ -437,7 +437,8 @@ class Engine:
             if parent.partial or child.partial:
                 relation.operation = "INSERT_AS_PARTIAL"
                 continue
-            self.reconciler.write_relation(relation, seen)
+            ready.append(relation)
+        self.reconciler.write_relations(ready)
 
     # ------------------------------------------------------------------ rendering
     def _id(self, sys_id: str | None) -> str | None:
@@ -572,6 +573,6 @@ def _identify_reconcile(inst: Instance, req: Request, user: User, mode: str) -> 
     inst.stats.record_ire(
         [(i.operation, [e["error"] for e in i.errors]) for i in payload.items if i.merged_into is None]
     )
-    reply = json_reply(200, {"result": result})
+    reply = large_json_reply(200, {"result": result})  # the result holds no floats
     payload.unlink()
     return reply

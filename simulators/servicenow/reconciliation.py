@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from simulators.servicenow import classes
 from simulators.servicenow.identification import Match, Values, prepared_values
-from simulators.servicenow.identification_rules import Entry, RelatedEntry, Rule, Rules
+from simulators.servicenow.identification_rules import Entry, Rule, Rules
 from simulators.servicenow.payload import Item, Relation, SubItem, effective, owner_of, parent_sys_id
 from simulators.servicenow.store import Row, Store, coerce, utc_now
 from simulators.servicenow.unverified import text
@@ -43,20 +43,45 @@ def _flag(value: object) -> bool:
     return value is True or str(value).strip().lower() == "true"
 
 
+def identity(values: Mapping[str, str | None], attributes: tuple[str, ...]) -> tuple[str, ...]:
+    """The values of ``attributes`` ("" when empty): what identifies a sub-item under its CI."""
+    if len(attributes) == 1:
+        return (values.get(attributes[0]) or "",)
+    return tuple([values.get(a) or "" for a in attributes])
+
+
+_RELATION_KEY = ("parent", "child", "type")  # what identifies a cmdb_rel_ci row
+Choice = tuple[str | None, tuple[str, ...]]  # how a related item is matched: (reference field, attributes)
+
+
+def _first_filled(choices: list[Choice], values: Values) -> Choice | None:
+    """The first choice whose attributes all have a value in ``values``."""
+    for choice in choices:
+        for attribute in choice[1]:
+            if not values.get(attribute):
+                break
+        else:
+            return choice
+    return None
+
+
 @dataclass(slots=True)
 class PlannedSub:
-    """A validated lookup/related sub-item ready to be written."""
+    """A validated lookup/related sub-item ready to be written; ``key`` is its identity (see :func:`identity`)."""
 
     sub: SubItem
     table: str
     reference_field: str | None
     attributes: tuple[str, ...]
     values: Values
+    key: tuple[str, ...]
 
-    @property
-    def key(self) -> tuple[str, ...]:
-        """Identity of the sub-item under its CI."""
-        return tuple([self.values.get(a) or "" for a in self.attributes])
+    def set_reference(self, sys_id: str) -> None:
+        """Point the sub-item at its CI (``reference_field``), keeping ``key`` in step with the values."""
+        assert self.reference_field is not None
+        self.values[self.reference_field] = sys_id
+        if self.reference_field in self.attributes:
+            self.key = identity(self.values, self.attributes)
 
 
 class KnownRecords:
@@ -93,6 +118,18 @@ class KnownRecords:
         self._first.pop(key, None)
         self._version = self.store.version(self.table)
 
+    def touched(self, key: tuple[str, ...], values: Mapping[str, str | None]) -> None:
+        """The record of ``key`` just got ``values`` (stored form) and nothing else changed since :meth:`first`.
+
+        Kept with them, as reading it again would give it, unless they change what identifies it.
+        """
+        row = self._first.get(key)
+        if row is None or not values.keys().isdisjoint(self.attributes):
+            self.written(key)
+            return
+        self._first[key] = {**row, **{name: "" if value is None else value for name, value in values.items()}}
+        self._version = self.store.version(self.table)
+
 
 class Reconciler:
     """Writes for one IRE request."""
@@ -109,6 +146,9 @@ class Reconciler:
         self.created: set[str] = set()
         self._rel_types: dict[str, str | None] = {}
         self._known: dict[tuple[str, tuple[str, ...]], KnownRecords] = {}
+        self._related_plans: dict[tuple[int, str], list[Choice] | None] = {}
+        # independent records found unchanged and up to date, by id(): (record, the values compared with it)
+        self._settled: dict[int, tuple[Row, Values]] = {}
 
     # ------------------------------------------------------------------ helpers
     def _bookkeeping(self, values: Values, stored: Row | None) -> Values:
@@ -141,12 +181,9 @@ class Reconciler:
                     f"Identity Rule for table [{rule.applies_to}] missing Lookup Rule for class [{sub.class_name}]",
                 )
                 return None
+            values = prepared_values(self.store, sub.class_name, sub.values)
             planned = PlannedSub(
-                sub,
-                sub.class_name,
-                entry.reference_field,
-                entry.attributes,
-                prepared_values(self.store, sub.class_name, sub.values),
+                sub, sub.class_name, entry.reference_field, entry.attributes, values, identity(values, entry.attributes)
             )
             marker = (entry.table, planned.key)
             if any(planned.key) and marker in seen:
@@ -157,35 +194,45 @@ class Reconciler:
                 return None
             seen.add(marker)
             plan.append(planned)
+        return plan if self._plan_related(item, rule, plan, seen) else None
+
+    def _plan_related(
+        self, item: Item, rule: Rule, plan: list[PlannedSub], seen: set[tuple[str, tuple[str, ...]]]
+    ) -> bool:
+        """Validate the related items of ``item`` into ``plan`` (the hot loop: some 250 per CI); False: it failed."""
+        prepare = self.store.prepare
+        choices_by_class: dict[str, list[Choice] | None] = {}
         for sub in item.related:
-            related = rule.related_for(sub.class_name) if classes.exists(sub.class_name) else []
-            if not related:
+            class_name = sub.class_name
+            if class_name in choices_by_class:
+                choices = choices_by_class[class_name]
+            else:
+                choices = choices_by_class[class_name] = self._related_choices(rule, class_name)
+            if choices is None:
                 item.fail(
                     "IDENTIFICATION_RULE_FOR_RELATED_ITEM_MISSING",
-                    f"Identity Rule for table [{rule.applies_to}] missing Related Rule for class [{sub.class_name}]",
+                    f"Identity Rule for table [{rule.applies_to}] missing Related Rule for class [{class_name}]",
                 )
-                return None
-            values = prepared_values(self.store, sub.class_name, sub.values)
-            chosen = self._related_entry(related, values, sub.class_name)
+                return False
+            values = prepare(class_name, sub.values)  # prepared_values() without defaults
+            chosen = _first_filled(choices, values)
             if chosen is None:
-                item.fail(
-                    "MISSING_MATCHING_ATTRIBUTES",
-                    text("related_missing_attrs", table=sub.class_name, item=sub.label()),
-                )
-                return None
+                message = text("related_missing_attrs", table=class_name, item=sub.label())
+                item.fail("MISSING_MATCHING_ATTRIBUTES", message)
+                return False
             reference_field, attributes = chosen
-            planned = PlannedSub(sub, sub.class_name, reference_field, attributes, values)
-            marker = (sub.class_name, planned.key)
+            key = identity(values, attributes)
+            marker = (class_name, key)
             if marker in seen:
                 item.fail(
                     "DUPLICATE_RELATED_PAYLOAD",
-                    f"Found duplicate related items in payload item '{item.label()}' for class [{sub.class_name}] "
+                    f"Found duplicate related items in payload item '{item.label()}' for class [{class_name}] "
                     f"using fields [{', '.join(attributes)}]",
                 )
-                return None
+                return False
             seen.add(marker)
-            plan.append(planned)
-        return plan
+            plan.append(PlannedSub(sub, class_name, reference_field, attributes, values, key))
+        return True
 
     @staticmethod
     def _lookup_entry(rule: Rule, table: str) -> Entry | None:
@@ -196,21 +243,28 @@ class Reconciler:
                 return entry
         return None
 
-    def _related_entry(
-        self, related: list[RelatedEntry], values: Values, table: str
-    ) -> tuple[str | None, tuple[str, ...]] | None:
-        if related[0].reference_field is None:
+    def _related_choices(self, rule: Rule, table: str) -> list[Choice] | None:
+        """How ``rule`` matches related items of ``table``: (reference field, attributes) in order of preference.
+
+        The first whose attributes all have a value applies; None: the rule has no related entry for the class.
+        A related entry without reference field names an independent class, matched by its own rule's entries.
+        Worked out once per rule and class (a payload has some 250 related items per CI).
+        """
+        cache_key = (id(rule), table)
+        if cache_key in self._related_plans:
+            return self._related_plans[cache_key]
+        related = rule.related_for(table) if classes.exists(table) else []
+        choices: list[Choice] | None
+        if not related:
+            choices = None
+        elif related[0].reference_field is None:
             own = self.rules.for_class(table)
-            if own is None or not own.independent:
-                return None
-            for entry in own.entries:
-                if not entry.lookup and all(values.get(a) for a in entry.attributes):
-                    return None, entry.attributes
-            return None
-        for related_entry in related:
-            if all(values.get(a) for a in related_entry.attributes):
-                return related_entry.reference_field, related_entry.attributes
-        return None
+            independent = own is not None and own.independent
+            choices = [(None, e.attributes) for e in own.entries if not e.lookup] if own and independent else []
+        else:
+            choices = [(entry.reference_field, entry.attributes) for entry in related]
+        self._related_plans[cache_key] = choices
+        return choices
 
     # ------------------------------------------------------------------ the main CI
     def apply_item(self, item: Item, rule: Rule, values: Values, match: Match) -> bool:
@@ -223,8 +277,8 @@ class Reconciler:
             dep = rule.dependency_field
             if dep and parent_id and not row_values.get(dep):
                 target = classes.all_fields(item.class_name)[dep].reference
-                parent_row = store.get("cmdb_ci", parent_id)
-                if target and parent_row and parent_row["sys_class_name"] in classes.descendants(target):
+                parent_class = store.class_of("cmdb_ci", parent_id)
+                if target and parent_class and parent_class in classes.descendants(target):
                     row_values[dep] = parent_id
             item.sys_id = self._insert(item.class_name, row_values)
             item.operation = "INSERT"
@@ -277,7 +331,12 @@ class Reconciler:
         ci = item.sys_id
         groups: dict[tuple[str, str | None, str], list[PlannedSub]] = {}
         for planned in plan:
-            groups.setdefault((planned.table, planned.reference_field, planned.sub.kind), []).append(planned)
+            group = (planned.table, planned.reference_field, planned.sub.kind)
+            members = groups.get(group)
+            if members is None:
+                groups[group] = [planned]
+            else:
+                members.append(planned)
         for (table, reference_field, _kind), members in groups.items():
             if reference_field is None:
                 self._upsert_independents(table, members)
@@ -294,8 +353,8 @@ class Reconciler:
                         "sysId": sub.sys_id,
                         "operation": sub.operation,
                         "inputIndices": [{"mainIndex": item.index, "subIndex": sub.sub_index}],
-                        "markers": [],
-                        "mergedPayloadIds": [],
+                        "markers": (),  # empty JSON arrays; nothing adds to them (one of these per related item)
+                        "mergedPayloadIds": (),
                     }
                 )
 
@@ -305,11 +364,11 @@ class Reconciler:
         attribute_sets = {planned.attributes for planned in members}
         for found in store.find(table, {reference_field: ci}):
             for attributes in attribute_sets:
-                existing.setdefault((attributes, tuple(found.get(a) or "" for a in attributes)), found)
+                existing.setdefault((attributes, identity(found, attributes)), found)
         inserts: list[PlannedSub] = []
         is_ci = classes.is_ci(table)
         for planned in members:
-            planned.values[reference_field] = ci
+            planned.set_reference(ci)
             row = existing.get((planned.attributes, planned.key))
             if row is None:
                 if is_ci:
@@ -321,7 +380,7 @@ class Reconciler:
             if changes:
                 if is_ci:
                     changes.update(self._bookkeeping(planned.values, row))
-                store.update(table, row["sys_id"], changes, self.user, prepared=True)
+                store.update(table, row["sys_id"], changes, self.user, prepared=True, rowid=int(row["_rowid"]))
                 planned.sub.operation = "UPDATE"
             else:
                 planned.sub.operation = "NO_CHANGE"
@@ -349,31 +408,48 @@ class Reconciler:
         if known is None:
             known = self._known[(table, attributes)] = KnownRecords(self.store, table, attributes)
         keys = [planned.key for planned in members]
-        for planned, key, row in zip(members, keys, known.first(keys), strict=True):
-            if self._upsert_independent(planned, row):
-                known.written(key)
+        for planned, row in zip(members, known.first(keys), strict=True):
+            self._upsert_independent(planned, row, known)
 
-    def _upsert_independent(self, planned: PlannedSub, row: Row | None) -> bool:
-        """UPDATE / NO_CHANGE the matched record ``row``, or INSERT one; returns whether it wrote."""
+    def _upsert_independent(self, planned: PlannedSub, row: Row | None, known: KnownRecords | None = None) -> None:
+        """UPDATE / NO_CHANGE the matched record ``row``, or INSERT one; ``known`` (if any) learns what was written.
+
+        A record found unchanged and up to date for some values stays so for equal values (``row`` is
+        another object once anything writes it), so the next CI with the same package skips the comparisons.
+        """
         store = self.store
+        if row is not None:
+            settled = self._settled.get(id(row))
+            if settled is not None and settled[0] is row and settled[1] == planned.values:
+                planned.sub.sys_id = row["sys_id"]
+                planned.sub.operation = "NO_CHANGE"
+                return
         if row is None:
             values = dict(planned.values)
             values.update(self._bookkeeping(values, None))
             planned.sub.sys_id = self._insert(planned.table, values)
             planned.sub.operation = "INSERT"
-            return True
+            if known is not None:
+                known.written(planned.key)
+            return
         changes = self._diff(row, planned.values)
         bookkeeping = self._bookkeeping(planned.values, row)
         planned.sub.sys_id = row["sys_id"]
         if changes:
             store.update(planned.table, row["sys_id"], {**changes, **bookkeeping}, self.user, prepared=True)
             planned.sub.operation = "UPDATE"
-            return True
+            if known is not None:
+                known.written(planned.key)
+            return
         planned.sub.operation = "NO_CHANGE"
         # bookkeeping values the record already has are not rewritten: it would read the same
         stale = {k: v for k, v in bookkeeping.items() if (row[k] or None) != v}
+        if not stale:
+            self._settled[id(row)] = (row, planned.values)
+            return
         store.touch(planned.table, row["sys_id"], stale)
-        return bool(stale)
+        if known is not None:
+            known.touched(planned.key, stale)
 
     # ------------------------------------------------------------------ sys_object_source
     def write_source(self, item: Item) -> None:
@@ -405,8 +481,39 @@ class Reconciler:
             self._rel_types[name] = types[0]["sys_id"] if types else None
         return self._rel_types[name]
 
-    def write_relation(self, relation: Relation, seen: set[tuple[str, str, str]]) -> None:
-        """Upsert one ``cmdb_rel_ci`` row (INSERT or NO_CHANGE)."""
+    def write_relations(self, relations: list[Relation]) -> None:
+        """Upsert the ``cmdb_rel_ci`` rows of ``relations`` in payload order (INSERT, NO_CHANGE or a failure).
+
+        The stored ones are looked up together: nothing writes relations before the new ones are inserted,
+        at the end, and a relation repeating the parent, child and type of an earlier one fails unlooked.
+        """
+        seen: set[tuple[str, ...]] = set()
+        keyed: list[tuple[Relation, tuple[str, ...]]] = []
+        for relation in relations:
+            key = self._relation_key(relation)
+            if key is None:
+                continue
+            if key in seen:
+                relation.fail(
+                    "MULTI_MATCH",
+                    f"Found multiple relations of type [{relation.type_name}] between the same payload items",
+                )
+                continue
+            seen.add(key)
+            keyed.append((relation, key))
+        stored = {identity(row, _RELATION_KEY) for row in self.store.find_in("cmdb_rel_ci", _RELATION_KEY, list(seen))}
+        new: list[Mapping[str, object]] = []
+        for relation, key in keyed:
+            if key in stored:
+                relation.operation = "NO_CHANGE"
+            else:
+                new.append(dict(zip(_RELATION_KEY, key, strict=True)))
+                relation.operation = "INSERT"
+        if new:
+            self.created.update(self.store.insert_many("cmdb_rel_ci", new, self.user, prepared=True))
+
+    def _relation_key(self, relation: Relation) -> tuple[str, ...] | None:
+        """(parent, child, type) sys_ids of a relation, or None: it fails (an end or the type is unknown)."""
         assert relation.parent is not None and relation.child is not None
         parent, child = relation.parent, relation.child
         parent_id = effective(owner_of(parent)).sys_id if parent is owner_of(parent) else parent.sys_id
@@ -414,18 +521,5 @@ class Reconciler:
         type_id = self._rel_type_id(relation.type_name)
         if not parent_id or not child_id or type_id is None:
             relation.fail("ABANDONED", "Can't find matched record for relation")
-            return
-        key = (str(parent_id), str(child_id), type_id)
-        if key in seen:
-            relation.fail(
-                "MULTI_MATCH",
-                f"Found multiple relations of type [{relation.type_name}] between the same payload items",
-            )
-            return
-        seen.add(key)
-        existing = self.store.find("cmdb_rel_ci", {"parent": key[0], "child": key[1], "type": key[2]})
-        if existing:
-            relation.operation = "NO_CHANGE"
-            return
-        self._insert("cmdb_rel_ci", {"parent": key[0], "child": key[1], "type": key[2]})
-        relation.operation = "INSERT"
+            return None
+        return (str(parent_id), str(child_id), type_id)

@@ -8,6 +8,8 @@ from email.message import Message
 from http import HTTPStatus
 from urllib.parse import parse_qs
 
+import msgspec
+
 JSON_TYPE = "application/json;charset=UTF-8"
 
 
@@ -63,6 +65,21 @@ def json_reply(status: int, document: object, headers: list[tuple[str, str]] | N
     """A compact JSON reply."""
     body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
     return Reply(status, body, JSON_TYPE, list(headers or []))
+
+
+def large_json_reply(status: int, document: object) -> Reply:
+    """:func:`json_reply` for a large document without floats (an IRE result): the same bytes, sooner.
+
+    msgspec writes strings, integers, booleans, null, lists and dicts byte for byte as :func:`json_reply`
+    does (compact, UTF-8, the same escapes), several times faster; floats it would spell differently
+    (``1e16`` for ``1e+16``), so a document that may hold one must use :func:`json_reply`.  What msgspec
+    refuses (a lone surrogate) goes through :func:`json_reply`, to fail the same way.
+    """
+    try:
+        body = msgspec.json.encode(document)
+    except (TypeError, ValueError, msgspec.EncodeError):
+        return json_reply(status, document)
+    return Reply(status, body, JSON_TYPE, [])
 
 
 def error_reply(status: int, message: str, detail: str | None, headers: list[tuple[str, str]] | None = None) -> Reply:

@@ -42,6 +42,17 @@ _BOOKKEEPING = frozenset({*classes.SYS_FIELDS, "sys_class_name"})
 _TYPED_KINDS = frozenset(
     {"boolean", "integer", "longint", "decimal", "glide_date_time", "glide_date", "reference", "GUID"}
 )
+_MODEL_CLASSES = frozenset(classes.descendants("cmdb_model"))
+# what every new record gets, in this order, after its values
+_SYS_COLUMNS = (
+    "sys_id",
+    "sys_class_name",
+    "sys_created_on",
+    "sys_updated_on",
+    "sys_created_by",
+    "sys_updated_by",
+    "sys_mod_count",
+)
 _INDEXED = (
     "sys_class_name",
     "name",
@@ -63,6 +74,14 @@ _INDEXED = (
     "element",
     "id",
 )
+# Tables indexed otherwise than the rest (sys_id primary key, the _INDEXED columns they have): whether sys_id is
+# the primary key, and the indexed columns.  Software instances (about 120 per computer, so millions of rows)
+# are only ever searched by the CI they are installed on.  Their other indexes were most of why an IRE batch,
+# which inserts 60,000 of them, got a second slower by 6 million rows: name (a few thousand names, each one's
+# entries ending elsewhere in the index: nearly every insert splits another page) and sys_id (random keys:
+# nearly every insert lands on, and journals, another page).  Finding one by sys_id (Table API) reads the
+# whole table; IRE updates them by rowid.
+_OWN_INDEXES: dict[str, tuple[bool, tuple[str, ...]]] = {"t_cmdb_software_instance": (False, ("installed_on",))}
 
 
 def utc_now() -> str:
@@ -130,14 +149,43 @@ def coerce(f: Field, value: object) -> str | None:
             return None
         return text.strip()
     if kind == "glide_date_time":
-        text = text.strip()
-        if _DATE.match(text):
-            return text + " 00:00:00"
-        return text if _DATETIME.match(text) else None
+        return _date_time(text)
     if kind == "glide_date":
         text = text.strip()
         return text[:10] if _DATE.match(text[:10]) and (len(text) == 10 or _DATETIME.match(text)) else None
     return text.strip()[: max(f.max_length, 32)] or None  # reference, GUID
+
+
+@functools.lru_cache(maxsize=65536)
+def _date_time(text: str) -> str | None:
+    """Stored form of a date-time: ``YYYY-MM-DD HH:MM:SS``, a date at midnight, anything else empty.
+
+    Remembered: a payload repeats the same install dates many times.
+    """
+    text = text.strip()
+    if _DATE.match(text):
+        return text + " 00:00:00"
+    return text if _DATETIME.match(text) else None
+
+
+@functools.cache
+def _writable_fields(table: str, internal: bool) -> tuple[dict[str, int], dict[str, Field]]:
+    """The fields :meth:`Store.prepare` keeps, and among them the plain text ones with their max length.
+
+    Plain text fields (no type to check, not a choice) only need truncating; a payload value is nearly always one.
+    """
+    fields = {
+        name: f
+        for name, f in classes.all_fields(table).items()
+        if not (name.startswith("sys_") and (not internal or name in _BOOKKEEPING))
+    }
+    plain = {name: f.max_length for name, f in fields.items() if f.type not in _TYPED_KINDS and f.type != "choice"}
+    return plain, fields
+
+
+def _stored_form(values: Mapping[str, object]) -> dict[str, str | None]:
+    """Already coerced values as stored: text, or None for empty."""
+    return {k: (None if v is None or v == "" else v if type(v) is str else str(v)) for k, v in values.items()}
 
 
 class Store:
@@ -175,18 +223,20 @@ class Store:
         for top in classes.roots():
             table = physical(top)
             columns = classes.storage_columns(top)
-            db.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} (sys_id TEXT PRIMARY KEY, sys_class_name TEXT)")
+            keyed, indexed = _OWN_INDEXES.get(table, (True, _INDEXED))
+            key = " PRIMARY KEY" if keyed else ""
+            db.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} (sys_id TEXT{key}, sys_class_name TEXT)")
             existing = {row[1] for row in db.execute(f"PRAGMA table_info({quote(table)})")}
             for f in columns:
                 if f.name not in existing:
                     db.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(f.name)} TEXT")
             names = {f.name for f in columns}
             for column in _INDEXED:
-                if column in names:
-                    db.execute(
-                        f"CREATE INDEX IF NOT EXISTS {quote(f'ix_{table}_{column}')} "
-                        f"ON {quote(table)} ({quote(column)})"
-                    )
+                index = quote(f"ix_{table}_{column}")
+                if column in names and column in indexed:
+                    db.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {quote(table)} ({quote(column)})")
+                elif column in names:
+                    db.execute(f"DROP INDEX IF EXISTS {index}")  # made by an earlier version of a file store
         for name in classes.TABLES:
             fields = ", ".join(quote(f) for f in classes.all_fields(name))
             where = ""
@@ -225,10 +275,15 @@ class Store:
         """Persist a setting."""
         self.db.execute("INSERT OR REPLACE INTO t__meta (key, value) VALUES (?, ?)", (key, value))
 
-    def new_sys_id(self) -> str:
-        """Next deterministic sys_id."""
-        self.counter += 1
-        return hashlib.md5(f"sn:{self.seed}:{self.counter}".encode(), usedforsecurity=False).hexdigest()
+    def new_sys_ids(self, count: int) -> list[str]:
+        """The next ``count`` deterministic sys_ids, in order: MD5 of ``sn:<seed>:<counter>``."""
+        first = self.counter + 1
+        self.counter += count
+        seed = self.seed
+        return [
+            hashlib.md5(b"sn:%d:%d" % (seed, n), usedforsecurity=False).hexdigest()
+            for n in range(first, self.counter + 1)
+        ]
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -302,11 +357,15 @@ class Store:
         ``""`` sent to a choice field is ignored (choice fields cannot be cleared that way).  ``sys_*``
         fields are dropped unless ``internal`` (then only the bookkeeping fields are).
         """
-        fields = classes.all_fields(table)
+        plain, fields = _writable_fields(table, internal)
         out: dict[str, str | None] = {}
         for name, value in values.items():
+            limit = plain.get(name)
+            if limit is not None and type(value) is str:
+                out[name] = value[:limit] if value else None  # what coerce() does to a plain text field
+                continue
             f = fields.get(name)
-            if f is None or (name.startswith("sys_") and (not internal or name in _BOOKKEEPING)):
+            if f is None:
                 continue
             if f.type == "choice" and _text(value) == "":
                 continue
@@ -324,19 +383,19 @@ class Store:
             self._insert_sql[key] = sql
         return sql
 
-    def _full_row(self, table: str, prepared: Mapping[str, str | None], user: str, now: str) -> dict[str, str | None]:
-        row: dict[str, str | None] = dict(classes.defaults(table))
-        row.update(prepared)
+    @staticmethod
+    def _completed(table: str, prepared: dict[str, str | None]) -> dict[str, str | None]:
+        """A new record's values: the class's defaults, then ``prepared``, then what business rules derive.
+
+        ``prepared`` itself, completed, when the class has no defaults.
+        """
+        defaults = classes.defaults(table)
+        row = {**defaults, **prepared} if defaults else prepared
         if table == "cmdb_ci_spkg" and not row.get("key") and row.get("name"):
             # business rule on cmdb_ci_spkg: key = name + "_|_" + version [belief]
             row["key"] = coerce(classes.all_fields(table)["key"], f"{row['name']}_|_{row.get('version') or ''}")
-        if table in classes.descendants("cmdb_model") and not row.get("display_name") and row.get("name"):
+        if table in _MODEL_CLASSES and not row.get("display_name") and row.get("name"):
             row["display_name"] = row["name"]
-        row["sys_id"] = self.new_sys_id()
-        row["sys_class_name"] = table
-        row["sys_created_on"] = row["sys_updated_on"] = now
-        row["sys_created_by"] = row["sys_updated_by"] = user
-        row["sys_mod_count"] = "0"
         return row
 
     def insert(self, table: str, values: Mapping[str, object], user: str = "system", prepared: bool = False) -> str:
@@ -349,30 +408,44 @@ class Store:
         """Insert several records of class ``table`` (one statement per distinct column set)."""
         now = utc_now()
         top = classes.root(table)
-        ids: list[str] = []
         batches: dict[tuple[str, ...], list[tuple[str | None, ...]]] = {}
         with self.lock, self.transaction() if self._depth == 0 else contextlib.nullcontext():
-            for values in rows:
-                clean = (
-                    {k: (None if v is None or v == "" else str(v)) for k, v in values.items()}
-                    if prepared
-                    else self.prepare(table, values)
-                )
-                full = self._full_row(table, clean, user, now)
-                ids.append(str(full["sys_id"]))
-                columns = tuple(full)
-                batches.setdefault(columns, []).append(tuple(full.values()))
-            for columns, params in batches.items():
-                self.db.executemany(self._insert_statement(top, columns), params)
+            ids = self.new_sys_ids(len(rows))  # a failure rolls back the transaction, the counter with it
+            for values, sys_id in zip(rows, ids, strict=True):
+                row = self._completed(table, _stored_form(values) if prepared else self.prepare(table, values))
+                if row.keys().isdisjoint(_SYS_COLUMNS):  # always, unless a caller passed bookkeeping fields
+                    columns = (*row, *_SYS_COLUMNS)
+                    params = (*row.values(), sys_id, table, now, now, user, user, "0")
+                else:
+                    row.update(zip(_SYS_COLUMNS, (sys_id, table, now, now, user, user, "0"), strict=True))
+                    columns, params = tuple(row), tuple(row.values())
+                batch = batches.get(columns)
+                if batch is None:
+                    batch = batches[columns] = []
+                batch.append(params)
+            for columns, batch in batches.items():
+                self.db.executemany(self._insert_statement(top, columns), batch)
             self._wrote(table)
         return ids
 
     def update(
-        self, table: str, sys_id: str, values: Mapping[str, object], user: str = "system", prepared: bool = False
+        self,
+        table: str,
+        sys_id: str,
+        values: Mapping[str, object],
+        user: str = "system",
+        prepared: bool = False,
+        rowid: int | None = None,
     ) -> dict[str, str | None]:
-        """Apply changed values to a record (class is the record's own); returns the changed fields."""
+        """Apply changed values to a record (class is the record's own); returns the changed fields.
+
+        ``rowid``: where the caller read the record (``_rowid`` of :meth:`find`), which spares a search by
+        sys_id (not indexed on every table).
+        """
         with self.lock:
-            current = self.get(table, sys_id)
+            current = self._by_rowid(table, rowid) if rowid is not None else None
+            if current is None or current["sys_id"] != sys_id:
+                current, rowid = self.get(table, sys_id), None
             if current is None:
                 return {}
             own = current["sys_class_name"] or table
@@ -389,7 +462,7 @@ class Store:
             assignments["sys_updated_on"] = utc_now()
             assignments["sys_updated_by"] = user
             assignments["sys_mod_count"] = str(int(current.get("sys_mod_count") or "0") + 1)
-            self._set(table, sys_id, assignments)
+            self._set(table, sys_id, assignments, rowid)
             self._wrote(own)
             return changed
 
@@ -400,9 +473,11 @@ class Store:
                 self._set(table, sys_id, values)
                 self._wrote(table)
 
-    def _set(self, table: str, sys_id: str, values: Mapping[str, str | None]) -> None:
+    def _set(self, table: str, sys_id: str, values: Mapping[str, str | None], rowid: int | None = None) -> None:
+        """Write ``values`` to the record ``sys_id``, found by ``rowid`` when given."""
         sets = ", ".join(f"{quote(k)} = ?" for k in values)
-        self.db.execute(f"UPDATE {quote(physical(table))} SET {sets} WHERE sys_id = ?", [*values.values(), sys_id])  # noqa: S608 - identifiers come from the class model
+        where, key = ("rowid", rowid) if rowid is not None else ("sys_id", sys_id)
+        self.db.execute(f"UPDATE {quote(physical(table))} SET {sets} WHERE {where} = ?", [*values.values(), key])  # noqa: S608 - identifiers come from the class model
 
     def reclassify(self, sys_id: str, new_class: str, user: str = "system") -> None:
         """Change a CI's class; fields the new class does not have are cleared."""
@@ -475,12 +550,28 @@ class Store:
 
     def get(self, table: str, sys_id: str) -> Row | None:
         """The record ``sys_id`` if it is visible through ``table`` (all stored columns)."""
+        return self._one(table, "sys_id", sys_id)
+
+    def _by_rowid(self, table: str, rowid: int) -> Row | None:
+        """The record at ``rowid`` if it is visible through ``table`` (all stored columns, like :meth:`get`)."""
+        return self._one(table, "rowid", rowid)
+
+    def _one(self, table: str, key: str, value: object) -> Row | None:
+        """The record whose ``key`` (``sys_id`` or ``rowid``) is ``value``, if it is visible through ``table``."""
         where, params = self._class_filter(table)
         rows = self._rows(
-            f"SELECT * FROM {quote(physical(table))} t0 WHERE t0.sys_id = ? AND {where}",  # noqa: S608 - identifiers come from the class model
-            [sys_id, *params],
+            f"SELECT * FROM {quote(physical(table))} t0 WHERE t0.{key} = ? AND {where}",  # noqa: S608 - identifiers come from the class model
+            [value, *params],
         )
         return rows[0] if rows else None
+
+    def class_of(self, table: str, sys_id: str) -> str | None:
+        """``sys_class_name`` of the record ``sys_id`` if it is visible through ``table`` (else None)."""
+        where, params = self._class_filter(table)
+        sql = f"SELECT t0.sys_class_name FROM {quote(physical(table))} t0 WHERE t0.sys_id = ? AND {where}"  # noqa: S608 - identifiers come from the class model
+        with self.lock:
+            found = self.db.execute(sql, [sys_id, *params]).fetchone()
+        return None if found is None else "" if found[0] is None else str(found[0])
 
     def get_many(self, table: str, sys_ids: Iterable[str]) -> dict[str, Row]:
         """Records by sys_id (any class of the hierarchy), with their creation order in ``_rowid``."""

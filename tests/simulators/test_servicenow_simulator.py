@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from simulators.servicenow.identification_rules import DEFAULT_RULES
+from simulators.servicenow.replies import json_reply, large_json_reply
 from simulators.servicenow.server import ServiceNowSimulator
 
 USER = "sn_integration"
@@ -561,6 +562,93 @@ def test_ire_related_packages_matched_by_different_rule_entries(snow: ServiceNow
     related = ire(snow, {"items": [host]})["items"][0]["relatedItems"]
     assert [r["operation"] for r in related] == ["INSERT", "UPDATE"] and related[0]["sysId"] == related[1]["sysId"]
     assert [p["package_name"] for p in rows(snow, "cmdb_ci_spkg")] == ["by name"]
+
+
+def test_ire_unchanged_packages_are_compared_again_once_written(snow: ServiceNowSimulator) -> None:
+    # IRE remembers a package found unchanged (and one whose bookkeeping it just wrote) for the next CI that has
+    # it; any write to it in between must end that
+    table(snow, "POST", "cmdb_ci_spkg", json=package("p", package_name="a"))
+    payload = {
+        "items": [
+            host_with_packages("h1", package("p", package_name="a")),
+            host_with_packages("h2", package("p", package_name="a")),
+            host_with_packages("h3", package("p", package_name="c")),
+            {"className": "cmdb_ci_spkg", "values": package("p", package_name="b")},
+            host_with_packages("h4", package("p", package_name="a")),
+            host_with_packages("h5", package("p", package_name="a")),
+        ]
+    }
+    result = ire(snow, payload)
+    related = [[r["operation"] for r in item["relatedItems"]] for item in result["items"]]
+    assert related == [["NO_CHANGE"], ["NO_CHANGE"], ["UPDATE"], [], ["UPDATE"], ["NO_CHANGE"]]
+    assert result["items"][3]["operation"] == "UPDATE"
+    (stored,) = rows(snow, "cmdb_ci_spkg")
+    assert (stored["package_name"], stored["sys_mod_count"], stored["discovery_source"]) == ("a", "3", "Qualys")
+    assert stored["last_discovered"] and stored["last_discovered"] == stored["sys_updated_on"]
+
+
+def test_ire_software_instances_updated_in_place(snow: ServiceNowSimulator) -> None:
+    # software instances have no sys_id index: IRE updates them by row, the Table API still finds them by sys_id
+    software = "f" * 32
+    host = server("si-host", "SI-1")
+    host["related"] = [{"className": "cmdb_software_instance", "values": {"name": "x", "software": software}}]
+    host_id = ire(snow, {"items": [host]})["items"][0]["sysId"]
+    host["related"] = [
+        {"className": "cmdb_software_instance", "values": {"software": software, "install_date": "2024-01-01"}},
+        {"className": "cmdb_software_instance", "values": {"name": "x", "install_date": "2024-02-02"}},
+    ]
+    again = ire(snow, {"items": [host]})["items"][0]
+    assert [r["operation"] for r in again["relatedItems"]] == ["UPDATE", "UPDATE"]
+    (instance,) = rows(snow, "cmdb_software_instance", f"installed_on={host_id}", sysparm_exclude_reference_link="true")
+    assert again["relatedItems"][0]["sysId"] == again["relatedItems"][1]["sysId"] == instance["sys_id"]
+    assert (instance["install_date"], instance["sys_mod_count"]) == ("2024-02-02 00:00:00", "2")
+    path = f"cmdb_software_instance/{instance['sys_id']}"
+    assert table(snow, "PATCH", path, json={"name": "y"}).json()["result"]["name"] == "y"
+    assert table(snow, "GET", path).json()["result"]["sys_mod_count"] == "3"
+    assert table(snow, "DELETE", path).status_code == 204
+    assert table(snow, "GET", path).status_code == 404
+
+
+def test_ire_relations_new_and_known(snow: ServiceNowSimulator) -> None:
+    payload = {
+        "items": [
+            {**server("rel-host", "REL-1"), "internal_id": "h"},
+            {"className": "cmdb_ci_file_system", "internal_id": "f", "values": {"name": "/", "mount_point": "/"}},
+        ],
+        "relations": [
+            {"parent_id": "h", "child_id": "f", "type": "Contains::Contained by"},
+            {"parent_id": "h", "child_id": "f", "type": "Owns::Owned by"},
+            {"parent_id": "h", "child_id": "f", "type": "Contains::Contained by"},
+        ],
+    }
+    first = ire(snow, payload)["relations"]
+    assert [r["operation"] for r in first] == ["INSERT", "INSERT", "NO_CHANGE"]
+    assert first[2]["errors"][0]["error"] == "MULTI_MATCH"
+    second = ire(snow, payload)["relations"]
+    assert [r["operation"] for r in second] == ["NO_CHANGE", "NO_CHANGE", "NO_CHANGE"]
+    stored = rows(snow, "cmdb_rel_ci", "", sysparm_display_value="true", sysparm_exclude_reference_link="true")
+    assert sorted(r["type"] for r in stored) == ["Contains::Contained by", "Owns::Owned by"]
+
+
+def test_large_json_reply_is_byte_identical_to_json_reply() -> None:
+    document = {
+        "result": {
+            "items": [
+                {"className": "x", "sysId": None, "ok": True, "no": False, "n": -12, "big": 10**30, "list": []},
+                {"text": 'naïve ☃ \u2028 \x7f \x01 \x1f \t\n "q" \\ / 😀 é', "nested": [{"a": [1, {"b": ""}]}]},
+            ],
+            "empty": {},
+        }
+    }
+    fast, standard = large_json_reply(200, document), json_reply(200, document)
+    assert (fast.status, fast.body, fast.content_type, fast.headers) == (
+        standard.status,
+        standard.body,
+        standard.content_type,
+        standard.headers,
+    )
+    with pytest.raises(UnicodeEncodeError, match="position 14"):  # the standard encoder's error, not msgspec's
+        large_json_reply(200, {"className": "\ud800"})
 
 
 def test_ire_dependent_items_are_matched_under_their_own_parent(snow: ServiceNowSimulator) -> None:
