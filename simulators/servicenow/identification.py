@@ -247,12 +247,12 @@ class Identifier:
         names = classes.descendants(rule.applies_to)
         marks = ",".join("?" for _ in names)
         ref = quote(entry.reference_field)
-        ci_filter = f"t0.{ref} IN (SELECT sys_id FROM t_cmdb_ci WHERE sys_class_name IN ({marks}))"  # noqa: S608 - identifiers come from the class model
+        # correlated, so each row's CI is looked up by its key (an IN (SELECT …) list would hold every CI of the class)
+        ci_filter = f"EXISTS (SELECT 1 FROM t_cmdb_ci ci WHERE ci.sys_id = t0.{ref} AND ci.sys_class_name IN ({marks}))"  # noqa: S608 - identifiers come from the class model
         owner_sets: list[set[str]] = []
         hits: Counter[str] = Counter()
         for attrs in usable:
-            rows = self.store.find(entry.table, attrs, entry.query, ci_filter, names)
-            owners = {row[entry.reference_field] for row in rows if row[entry.reference_field]}
+            owners = self.store.find_values(entry.table, entry.reference_field, attrs, entry.query, ci_filter, names)
             owner_sets.append(owners)
             hits.update(owners)
         exact = set.intersection(*owner_sets) if owner_sets else set()

@@ -623,6 +623,44 @@ class Store:
         ``extra_sql`` narrows best (e.g. the children of one CI, while a file system's name ``/`` is
         everywhere), so only its indexes may drive the search.
         """
+        where, params = self._find_where(table, equals, query, extra_sql, extra_params, selective_extra)
+        sql = (
+            f"SELECT t0.rowid AS _rowid, t0.* FROM {quote(physical(table))} t0 WHERE {where} "  # noqa: S608 - identifiers come from the class model
+            "ORDER BY t0.sys_created_on ASC, t0.rowid ASC"
+        )
+        with self.lock:
+            return self._rows(sql, params)
+
+    def find_values(
+        self,
+        table: str,
+        column: str,
+        equals: Mapping[str, str | None],
+        query: EncodedQuery | None = None,
+        extra_sql: str = "",
+        extra_params: Iterable[object] = (),
+    ) -> set[str]:
+        """The distinct non-empty values of ``column`` among the records :meth:`find` would return.
+
+        For searches that only need one field of what they match (a lookup needs the CI each matching row
+        references): a value shared by thousands of rows, such as a loopback adapter's MAC address, costs no
+        more than reading that column.
+        """
+        where, params = self._find_where(table, equals, query, extra_sql, extra_params, False)
+        sql = f"SELECT DISTINCT t0.{quote(column)} FROM {quote(physical(table))} t0 WHERE {where}"  # noqa: S608 - identifiers come from the class model
+        with self.lock:
+            return {str(v) for (v,) in self.db.execute(sql, params) if v is not None and v != ""}
+
+    def _find_where(
+        self,
+        table: str,
+        equals: Mapping[str, str | None],
+        query: EncodedQuery | None,
+        extra_sql: str,
+        extra_params: Iterable[object],
+        selective_extra: bool,
+    ) -> tuple[str, list[object]]:
+        """The WHERE clause (on alias ``t0``) and parameters of :meth:`find`."""
         class_where, params = self._class_filter(table, indexed=not (selective_extra or any(equals.values())))
         clauses = [class_where]
         column = "+t0.{}" if selective_extra else "t0.{}"
@@ -639,12 +677,7 @@ class Store:
         if extra_sql:
             clauses.append(extra_sql)
             params.extend(extra_params)
-        sql = (
-            f"SELECT t0.rowid AS _rowid, t0.* FROM {quote(physical(table))} t0 WHERE {' AND '.join(clauses)} "  # noqa: S608 - identifiers come from the class model
-            "ORDER BY t0.sys_created_on ASC, t0.rowid ASC"
-        )
-        with self.lock:
-            return self._rows(sql, params)
+        return " AND ".join(clauses), params
 
     def find_in(self, table: str, attributes: tuple[str, ...], keys: list[tuple[str, ...]]) -> list[Row]:
         """Records through ``table`` whose ``attributes`` equal one of ``keys`` (all stored columns).

@@ -520,6 +520,27 @@ def test_ire_related_items_dependents_and_relations(snow: ServiceNowSimulator) -
     assert summary["tables"]["cmdb_software_instance"] == 2 and summary["tables"]["u_qualys_asset_details"] == 1
 
 
+def test_ire_nic_lookup_with_an_address_many_cis_share(snow: ServiceNowSimulator) -> None:
+    # Every host has a loopback adapter with the same MAC; only the adapter set as a whole identifies one
+    # (exact count match), and adapters of an older CI outside the rule's class do not count.
+    lo = {"name": "lo", "mac_address": "00:00:00:00:00:00"}
+
+    def host(name: str, mac: str) -> dict[str, Any]:
+        adapters = [lo, {"name": "eth0", "mac_address": mac}]
+        lookup = [{"className": "cmdb_ci_network_adapter", "values": values} for values in adapters]
+        return {"className": "cmdb_ci_linux_server", "values": {"name": name}, "lookup": lookup}
+
+    foreign = table(snow, "POST", "cmdb_ci_vm_object", json={"name": "not hardware"}).json()["result"]["sys_id"]
+    for values in (lo, {"name": "eth0", "mac_address": "aa:00:00:00:00:02"}):
+        table(snow, "POST", "cmdb_ci_network_adapter", json={**values, "cmdb_ci": foreign}).raise_for_status()
+    created = [ire(snow, {"items": [host(f"lo-{n}", f"aa:00:00:00:00:0{n}")]})["items"][0]["sysId"] for n in range(4)]
+    matched = ire(snow, {"items": [host("another-name", "aa:00:00:00:00:02")]})["items"][0]
+    assert matched["operation"] == "UPDATE" and matched["sysId"] == created[2]
+    assert matched["identificationAttempts"][-1]["attemptResult"] == "MATCHED"
+    unknown = ire(snow, {"items": [host("new-host", "aa:00:00:00:00:09")]})["items"][0]
+    assert unknown["operation"] == "INSERT" and unknown["sysId"] not in [*created, foreign]
+
+
 def test_ire_related_packages_see_earlier_writes_of_the_same_payload(snow: ServiceNowSimulator) -> None:
     older = table(snow, "POST", "cmdb_ci_spkg", json=package("dup", package_name="old")).json()["result"]["sys_id"]
     table(snow, "POST", "cmdb_ci_spkg", json=package("dup", package_name="new"))
