@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 from pathlib import Path
@@ -18,12 +17,12 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ALL = DetailFlags()
 
 
-def _gz(name: str) -> io.BytesIO:
-    return io.BytesIO(gzip.compress((FIXTURES / name).read_bytes()))
+def _body(name: str) -> io.BytesIO:
+    return io.BytesIO((FIXTURES / name).read_bytes())
 
 
 def test_csam_envelope_gives_the_paging_fields() -> None:
-    env = read_csam_envelope(_gz("csam_page.json"))
+    env = read_csam_envelope(_body("csam_page.json"))
     assert (env.response_code, env.count, env.has_more, env.next_cursor) == ("SUCCESS", 2, True, "9668984")
 
 
@@ -137,7 +136,7 @@ def test_a_page_read_whole_is_repaired_and_counted() -> None:
 
 
 def test_hostasset_single_record_and_ec2_source() -> None:
-    env = read_hostasset_envelope(_gz("hostasset_single.xml"))
+    env = read_hostasset_envelope(_body("hostasset_single.xml"))
     assert (env.count, env.has_more, env.next_cursor) == (1, False, "5693290")
     (record,) = parse_hostasset_page((FIXTURES / "hostasset_single.xml").open("rb"), "src", ALL)
     assert record.asset["asset_id"] == 5693290 and record.asset["tracking_method"] == "INSTANCE_ID"
@@ -149,7 +148,7 @@ def test_hostasset_single_record_and_ec2_source() -> None:
 
 
 def test_hostasset_zero_match_has_no_paging_fields() -> None:
-    env = read_hostasset_envelope(_gz("hostasset_zero.xml"))
+    env = read_hostasset_envelope(_body("hostasset_zero.xml"))
     assert (env.response_code, env.count, env.has_more, env.next_cursor) == ("SUCCESS", 0, False, None)
     assert list(parse_hostasset_page((FIXTURES / "hostasset_zero.xml").open("rb"), "src", ALL)) == []
 

@@ -1,13 +1,12 @@
 """The Qualys wire protocol: request bodies, response envelopes and error envelopes (reference/qualys-api.md).
 
 Pure functions with no I/O, used by :class:`qualys_cmdb.hooks.qualys.QualysHook`. Envelopes are read from the
-stored (gzip) page with a streaming parser that stops as soon as it has the paging fields, so a page is never held
-in memory.
+response body (spooled to disk when large) with a streaming parser that stops as soon as it has the paging fields,
+so a page is never held in memory.
 """
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
@@ -113,13 +112,13 @@ def csam_filters(*, since: datetime, until: datetime, qql: list[dict[str, str]],
     return {"filters": filters, "operation": "AND"}
 
 
-def _open(payload: IO[bytes]) -> Utf8RepairingReader:
-    payload.seek(0)
-    return Utf8RepairingReader(gzip.GzipFile(fileobj=payload, mode="rb"))  # type: ignore[arg-type]
+def _open(body: IO[bytes]) -> Utf8RepairingReader:
+    body.seek(0)
+    return Utf8RepairingReader(body)
 
 
 def read_csam_envelope(payload: IO[bytes]) -> Envelope:
-    """Paging fields of a stored CSAM page; stops at ``assetListData`` once it has them."""
+    """Paging fields of a CSAM response body; stops at ``assetListData`` once it has them."""
     fields: dict[str, Any] = {}
     wanted = {"responseCode", "count", "hasMore", "lastSeenAssetId", "responseMessage"}
     try:
@@ -143,7 +142,7 @@ def read_csam_envelope(payload: IO[bytes]) -> Envelope:
 
 
 def read_hostasset_envelope(payload: IO[bytes]) -> Envelope:
-    """Paging fields of a stored QPS ServiceResponse page; stops at ``data``. Zero matches have no paging fields."""
+    """Paging fields of a QPS ServiceResponse body; stops at ``data``. Zero matches have no paging fields."""
     fields: dict[str, str] = {}
     message = None
     parser = etree.iterparse(

@@ -8,16 +8,19 @@ Which assets a run fetches (QS-2):
   everything modified after the watermark (the end of the last complete window), or after "Download Assets
   Since" on the first run, up to the data interval end (or now).
 
-Only one page is in memory at a time (and it is spooled to disk when large). After each page the cursor is saved,
-so a run stopped by the max transaction lifetime (PR-3), a rate-limit block or a crash resumes where it stopped.
+Requests go one at a time, in order; the next page is asked for while the current one is compressed and stored.
+So at most two pages are held (each spooled to disk when large). After each page the cursor is saved, so a run
+stopped by the max transaction lifetime (PR-3), a rate-limit block or a crash resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -179,23 +182,53 @@ class _Fetch:
         return r
 
     def _window(self, window: Window, deadline: float) -> str | None:
-        """Fetch one window to its end; returns why it stopped early, or None when the window is complete."""
-        while not window.done:
-            if self.clock() >= deadline:
-                reason = (
-                    f"max transaction lifetime of {self.properties.max_transaction_lifetime_minutes} min reached "
-                    f"after {self.result.pages} page(s); the next run resumes after asset id {window.cursor}"
-                )
-                self.app_log.warning("fetch", f"lifetime exceeded: {reason}", cursor=window.cursor)
-                return reason
-            page = request_page(self.hook, self.schedule, self.source, self.properties, window)
+        """Fetch one window to its end; returns why it stopped early, or None when the window is complete.
+
+        Requests stay one at a time and in order, but the next page is asked for as soon as this one's cursor is
+        known, before this one is compressed and stored: Qualys prepares the next page meanwhile. A page is
+        stored, with the cursor after it, before the next one is looked at, so a stop or a crash loses nothing
+        (a page fetched ahead and not stored is fetched again by the next run).
+        """
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qualys-page") as ahead:
+            pending: Future[Page] | None = None
             try:
-                stopped = self._store(window, page)
+                while not window.done:
+                    if pending is None:
+                        stop = self._lifetime_stop(window, deadline)
+                        if stop:
+                            return stop
+                        pending = ahead.submit(self._request, replace(window))
+                    page, pending = pending.result(), None
+                    try:
+                        following = _next_cursor(page, window.cursor)
+                        if following is not None and not self._lifetime_stop(window, deadline, warn=False):
+                            pending = ahead.submit(self._request, replace(window, cursor=following))
+                        stopped = self._store(window, page)
+                    finally:
+                        page.close()
+                    if stopped:
+                        return stopped
+                return None
             finally:
-                page.close()
-            if stopped:
-                return stopped
-        return None
+                if pending is not None:  # fetched ahead of a stop or an error: not stored, fetched again later
+                    with contextlib.suppress(Exception):
+                        pending.result().close()
+
+    def _request(self, window: Window) -> Page:
+        """The window's page after its cursor (in the worker thread: one request at a time uses the hook)."""
+        return request_page(self.hook, self.schedule, self.source, self.properties, window)
+
+    def _lifetime_stop(self, window: Window, deadline: float, warn: bool = True) -> str | None:
+        """Why no further page may be asked for (the max transaction lifetime is reached), or None."""
+        if self.clock() < deadline:
+            return None
+        reason = (
+            f"max transaction lifetime of {self.properties.max_transaction_lifetime_minutes} min reached "
+            f"after {self.result.pages} page(s); the next run resumes after asset id {window.cursor}"
+        )
+        if warn:
+            self.app_log.warning("fetch", f"lifetime exceeded: {reason}", cursor=window.cursor)
+        return reason
 
     def _store(self, window: Window, page: Page) -> str | None:
         """Queue one page and move the cursor on, in one transaction; an unreadable page stops the run."""
@@ -283,6 +316,14 @@ class _Fetch:
                 api_calls=self.hook.api_calls,
                 add_errors=self.result.errors,
             )
+
+
+def _next_cursor(page: Page, cursor: int) -> int | None:
+    """The cursor of the page after ``page`` (fetched at ``cursor``), or None when the window ends with it."""
+    envelope = page.envelope
+    if envelope.response_code is None or not envelope.has_more:
+        return None
+    return int(envelope.next_cursor or cursor)
 
 
 UNREADABLE_NOTE = (
