@@ -111,8 +111,10 @@ def classify_assets(
         or "'{}'::jsonb"
     )
     nic = f'"{SCHEMA}".staged_network_interface'
+    # MATERIALIZED: each asset's payload is built once. Inlined, the CTE's expressions would be copied into every
+    # place that reads them (the CI, its hash, three failure checks): 7 payloads per asset, and 1.7x the time.
     sql = f"""
-        WITH changed AS (
+        WITH changed AS MATERIALIZED (
             SELECT {", ".join(f'{expr} AS "{name}"' for name, expr in SOURCE_COLUMNS.items())},
                    a.content_hash AS _content_hash,
                    CASE {when_rules or "WHEN false THEN NULL"} END AS _rule_no,
