@@ -101,6 +101,11 @@ def test_software_rows_from_the_page_catalog_equal_rows_normalised_one_by_one() 
         _sw(9, lifecycle="weird", license=["x"]),
         _sw(10, isIgnored=1),
         _sw(11, isIgnored=False),
+        # an install's own values in every form they come in (its dates and path are remembered per page)
+        _sw(12, installDate=1704164645000, lastUpdated="2024-01-02T03:04:05.000Z", lastUseDate="Not Announced"),
+        _sw(13, installDate="2024-01-02T03:04:05.000Z", installPath=5, lastUpdated=1704164645),
+        _sw(14, id="15", installPath="  ", lastUseDate={"odd": 1}),
+        _sw(15, id=None, installPath="C:\\p1"),
     ]
     asset = {"assetId": 1, "softwareListData": {"software": variants}}
     first, together = parse_csam_page(_page(asset, {**asset, "assetId": 2}), "src", ALL)  # 2nd: all from cache
@@ -114,6 +119,17 @@ def test_software_rows_from_the_page_catalog_equal_rows_normalised_one_by_one() 
     assert [r["version"] for r in together.software[2:6]] == ["1", "True", "1.10", "1"]
     assert [r["lifecycle_eol_date"] for r in together.software[6:8]] == ["2020-01-01", None]
     assert together.software[8]["lifecycle_stage"] is None and together.software[8]["license_category"] is None
+    installs = [
+        [r[c] for c in ("software_id", "install_date", "install_path", "last_updated", "last_use_date")]
+        for r in together.software[11:]
+    ]
+    stamp = "2024-01-02T03:04:05+00:00"
+    assert installs == [
+        [12, stamp, "C:\\p12", stamp, None],
+        [13, stamp, "5", stamp, None],
+        [15, None, None, None, None],
+        [None, None, "C:\\p1", None, None],
+    ]
     hashed = together.asset.pop("content_hash")
     together.software_reprs = []
     together.seal()

@@ -11,7 +11,7 @@ memory bounded by the page, never by the estate.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import IO, Any, NamedTuple
 
@@ -301,13 +301,17 @@ class SoftwareCatalog:
 
     def __init__(self) -> None:
         self._products: dict[tuple[Any, ...], Product] = {}
+        # An install's dates and path, by raw value: (normalised, repr, COPY text). Paths recur with their product.
+        self._dates: dict[str | None, _Part] = {}
+        self._paths: dict[str | None, _Part] = {}
 
     def add(self, record: AssetRecord, sw: dict[str, Any]) -> None:
         """Add the landing row of one ``softwareListData.software[]`` element to ``record``."""
-        life = sw.get("lifecycle")
-        lic = sw.get("license")
+        get = sw.get
+        life = get("lifecycle")
+        lic = get("license")
         key = (
-            *map(sw.get, _CATALOG_FIELDS),
+            *map(get, _CATALOG_FIELDS),
             *(map(life.get, _LIFECYCLE_FIELDS) if isinstance(life, dict) else (life,)),
             *(map(lic.get, _LICENSE_FIELDS) if isinstance(lic, dict) else (lic,)),
         )
@@ -320,19 +324,42 @@ class SoftwareCatalog:
             if cacheable:
                 self._products[key] = product
             record.software_products.append((product.row["software_key"], product.copy_line))
-        install = (
-            integer(sw.get("id")),
-            timestamp(sw.get("installDate")),
-            text(sw.get("installPath")),
-            timestamp(sw.get("lastUpdated")),
-            timestamp(sw.get("lastUseDate")),
-        )
+        raw_id = get("id")
+        software_id = raw_id if type(raw_id) is int else integer(raw_id)
+        installed = _part(self._dates, timestamp, get("installDate"))
+        path = _part(self._paths, text, get("installPath"))
+        updated = _part(self._dates, timestamp, get("lastUpdated"))
+        used = _part(self._dates, timestamp, get("lastUseDate"))
         row = product.row.copy()
-        row.update(zip(_INSTALL_COLUMNS, install, strict=True))
+        row["software_id"] = software_id
+        row["install_date"] = installed[0]
+        row["install_path"] = path[0]
+        row["last_updated"] = updated[0]
+        row["last_use_date"] = used[0]
         record.software.append(row)
+        id_text = str(software_id)  # "None" is also its repr
         # == repr(tuple(row.values())): the product's values are formatted once, the install's here
-        record.software_reprs.append(product.repr_head + ", ".join(map(repr, install)) + ")")
-        record.software_copy.append(product.key_copy + "\t".join(map(copy_text, install)))
+        record.software_reprs.append(
+            f"{product.repr_head}{id_text}, {installed[1]}, {path[1]}, {updated[1]}, {used[1]})"
+        )
+        id_copy = _NULL if software_id is None else id_text
+        record.software_copy.append(f"{product.key_copy}{id_copy}\t{installed[2]}\t{path[2]}\t{updated[2]}\t{used[2]}")
+
+
+_NULL = copy_text(None)
+_Part = tuple[Any, str, str]  # a normalised value, its repr and its COPY text
+
+
+def _part(cache: dict[str | None, _Part], normalise: Callable[[Any], Any], raw: Any) -> _Part:
+    """``normalise(raw)`` with its repr and COPY text; remembered in ``cache`` for text (and missing) values."""
+    if raw is None or type(raw) is str:
+        hit = cache.get(raw)
+        if hit is None:
+            value = normalise(raw)
+            hit = cache[raw] = (value, repr(value), copy_text(value))
+        return hit
+    value = normalise(raw)
+    return value, repr(value), copy_text(value)
 
 
 _INSTALL_COLUMNS = ("software_id", "install_date", "install_path", "last_updated", "last_use_date")
