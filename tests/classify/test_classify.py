@@ -130,9 +130,19 @@ def test_unclassifiable_or_unidentifiable_assets_fail_with_the_reason(staging) -
         staging, os={"os_category_1": "Linux", "os_category_2": "Server"}, nic=False, name=None, bios_serial_number=None
     )
     vm_without_id = stage(staging, hw={"hardware_category_1": "Virtualized", "hardware_category_2": "Virtual Machine"})
+    loopback_only = stage(
+        staging, os={"os_category_1": "Linux", "os_category_2": "Server"}, nic=False, name=None, bios_serial_number=None
+    )
+    with staging.begin() as conn:
+        conn.execute(
+            insert(STAGED_CHILDREN["network_interface"]).values(
+                source="s", asset_id=loopback_only, interface_name="lo", mac_address="00-00-00-00-00-00"
+            )
+        )
     result = run(staging)
     got = classified(staging)
-    assert result.failed == 3
+    assert result.failed == 4
+    assert got[loopback_only]["reason"] == got[anonymous]["reason"]  # a placeholder MAC identifies nothing
     assert got[nothing]["reason"].startswith("no CI-class rule or hardware mapping matches (os_category_1=Plan9")
     assert (
         got[anonymous]["reason"]

@@ -141,3 +141,28 @@ def test_a_429_storm_mid_load_loses_nothing_and_a_rerun_finishes(staging, cmdb: 
     finished = load_approved(staging, hook, MAPPINGS, "t", batch_size=1)
     assert (finished.loaded, finished.operations) == (3, {"NO_CHANGE": 3})  # no duplicates in the CMDB
     assert counts(staging, "t") == {"loaded": 3}
+
+
+def test_a_placeholder_mac_never_identifies_a_ci(staging, cmdb: Sn) -> None:  # type: ignore[no-untyped-def]
+    """Loopback adapters share the MAC 00:00:00:00:00:00. Two hosts with no serial number whose only adapter is a
+    loopback are two CIs, not one (the address would match the second to the first); the adapters still land."""
+    from qualys_cmdb.staging.schema import STAGED_CHILDREN
+    from sqlalchemy import insert
+
+    server = {"os_category_1": "Linux", "os_category_2": "Server"}
+    ids = [stage(staging, os=server, nic=False, bios_serial_number=None) for _ in range(2)]
+    with staging.begin() as conn:
+        conn.execute(
+            insert(STAGED_CHILDREN["network_interface"]),
+            [{"source": "s", "asset_id": a, "interface_name": "lo", "mac_address": "00:00:00:00:00:00"} for a in ids],
+        )
+    run(staging)
+    auto_approve(staging, "t")
+    result = load_approved(staging, _hook(), MAPPINGS, "t")
+    assert (result.loaded, result.operations) == (2, {"INSERT": 2})
+    with staging.connect() as conn:
+        sys_ids = conn.execute(select(asset_classification.c.cmdb_sys_id)).scalars().all()
+    assert len(set(sys_ids)) == 2
+    adapters = list(_hook().table_query("cmdb_ci_network_adapter", "name=lo", ["cmdb_ci", "mac_address"]))
+    assert sorted(a["cmdb_ci"] for a in adapters) == sorted(sys_ids)
+    assert {a["mac_address"] for a in adapters} == {""}

@@ -78,3 +78,28 @@ def test_an_asset_becomes_a_main_item_with_its_details(staging) -> None:  # type
     # CM-8: the 60-character asset tag is cut to the 40 the field holds, and the cut is reported
     assert main["values"]["asset_tag"] == "T" * 40
     assert payload.truncated[("s", asset)] == ["asset_tag (60 > 40)"]
+
+
+def test_a_placeholder_mac_is_not_sent_as_an_identifier(staging) -> None:  # type: ignore[no-untyped-def]
+    from qualys_cmdb.classify.identifiers import placeholder_mac
+
+    assert (
+        placeholder_mac("00:00:00:00:00:00")
+        and placeholder_mac("FF-FF-FF-FF-FF-FF")
+        and placeholder_mac("0000.0000.0000")
+    )
+    assert not placeholder_mac("00:00:00:00:00:01") and not placeholder_mac(None)
+    asset = stage(staging, os={"os_category_1": "Linux", "os_category_2": "Server"})
+    with staging.begin() as conn:
+        conn.execute(
+            insert(STAGED_CHILDREN["network_interface"]).values(
+                source="s", asset_id=asset, interface_name="lo", mac_address="00:00:00:00:00:00"
+            )
+        )
+    run(staging)
+    main = build_payload(staging, MAPPINGS, [("s", asset)]).items[0]
+    adapters = [lk["values"] for lk in main["lookup"] if lk["className"] == "cmdb_ci_network_adapter"]
+    assert sorted(adapters, key=lambda v: v["name"]) == [
+        {"name": "eth0", "mac_address": mac_of(asset)},
+        {"name": "lo"},  # still an adapter of the CI, without the address
+    ]

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from qualys_cmdb.classify.identifiers import identifying_mac_sql
 from qualys_cmdb.classify.mappings import Condition, FieldSource, Mappings
 from qualys_cmdb.classify.source import SOURCE_COLUMNS, SOURCE_FROM
 from qualys_cmdb.staging.schema import SCHEMA
@@ -120,7 +121,7 @@ def classify_assets(
                    CASE {when_rules or "WHEN false THEN NULL"} END AS _rule_no,
                    jsonb_strip_nulls({payload}) AS _payload,
                    EXISTS (SELECT 1 FROM {nic} n WHERE n.source = a.source AND n.asset_id = a.asset_id
-                           AND coalesce(n.mac_address, '') <> '') AS _has_nic
+                           AND {identifying_mac_sql("n.mac_address")}) AS _has_nic
             FROM {SOURCE_FROM}
             LEFT JOIN "{SCHEMA}".asset_classification c ON c.source = a.source AND c.asset_id = a.asset_id
             WHERE a.source = {src}

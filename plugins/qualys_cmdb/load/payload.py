@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from qualys_cmdb.classify.identifiers import placeholder_mac
 from qualys_cmdb.classify.mappings import FieldSource, Mappings
 from qualys_cmdb.classify.source import SOURCE_COLUMNS, SOURCE_FROM
 from qualys_cmdb.staging.schema import SCHEMA, STAGED_CHILDREN
@@ -128,18 +129,15 @@ def _add_asset(payload: Payload, mappings: Mappings, row: dict[str, Any]) -> Non
     main_id = f"qualys-{row['source']}-{row['asset_id']}"
     values, cut = truncate(dict(row["payload"] or {}), mappings.field_lengths)
     maps = mappings.child_fields
-    lookup = [
-        {
-            "className": cls,
-            "values": {
-                **_mapped(r, maps[section]),
-                **({"valid": "true", "absent": "false"} if section == "serial_number" else {}),
-            },
-        }
-        for section, (cls, _) in LOOKUPS.items()
-        for r in row[section]
-        if _mapped(r, maps[section])
-    ]
+    lookup = []
+    for section, (cls, _) in LOOKUPS.items():
+        for r in row[section]:
+            found = _mapped(r, maps[section])
+            if placeholder_mac(found.get("mac_address")):
+                del found["mac_address"]  # the adapter goes to the CMDB, its placeholder MAC does not identify it
+            if found:
+                extra = {"valid": "true", "absent": "false"} if section == "serial_number" else {}
+                lookup.append({"className": cls, "values": {**found, **extra}})
     related: list[dict[str, Any]] = []
     for sw in row["software"]:
         package = _mapped(sw, maps["software"])
