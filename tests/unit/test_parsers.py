@@ -179,3 +179,13 @@ def test_invalid_utf8_is_repaired_and_counted() -> None:
 def test_xml_entities_are_never_expanded() -> None:
     (record,) = parse_hostasset_page((FIXTURES / "hostasset_entity.xml").open("rb"), "src", ALL)
     assert "root:" not in (record.asset["name"] or "")
+
+
+def test_every_page_lands_its_products_though_earlier_pages_normalised_them() -> None:
+    """Products normalised for one page are reused by the next pages; each page still lands each of its products."""
+    asset = {"assetId": 1, "softwareListData": {"software": [_sw(1), _sw(2, fullName="curl"), _sw(3)]}}
+    first = next(parse_csam_page(_page(asset), "src", ALL))
+    second = next(parse_csam_page(_page({**asset, "assetId": 2}), "src", ALL))
+    assert [key for key, _ in second.software_products] == [key for key, _ in first.software_products]
+    assert len(second.software_products) == 2  # 7-Zip once, curl once
+    assert second.software == first.software and second.software_copy == first.software_copy

@@ -296,7 +296,8 @@ class SoftwareCatalog:
     to the install. The catalog part is keyed by the raw values it is made of, so a product seen earlier on the page
     costs a dictionary lookup instead of 28 normalisations; the repr of its values is kept too, for the content hash.
     A product lands once per page (``software_products`` of the first asset that has it), an install as its key and
-    its own five columns. Bounded by the number of rows of one page.
+    its own five columns. Bounded by the number of rows of one page; the products normalised for earlier pages are
+    kept for the next ones, up to ``KNOWN_PRODUCTS_MAX``.
     """
 
     def __init__(self) -> None:
@@ -320,7 +321,7 @@ class SoftwareCatalog:
         cacheable = _CACHEABLE.issuperset(map(type, key))
         product = self._products.get(key) if cacheable else None
         if product is None:
-            product = _product(sw)
+            product = _known_product(key, sw) if cacheable else _product(sw)
             if cacheable:
                 self._products[key] = product
             record.software_products.append((product.row["software_key"], product.copy_line))
@@ -344,6 +345,21 @@ class SoftwareCatalog:
         )
         id_copy = _NULL if software_id is None else id_text
         record.software_copy.append(f"{product.key_copy}{id_copy}\t{installed[2]}\t{path[2]}\t{updated[2]}\t{used[2]}")
+
+
+#: Products normalised for earlier pages in this process (a parse task works through many pages of one estate, and
+#: every page installs most of the same products); a product is a function of its key. Emptied when full.
+_KNOWN_PRODUCTS: dict[tuple[Any, ...], Product] = {}
+KNOWN_PRODUCTS_MAX = 20_000
+
+
+def _known_product(key: tuple[Any, ...], sw: dict[str, Any]) -> Product:
+    product = _KNOWN_PRODUCTS.get(key)
+    if product is None:
+        if len(_KNOWN_PRODUCTS) >= KNOWN_PRODUCTS_MAX:
+            _KNOWN_PRODUCTS.clear()
+        product = _KNOWN_PRODUCTS[key] = _product(sw)
+    return product
 
 
 _NULL = copy_text(None)
