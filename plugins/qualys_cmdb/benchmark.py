@@ -248,6 +248,7 @@ class Bench:
         (self.work / "qualys_cmdb.yaml").write_text(
             CONFIG.format(page_size=PAGE_SIZE, processors=self.processors, ire_batch=IRE_BATCH)
         )
+        begun = time.perf_counter()
         server = embedded_server()
         server.psql(f"DROP DATABASE IF EXISTS {AIRFLOW_DB} WITH (FORCE);")
         results = []
@@ -270,6 +271,7 @@ class Bench:
             "page_size": PAGE_SIZE,
             "ire_batch_size": IRE_BATCH,
             "sizes": results,
+            "wall_s": round(time.perf_counter() - begun, 1),
         }
         if len(results) >= 2:
             small, large = results[0], results[-1]
@@ -299,7 +301,7 @@ class Bench:
             if self.api is None:
                 subprocess.run([self.airflow, "db", "migrate"], env=env, check=True, capture_output=True)
                 self.api = self._start_execution_api(env)
-            return self._measure(size, env, qualys_url)
+            return self._measure(size, env, qualys_url, {"qualys": qualys.pid, "servicenow": cmdb.pid})
         finally:
             for proc in (qualys, cmdb):
                 proc.terminate()
@@ -327,12 +329,15 @@ class Bench:
         proc.terminate()
         raise SystemExit(f"the execution API server did not answer {health} within 120 s; see {log.name}")
 
-    def _measure(self, size: int, env: dict[str, str], qualys_url: str) -> dict[str, Any]:
+    def _measure(self, size: int, env: dict[str, str], qualys_url: str, simulators: dict[str, int]) -> dict[str, Any]:
         from qualys_cmdb.staging.database import embedded_url, get_engine
 
         engine = get_engine(embedded_url(STAGING_DB))
         print(f"[{size:,} assets] first full sync …", flush=True)
+        begun = time.perf_counter()
+        cpu_before = _cpu_seconds(simulators)
         first = self._child(env, "_run_dag")
+        cpu_first = {name: round(s - cpu_before[name], 1) for name, s in _cpu_seconds(simulators).items()}
         figures = _figures(engine, first["run_id"])
         print(f"[{size:,} assets] yardstick …", flush=True)
         yard = self._child(env, "_yardstick", first["run_id"])
@@ -395,6 +400,8 @@ class Bench:
             "memory": {"peak_rss_mb": first["peak_rss_mb"], "passes_mb": [second["peak_rss_mb"], third["peak_rss_mb"]]},
             "states": {"first": first["state"], "incremental": second["state"], "unchanged": third["state"]},
             "wall_s": first["wall_s"],
+            "simulators_cpu_s": cpu_first,
+            "size_wall_s": round(time.perf_counter() - begun, 1),
         }
 
 
@@ -403,6 +410,18 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """The CPU seconds (user + system) each process, and its children, has used so far."""
+    import psutil
+
+    used = {}
+    for name, pid in pids.items():
+        proc = psutil.Process(pid)
+        times = proc.cpu_times()
+        used[name] = times.user + times.system + times.children_user + times.children_system
+    return used
 
 
 def _per_1000(load: dict[str, Any]) -> float | None:
@@ -483,10 +502,20 @@ def render(report: dict[str, Any]) -> str:
             [f"{s['incremental']['cmdb_calls']} ({s['incremental']['max_calls']})" for s in sizes],
         ),
         line("unchanged pass: CMDB calls (0)", [f"{s['unchanged']['cmdb_calls']}" for s in sizes]),
+        line(
+            "simulators' CPU in the first sync",
+            [
+                f"Qualys {s['simulators_cpu_s']['qualys']:.0f} s, SN {s['simulators_cpu_s']['servicenow']:.0f} s"
+                for s in sizes
+            ],
+        ),
+        line("whole size (3 passes + yardstick)", [f"{s['size_wall_s']:.0f} s" for s in sizes]),
         line("peak RSS of the task process", [f"{s['memory']['peak_rss_mb']} MB" for s in sizes]),
     ]
     if "memory_ratio" in report:
         out.append(line("memory: largest ÷ smallest (≤ 1.25)", [f"{report['memory_ratio']}"]))
+    minutes, seconds = divmod(round(report["wall_s"]), 60)
+    out.append(f"whole benchmark: {minutes} min {seconds:02d} s")
     return "\n".join(out)
 
 

@@ -37,3 +37,8 @@ def test_the_benchmark_runs_and_counts_right(airflow_db: None, tmp_path: Path) -
     assert size["incremental"]["cmdb_calls"] <= size["incremental"]["max_calls"]
     assert size["unchanged"]["cmdb_calls"] == 0
     assert size["memory"]["peak_rss_mb"] > 50  # the task processes (the executor's children) were measured
+    # the simulators' own CPU is reported (both served the first sync), and the run's whole time
+    assert set(size["simulators_cpu_s"]) == {"qualys", "servicenow"}
+    assert all(seconds > 0 for seconds in size["simulators_cpu_s"].values())
+    assert report["wall_s"] >= size["size_wall_s"] > 0
+    assert "simulators' CPU in the first sync" in result.stdout and "whole benchmark:" in result.stdout
