@@ -85,6 +85,23 @@ def test_ire_items_are_checked_one_by_one(servicenow: Sn) -> None:
     assert "INVALID_INPUT_DATA" in bad_source[0].message
 
 
+def test_reconcile_reads_the_outcomes_the_whole_result_holds(servicenow: Sn) -> None:
+    """reconcile() reads only each item's outcome from the reply; they equal ire_outcomes() over the whole result."""
+    hook = ServiceNowHook("sn_basic", retry=FAST)
+    hook.identify_reconcile([_server(60)], "Qualys")
+    items = [
+        _server(60),  # already there: NO_CHANGE
+        _server(61),
+        {"className": "cmdb_ci_linux_server", "values": {"os": "no identity"}},
+        {**_server(62), "related": [{"className": "cmdb_ci_spkg", "values": {"name": "p", "key": "p_|_1"}}]},
+    ]
+    whole = ire_outcomes(hook.identify_reconcile(items, "Qualys", mode="query"), len(items))
+    read = hook.reconcile(items, "Qualys", mode="query")
+    assert read == whole
+    assert [o.operation for o in read] == ["NO_CHANGE", "INSERT", "NO_CHANGE", "INSERT"]
+    assert "MISSING_MATCHING_ATTRIBUTES" in read[2].message and not read[3].errors
+
+
 def test_the_dry_run_commits_nothing(servicenow: Sn) -> None:
     hook = ServiceNowHook("sn_basic", retry=FAST)
     (preview,) = ire_outcomes(hook.identify_reconcile([_server(7)], "Qualys", mode="query"), 1)

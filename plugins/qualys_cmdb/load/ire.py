@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Engine, bindparam, text
 
 from qualys_cmdb.classify.mappings import Mappings
-from qualys_cmdb.hooks.servicenow import ServiceNowHook, ire_outcomes
+from qualys_cmdb.hooks.servicenow import IreOutcome, ServiceNowHook
 from qualys_cmdb.load.payload import Payload, build_payload
 from qualys_cmdb.staging.schema import SCHEMA
 
@@ -71,7 +70,7 @@ def load_approved(
         payload = _next_batch(engine, mappings, schedule, batch_size, in_flight=set())
         while payload is not None:
             answer = requests.submit(
-                hook.identify_reconcile, payload.items, mappings.discovery_source, relations=payload.relations
+                hook.reconcile, payload.items, mappings.discovery_source, relations=payload.relations
             )
             following = _next_batch(engine, mappings, schedule, batch_size, in_flight=set(payload.main_index))
             _record_batch(engine, payload, answer.result(), result)
@@ -88,9 +87,8 @@ def _next_batch(
     return build_payload(engine, mappings, keys[:batch_size]) if keys else None
 
 
-def _record_batch(engine: Engine, payload: Payload, answer: dict[str, Any], result: LoadResult) -> None:
-    """Check every item of one batch's answer; store its assets' outcomes and add them to ``result``."""
-    outcomes = ire_outcomes(answer, len(payload.items))
+def _record_batch(engine: Engine, payload: Payload, outcomes: list[IreOutcome], result: LoadResult) -> None:
+    """Check every item of one batch's outcomes; store its assets' outcomes and add them to ``result``."""
     owners = _asset_of(payload)
     problems: dict[tuple[str, int], list[str]] = defaultdict(list)
     for outcome, owner in zip(outcomes, owners, strict=True):
@@ -159,10 +157,7 @@ def preview_pending(
     for start in range(0, len(keys), max(1, min(batch_size, MAX_IRE_BATCH))):
         batch = keys[start : start + batch_size]
         payload = build_payload(engine, mappings, batch)
-        answer = hook.identify_reconcile(
-            payload.items, mappings.discovery_source, relations=payload.relations, mode="query"
-        )
-        outcomes = ire_outcomes(answer, len(payload.items))
+        outcomes = hook.reconcile(payload.items, mappings.discovery_source, relations=payload.relations, mode="query")
         rows = [
             {
                 "source": key[0],
