@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from qualys_cmdb.hooks.servicenow import ServiceNowHook, SnRetryPolicy, ire_outcomes
+from qualys_cmdb.hooks.servicenow import ServiceNowHook, SnRetryPolicy
 
 FAST = SnRetryPolicy(max_attempts=4, backoff_s=0.01)
 
@@ -75,36 +75,38 @@ def _server(i: int) -> dict:  # type: ignore[type-arg]
 def test_ire_items_are_checked_one_by_one(servicenow: Sn) -> None:
     hook = ServiceNowHook("sn_basic", retry=FAST)
     items = [_server(1), _server(2), {"className": "cmdb_ci_linux_server", "values": {"os": "no identity"}}]
-    outcomes = ire_outcomes(hook.identify_reconcile(items, "Qualys"), len(items))
+    outcomes = hook.identify_reconcile(items, "Qualys")
     assert [o.operation for o in outcomes[:2]] == ["INSERT", "INSERT"] and all(o.ok for o in outcomes[:2])
     assert not outcomes[2].ok and "MISSING_MATCHING_ATTRIBUTES" in outcomes[2].message
-    again = ire_outcomes(hook.identify_reconcile(items[:2], "Qualys"), 2)
+    again = hook.identify_reconcile(items[:2], "Qualys")
     assert [o.operation for o in again] == ["NO_CHANGE", "NO_CHANGE"]
     assert [o.sys_id for o in again] == [o.sys_id for o in outcomes[:2]]
-    bad_source = ire_outcomes(hook.identify_reconcile([_server(3)], "Nobody"), 1)
+    bad_source = hook.identify_reconcile([_server(3)], "Nobody")
     assert "INVALID_INPUT_DATA" in bad_source[0].message
 
 
-def test_reconcile_reads_the_outcomes_the_whole_result_holds(servicenow: Sn) -> None:
-    """reconcile() reads only each item's outcome from the reply; they equal ire_outcomes() over the whole result."""
+def test_every_item_gets_its_outcome_from_the_reply(servicenow: Sn) -> None:
+    """Outcomes come in payload order, related items' errors on the item that carries them."""
     hook = ServiceNowHook("sn_basic", retry=FAST)
-    hook.identify_reconcile([_server(60)], "Qualys")
+    (first,) = hook.identify_reconcile([_server(60)], "Qualys")
     items = [
-        _server(60),  # already there: NO_CHANGE
+        _server(60),  # already there
         _server(61),
         {"className": "cmdb_ci_linux_server", "values": {"os": "no identity"}},
-        {**_server(62), "related": [{"className": "cmdb_ci_spkg", "values": {"name": "p", "key": "p_|_1"}}]},
+        {**_server(62), "related": [{"className": "cmdb_ci_spkg", "values": {"name": "p"}}]},  # no key
+        {**_server(63), "related": [{"className": "cmdb_ci_spkg", "values": {"name": "p", "key": "p_|_1"}}]},
     ]
-    whole = ire_outcomes(hook.identify_reconcile(items, "Qualys", mode="query"), len(items))
-    read = hook.reconcile(items, "Qualys", mode="query")
-    assert read == whole
-    assert [o.operation for o in read] == ["NO_CHANGE", "INSERT", "NO_CHANGE", "INSERT"]
-    assert "MISSING_MATCHING_ATTRIBUTES" in read[2].message and not read[3].errors
+    outcomes = hook.identify_reconcile(items, "Qualys")
+    assert [o.index for o in outcomes] == [0, 1, 2, 3, 4]
+    assert outcomes[0].operation == "NO_CHANGE" and outcomes[0].sys_id == first.sys_id
+    assert outcomes[1].operation == "INSERT" and outcomes[1].ok and outcomes[4].ok
+    assert not outcomes[2].ok and "MISSING_MATCHING_ATTRIBUTES" in outcomes[2].message
+    assert not outcomes[3].ok and "cmdb_ci_spkg" in outcomes[3].message
 
 
 def test_the_dry_run_commits_nothing(servicenow: Sn) -> None:
     hook = ServiceNowHook("sn_basic", retry=FAST)
-    (preview,) = ire_outcomes(hook.identify_reconcile([_server(7)], "Qualys", mode="query"), 1)
+    (preview,) = hook.identify_reconcile([_server(7)], "Qualys", mode="query")
     assert preview.operation == "INSERT"
     assert list(hook.table_query("cmdb_ci_linux_server", "name=srv-7")) == []
 
@@ -130,7 +132,7 @@ def test_429_and_5xx_are_retried(servicenow: Sn) -> None:
     waits: list[float] = []
     hook = ServiceNowHook("sn_basic", retry=FAST, sleep=waits.append)
     servicenow.control("faults", status={"family": "ire", "code": 503, "count": 1}, throttle={"count": 1})
-    (outcome,) = ire_outcomes(hook.identify_reconcile([_server(40)], "Qualys"), 1)
+    (outcome,) = hook.identify_reconcile([_server(40)], "Qualys")
     assert outcome.ok and len(waits) == 2
 
 

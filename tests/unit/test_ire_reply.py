@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from qualys_cmdb.hooks.servicenow import IreOutcome, ServiceNowRequestError, ire_outcomes, ire_reply_outcomes
+from qualys_cmdb.hooks.servicenow import IreOutcome, ServiceNowRequestError, ire_outcomes
 
 RESULT = {
     "items": [
@@ -29,14 +29,14 @@ RESULT = {
 }
 
 
-def test_outcomes_read_from_the_bytes_equal_those_of_the_whole_result() -> None:
+def test_each_item_outcome_is_read_and_the_rest_skipped() -> None:
     body = json.dumps({"result": RESULT}).encode()
-    outcomes = ire_reply_outcomes(body, 3)
-    assert outcomes == ire_outcomes(RESULT, 3)
+    outcomes = ire_outcomes(body, 3)
+    assert [o.index for o in outcomes] == [0, 1, 2]
     assert outcomes[0] == IreOutcome(0, "cmdb_ci_linux_server", "INSERT", "a" * 32, ())
     assert not outcomes[1].ok and outcomes[1].message == "MISSING_MATCHING_ATTRIBUTES: no identifier matched"
     assert outcomes[2].errors[0]["error"] == "NO_RESULT"  # an item the CMDB said nothing about is never done
-    assert ire_reply_outcomes(json.dumps(RESULT).encode(), 3) == outcomes  # a bare result reads the same
+    assert ire_outcomes(json.dumps(RESULT).encode(), 3) == outcomes  # a bare result reads the same
 
 
 @pytest.mark.parametrize(
@@ -50,10 +50,10 @@ def test_outcomes_read_from_the_bytes_equal_those_of_the_whole_result() -> None:
 )
 def test_a_body_that_is_no_ire_result_is_a_clear_error(body: bytes) -> None:
     with pytest.raises(ServiceNowRequestError, match=r"not an IRE result.*its assets stay approved"):
-        ire_reply_outcomes(body, 1)
+        ire_outcomes(body, 1)
 
 
 def test_an_empty_result_leaves_every_item_undone() -> None:
-    outcomes = ire_reply_outcomes(b'{"result": {}}', 2)
+    outcomes = ire_outcomes(b'{"result": {}}', 2)
     assert [o.ok for o in outcomes] == [False, False]
     assert {o.errors[0]["error"] for o in outcomes} == {"NO_RESULT"}

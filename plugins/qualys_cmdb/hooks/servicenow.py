@@ -3,8 +3,8 @@
 Reference: ``shared/reference/servicenow-api.md``. One ``requests.Session`` per hook. Basic auth, or OAuth
 (password grant with refresh, or client credentials) through ``/oauth_token.do``. Retries on 429 (honouring
 ``Retry-After``) and 5xx; other 4xx are errors to fix, not to retry. IRE answers HTTP 200 even when items fail:
-the hook returns the whole ``result`` and :func:`ire_outcomes` reads every item, or (:meth:`ServiceNowHook.reconcile`)
-reads only each item's outcome from the reply. Credentials never reach a log line or an exception.
+:meth:`ServiceNowHook.identify_reconcile` returns every item's outcome (:func:`ire_outcomes`). Credentials never
+reach a log line or an exception.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class _IreResult(msgspec.Struct, gc=False):
 
 
 class _IreReply(msgspec.Struct, gc=False):
-    """``{"result": {"items": [...]}}``, or a bare result (as :meth:`ServiceNowHook.identify_reconcile` takes it)."""
+    """``{"result": {"items": [...]}}``, or a bare result."""
 
     result: _IreResult | None = None
     items: list[_ItemOutcome] | None = None
@@ -106,8 +106,9 @@ class _IreReply(msgspec.Struct, gc=False):
 _IRE_REPLY = msgspec.json.Decoder(_IreReply)
 
 
-def ire_reply_outcomes(body: bytes, expected: int) -> list[IreOutcome]:
-    """:func:`ire_outcomes` straight from a reply's bytes, reading only what an outcome holds.
+def ire_outcomes(body: bytes, expected: int) -> list[IreOutcome]:
+    """One outcome per payload item, in payload order, read from an IRE reply's bytes; a missing item is an error
+    (never assumed done). Only what an outcome holds is read.
 
     A 500-asset batch's reply is about 25 MB, nearly all of it identification attempts and related items; read
     into dicts it took 1.6 s of the load task's interpreter per batch (most of it garbage collection over the
@@ -130,22 +131,6 @@ def ire_reply_outcomes(body: bytes, expected: int) -> list[IreOutcome]:
 
 
 _MISSING = {"error": "NO_RESULT", "message": "the CMDB returned no result for this item"}
-
-
-def ire_outcomes(result: dict[str, Any], expected: int) -> list[IreOutcome]:
-    """One outcome per payload item, in payload order; a missing item is an error (never assumed done)."""
-    by_index: dict[int, IreOutcome] = {}
-    for position, item in enumerate(result.get("items") or []):
-        indices = item.get("inputIndices") or [position]
-        for index in indices:
-            by_index[int(index)] = IreOutcome(
-                int(index),
-                item.get("className"),
-                item.get("operation"),
-                item.get("sysId"),
-                tuple(item.get("errors") or ()),
-            )
-    return [by_index.get(i, IreOutcome(i, None, None, None, (_MISSING,))) for i in range(expected)]
 
 
 class ServiceNowHook(BaseHook):
@@ -369,35 +354,17 @@ class ServiceNowHook(BaseHook):
         relations: list[dict[str, Any]] | None = None,
         mode: str = "classic",
         options: str | None = None,
-    ) -> dict[str, Any]:
-        """POST a payload to IRE (``classic``, ``enhanced``, ``query`` dry run …); returns ``result``."""
-        data = self._post_ire(items, data_source, relations, mode, options).json()
-        return dict(data.get("result", data))
-
-    def reconcile(self, items: list[dict[str, Any]], data_source: str, **how: Any) -> list[IreOutcome]:
-        """:meth:`identify_reconcile` (the same keywords) for a caller that needs only what IRE did with each item.
-
-        Returns one outcome per item, in payload order, read from the reply's bytes by :func:`ire_reply_outcomes`.
-        """
-        response = self._post_ire(items, data_source, **{"relations": None, "mode": "classic", "options": None, **how})
-        return ire_reply_outcomes(response.content, len(items))
-
-    def _post_ire(
-        self,
-        items: list[dict[str, Any]],
-        data_source: str,
-        relations: list[dict[str, Any]] | None,
-        mode: str,
-        options: str | None,
-    ) -> requests.Response:
+    ) -> list[IreOutcome]:
+        """POST a payload to IRE (``classic``, ``enhanced``, ``query`` dry run …); returns each item's outcome."""
         params = {"sysparm_data_source": data_source}
         if options and mode in ("enhanced", "query_enhanced"):
             params["options"] = options
         # msgspec writes the UTF-8 bytes in one pass: a 500-asset batch is ~20 MB, built without a str copy
         body = msgspec.json.encode({"items": items, "relations": relations or []})
-        return self.request(
+        response = self.request(
             "POST", IRE_MODES[mode], params=params, data=body, headers={"Content-Type": "application/json"}
         )
+        return ire_outcomes(response.content, len(items))
 
     # ------------------------------------------------------------------------------------------ Import Set
     def import_row(self, staging_table: str, row: dict[str, Any]) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def load_approved(
         payload = _next_batch(engine, mappings, schedule, batch_size, in_flight=set())
         while payload is not None:
             answer = requests.submit(
-                hook.reconcile, payload.items, mappings.discovery_source, relations=payload.relations
+                hook.identify_reconcile, payload.items, mappings.discovery_source, relations=payload.relations
             )
             following = _next_batch(engine, mappings, schedule, batch_size, in_flight=set(payload.main_index))
             _record_batch(engine, payload, answer.result(), result)
@@ -157,7 +157,9 @@ def preview_pending(
     for start in range(0, len(keys), max(1, min(batch_size, MAX_IRE_BATCH))):
         batch = keys[start : start + batch_size]
         payload = build_payload(engine, mappings, batch)
-        outcomes = hook.reconcile(payload.items, mappings.discovery_source, relations=payload.relations, mode="query")
+        outcomes = hook.identify_reconcile(
+            payload.items, mappings.discovery_source, relations=payload.relations, mode="query"
+        )
         rows = [
             {
                 "source": key[0],
