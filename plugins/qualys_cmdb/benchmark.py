@@ -4,9 +4,9 @@ For each estate size: a fresh staging database on the embedded PostgreSQL, the t
 (``qcmdb sim …``, fixed seed, a software-heavy estate shape), and the real DAG ``qualys_to_cmdb__bench`` run by
 ``dag.test()`` in a child process (so its peak RSS is the tasks' own). Three passes: the full first sync, a pass
 after 1 % of the estate changed, and a pass with nothing changed. The *yardstick* runs on the same stored
-responses and rows: a bare streaming JSON parse doing nothing with the values, plus a bare COPY of the staged rows
-into unlogged tables. Figures are printed as one table and written as JSON under ``bench/results/``; nothing is
-asserted (the test suite's smoke run checks the counts only).
+responses and rows: a bare streaming JSON parse doing nothing with the values (in as many processes as the parse
+task's mapped instances), plus a bare COPY of the staged rows into unlogged tables. Figures are printed as one table
+and written as JSON under ``bench/results/``; nothing is asserted (the test suite's smoke run checks the counts only).
 
 Product code never imports the simulators: they are started through the ``qcmdb sim`` command.
 """
@@ -97,17 +97,48 @@ def _run_dag_child() -> None:
     )
 
 
-def _yardstick_child(run_id: str) -> None:
-    """In a child process: a bare streaming parse of the run's stored responses and a bare COPY of the staged rows."""
+def _parse_share(queue_ids: list[int]) -> tuple[int, int]:
+    """In a yardstick worker: stream-parse these stored responses, doing nothing with the values.
+
+    Returns the JSON events seen and the response bytes read.
+    """
     import ijson
+    from sqlalchemy import text
+
+    from qualys_cmdb.staging.database import get_engine
+    from qualys_cmdb.staging.schema import SCHEMA
+
+    engine = get_engine()
+    engine.dispose(close=False)  # a forked worker: the parent's pooled connections are not its own
+    events = raw = 0
+    with engine.connect() as conn:
+        for queue_id in queue_ids:
+            payload = conn.execute(
+                text(f'SELECT payload FROM "{SCHEMA}".sync_queue WHERE id = :i'),
+                {"i": queue_id},
+            ).scalar_one()
+            with gzip.GzipFile(fileobj=io.BytesIO(payload)) as body:
+                for _ in ijson.parse(body):
+                    events += 1
+                raw += body.tell()
+    return events, raw
+
+
+def _yardstick_child(run_id: str, processors: int) -> None:
+    """In a child process: a bare streaming parse of the run's stored responses and a bare COPY of the staged rows.
+
+    The responses are parsed by as many worker processes as the pipeline's parse task has mapped instances
+    (``processors``), each a share of them: the same work on the same cores.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     from sqlalchemy import text
 
     from qualys_cmdb.staging.database import get_engine
     from qualys_cmdb.staging.schema import SCHEMA, metadata
 
     engine = get_engine()
-    started = time.perf_counter()
-    events = raw = 0
     with engine.connect() as conn:
         ids = list(
             conn.execute(
@@ -117,15 +148,14 @@ def _yardstick_child(run_id: str) -> None:
                 {"r": run_id},
             ).scalars()
         )
-        for queue_id in ids:
-            payload = conn.execute(
-                text(f'SELECT payload FROM "{SCHEMA}".sync_queue WHERE id = :i'),
-                {"i": queue_id},
-            ).scalar_one()
-            with gzip.GzipFile(fileobj=io.BytesIO(payload)) as body:
-                for _ in ijson.parse(body):
-                    events += 1
-                raw += body.tell()
+    engine.dispose()
+    workers = max(1, min(processors, len(ids)))
+    shares = [ids[n::workers] for n in range(workers)]
+    started = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        counted = list(pool.map(_parse_share, shares))
+    events = sum(e for e, _ in counted)
+    raw = sum(r for _, r in counted)
     parse_s = time.perf_counter() - started
     tables = [t for t in metadata.sorted_tables if t.name.startswith("staged_")]
     copy_s = 0.0
@@ -156,6 +186,7 @@ def _yardstick_child(run_id: str) -> None:
         json.dumps(
             {
                 "records": len(ids),
+                "parse_workers": workers,
                 "json_events": events,
                 "response_bytes": raw,
                 "parse_s": round(parse_s, 2),
@@ -340,7 +371,7 @@ class Bench:
         cpu_first = {name: round(s - cpu_before[name], 1) for name, s in _cpu_seconds(simulators).items()}
         figures = _figures(engine, first["run_id"])
         print(f"[{size:,} assets] yardstick …", flush=True)
-        yard = self._child(env, "_yardstick", first["run_id"])
+        yard = self._child(env, "_yardstick", first["run_id"], str(self.processors))
         changed = max(1, size // 100)
         _post(f"{qualys_url}/sim/control/advance", {"seconds": 1, "modify": changed})
         print(f"[{size:,} assets] 1 % changed ({changed:,} assets) …", flush=True)
@@ -555,6 +586,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["_run_dag"]:
         _run_dag_child()
     elif sys.argv[1:2] == ["_yardstick"]:
-        _yardstick_child(sys.argv[2])
+        _yardstick_child(sys.argv[2], int(sys.argv[3]))
     else:
         sys.exit(main(sys.argv[1:]))

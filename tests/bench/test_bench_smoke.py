@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-ASSETS = 150
+ASSETS = 350  # two pages: the yardstick parses them in two processes, as the parse task does
 
 
 def test_the_benchmark_runs_and_counts_right(airflow_db: None, tmp_path: Path) -> None:
@@ -31,6 +31,10 @@ def test_the_benchmark_runs_and_counts_right(airflow_db: None, tmp_path: Path) -
     assert size["states"] == {"first": "success", "incremental": "success", "unchanged": "success"}
     assert size["fetch"]["api_calls"] == size["fetch"]["minimum_calls"] == math.ceil(ASSETS / 300) + 1
     assert size["yardstick"]["copy_rows"] == size["parse_stage"]["rows"] > ASSETS * 10
+    # the yardstick read every stored response, each page in one of two worker processes
+    assert size["yardstick"]["records"] == size["fetch"]["pages"] == 2
+    assert size["yardstick"]["parse_workers"] == 2
+    assert size["yardstick"]["response_bytes"] == size["fetch"]["bytes"]
     load = size["load"]
     assert load["sent"] > 0 and load["loaded"] <= load["sent"]
     assert size["incremental"]["fetched"] == size["incremental"]["changed"] == max(1, ASSETS // 100)

@@ -11,6 +11,8 @@ from qualys_cmdb.config import DetailFlags
 from qualys_cmdb.hooks.qualys_protocol import read_csam_envelope, read_hostasset_envelope
 from qualys_cmdb.intake.csam import parse_csam_page
 from qualys_cmdb.intake.hostasset import parse_hostasset_page
+from qualys_cmdb.intake.landing import copy_text
+from qualys_cmdb.intake.records import timestamp
 from qualys_cmdb.utf8_repair import Utf8RepairingReader
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -134,6 +136,37 @@ def test_software_rows_from_the_page_catalog_equal_rows_normalised_one_by_one() 
     together.software_reprs = []
     together.seal()
     assert together.asset["content_hash"] == hashed  # the prebuilt reprs give the same text as repr() itself
+
+
+def test_install_dates_in_every_form_normalise_as_timestamp_does() -> None:
+    """Install dates of Qualys's usual form take a shortcut; it gives what ``timestamp`` gives, impossible dates
+    included, and the COPY text and content hash agree with the values."""
+    forms = [
+        "2024-01-02T03:04:05.000Z",
+        "2024-02-29T23:59:59.000Z",
+        "2023-02-29T00:00:00.000Z",  # no such day
+        "2024-13-01T00:00:00.000Z",  # no such month
+        "2024-01-02T24:00:00.000Z",  # no such hour
+        "2024-01-02T03:04:05.123Z",
+        "2024-01-02T03:04:05Z",
+        " 2024-01-02T03:04:05.000Z",
+        "2024-01-02T03:04:05.000+02:00",
+        "Not Announced",
+        "1704164645000",
+        1704164645000,
+        None,
+    ]
+    software = [_sw(n, installDate=f, lastUpdated=f, lastUseDate=f) for n, f in enumerate(forms, 1)]
+    (record,) = parse_csam_page(_page({"assetId": 1, "softwareListData": {"software": software}}), "src", ALL)
+    expected = [timestamp(f) for f in forms]
+    assert [r["install_date"] for r in record.software] == expected
+    assert [r["last_updated"] for r in record.software] == [r["last_use_date"] for r in record.software] == expected
+    assert expected[:3] == ["2024-01-02T03:04:05+00:00", "2024-02-29T23:59:59+00:00", None]
+    assert [line.split("\t")[2] for line in record.software_copy] == [copy_text(v) for v in expected]
+    hashed = record.asset.pop("content_hash")
+    record.software_reprs = []
+    record.seal()
+    assert record.asset["content_hash"] == hashed
 
 
 def test_one_asset_unwrapped_where_a_list_is_meant_is_parsed() -> None:

@@ -11,7 +11,9 @@ memory bounded by the page, never by the estate.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any, NamedTuple
 
@@ -327,10 +329,11 @@ class SoftwareCatalog:
             record.software_products.append((product.row["software_key"], product.copy_line))
         raw_id = get("id")
         software_id = raw_id if type(raw_id) is int else integer(raw_id)
-        installed = _part(self._dates, timestamp, get("installDate"))
+        dates = self._dates
+        installed = _stamp(dates, get("installDate"))
         path = _part(self._paths, text, get("installPath"))
-        updated = _part(self._dates, timestamp, get("lastUpdated"))
-        used = _part(self._dates, timestamp, get("lastUseDate"))
+        updated = _stamp(dates, get("lastUpdated"))
+        used = _stamp(dates, get("lastUseDate"))
         row = product.row.copy()
         row["software_id"] = software_id
         row["install_date"] = installed[0]
@@ -364,6 +367,33 @@ def _known_product(key: tuple[Any, ...], sw: dict[str, Any]) -> Product:
 
 _NULL = copy_text(None)
 _Part = tuple[Any, str, str]  # a normalised value, its repr and its COPY text
+
+
+#: How Qualys writes an install's dates, to the millisecond: 2024-04-07T00:13:57.000Z
+_WHOLE_SECOND_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z")
+
+
+def _stamp(cache: dict[str | None, _Part], raw: Any) -> _Part:
+    """``_part(cache, timestamp, raw)``, sparing the general path the form nearly every install date has.
+
+    Install dates are nearly all distinct (a page has some 100,000), so most are worked out, not remembered. A date
+    of that form, if it is a real date and time, normalises to its first 19 characters and "+00:00" (what
+    :func:`timestamp` gives); anything else takes the general path.
+    """
+    if type(raw) is not str:
+        return _part(cache, timestamp, raw)
+    hit = cache.get(raw)
+    if hit is None:
+        if _WHOLE_SECOND_UTC.fullmatch(raw):
+            try:
+                datetime.fromisoformat(raw[:19])
+            except ValueError:
+                return _part(cache, timestamp, raw)
+            value = raw[:19] + "+00:00"
+            hit = cache[raw] = (value, f"'{value}'", value)
+        else:
+            return _part(cache, timestamp, raw)
+    return hit
 
 
 def _part(cache: dict[str | None, _Part], normalise: Callable[[Any], Any], raw: Any) -> _Part:
