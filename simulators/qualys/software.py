@@ -687,11 +687,16 @@ def version_of(product: SoftwareProduct, step: int) -> str:
     """Return the product version bumped ``step`` times in its last numeric component."""
     if step == 0:
         return product.base_version
-    match = _DIGITS.search(product.base_version)
+    return _bumped(product.base_version, step)
+
+
+@lru_cache(maxsize=1 << 16)  # asked for every software row of every page: a few thousand answers
+def _bumped(version: str, step: int) -> str:
+    match = _DIGITS.search(version)
     if match is None:
-        return f"{product.base_version}.{step}"
+        return f"{version}.{step}"
     start, end = match.span(1)
-    return f"{product.base_version[:start]}{int(match.group(1)) + step}{product.base_version[end:]}"
+    return f"{version[:start]}{int(match.group(1)) + step}{version[end:]}"
 
 
 def software_id(product: SoftwareProduct, version: str) -> int:

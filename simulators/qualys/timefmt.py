@@ -21,9 +21,24 @@ def iso_s(ms: int) -> str:
 
 
 def iso_ms(ms: int) -> str:
-    """Format epoch ms as ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+    """Format epoch ms as ``YYYY-MM-DDTHH:MM:SS.mmmZ``.
 
+    A CSAM page carries some 100,000 of them (every software row's dates), so the parts come from tables: the time
+    of day and the milliseconds made once, each day formatted once and remembered.
+    """
+    seconds, milli = divmod(ms, 1000)
+    day, second = divmod(seconds, 86_400)
+    date = _DAYS.get(day)
+    if date is None:
+        if len(_DAYS) >= 100_000:
+            _DAYS.clear()
+        date = _DAYS[day] = time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
+    return date + _TIMES_OF_DAY[second] + _MILLISECONDS[milli]
+
+
+_DAYS: dict[int, str] = {}
+_TIMES_OF_DAY = [f"T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400)]
+_MILLISECONDS = [f".{m:03d}Z" for m in range(1000)]
 
 _ISO = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?(Z|[+-]\d{2}:?\d{2})?$"

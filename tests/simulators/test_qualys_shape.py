@@ -132,3 +132,17 @@ def test_simulator_and_cli_take_a_shape() -> None:
     sim = QualysSimulator(port=0, assets=300, seed=3, shape={"software": 100, "cloud": 0.2})
     assert sim.subscription.estate.shape == EstateShape(software=100, cloud=0.2)
     assert QualysSimulator(port=0, assets=300, seed=3).subscription.estate.shape is None
+
+
+def test_millisecond_timestamps_are_formatted_as_strftime_formats_them() -> None:
+    """CSAM dates come from lookup tables (a page has some 100,000); they must read as the plain formatting does."""
+    import random
+    import time
+
+    from simulators.qualys.timefmt import iso_ms
+
+    rng = random.Random(5)
+    moments = [rng.randrange(-(10**12), 4 * 10**12) for _ in range(20_000)]
+    moments += [0, -1, 999, 1000, 86_399_999, 86_400_000, -86_400_000, 1_767_225_600_000]
+    for ms in moments:
+        assert iso_ms(ms) == time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
