@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
 from qualys_cmdb.config import DetailFlags
 from qualys_cmdb.hooks.qualys_protocol import read_csam_envelope, read_hostasset_envelope
+from qualys_cmdb.intake import csam
 from qualys_cmdb.intake.csam import parse_csam_page
 from qualys_cmdb.intake.hostasset import parse_hostasset_page
 from qualys_cmdb.intake.landing import copy_text
-from qualys_cmdb.intake.records import timestamp
+from qualys_cmdb.intake.records import AssetRecord, timestamp
 from qualys_cmdb.utf8_repair import Utf8RepairingReader
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -167,6 +170,38 @@ def test_install_dates_in_every_form_normalise_as_timestamp_does() -> None:
     record.software_reprs = []
     record.seal()
     assert record.asset["content_hash"] == hashed
+
+
+def _whole(records: list[AssetRecord]) -> list[tuple[object, ...]]:
+    return [(r.asset, r.children, r.software, r.software_reprs, r.software_copy, r.software_products) for r in records]
+
+
+def test_software_rows_decoded_as_structs_land_as_rows_decoded_as_dicts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Assets are decoded with their software rows as structs of the fields that land; the rows, COPY lines and
+    hashes equal those of assets decoded whole into dicts. An asset whose software list has another shape (one row
+    unwrapped, a row that is not an object) is decoded into dicts and parsed as before."""
+    odd = [
+        {"assetId": 7, "softwareListData": {"software": _sw(1, version="2.0")}},  # one row, unwrapped
+        {"assetId": 8, "softwareListData": {"software": [_sw(2), "junk", None, _sw(3, id="9")]}},
+        {"assetId": 9, "softwareListData": None},
+        {"assetId": 10, "softwareListData": {"software": None}},
+        {"assetId": 11, "softwareListData": {}},
+    ]
+    variants = {"assetId": 12, "softwareListData": {"software": [_sw(4, version=1.5, lifecycle="odd"), _sw(5)]}}
+    pages = [(FIXTURES / "csam_page.json").read_bytes(), _page(*odd, variants).read()]
+    typed = [list(parse_csam_page(io.BytesIO(page), "src", ALL)) for page in pages]
+    monkeypatch.setattr(csam, "_decode_asset", csam._ASSET.decode)
+    as_dicts = [list(parse_csam_page(io.BytesIO(page), "src", ALL)) for page in pages]
+    assert [_whole(t) for t in typed] == [_whole(d) for d in as_dicts]
+    assert [len(r.software) for r in typed[1]] == [1, 2, 0, 0, 0, 2]
+    assert typed[1][5].software[0]["version"] == "1.5"
+
+
+def test_the_struct_an_asset_is_decoded_into_has_every_field_the_parser_reads() -> None:
+    """A field read from the asset but missing from ASSET_FIELDS would always be empty: checked against the code."""
+    source = inspect.getsource(csam)
+    read = set(re.findall(r"raw\.get\(\"(\w+)\"\)", source)) | set(re.findall(r"listed\(raw, \"(\w+)\"", source))
+    assert read - {"softwareListData"} == set(csam.ASSET_FIELDS)
 
 
 def test_one_asset_unwrapped_where_a_list_is_meant_is_parsed() -> None:
