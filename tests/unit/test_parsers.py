@@ -5,13 +5,14 @@ from __future__ import annotations
 import inspect
 import io
 import json
+import random
 import re
 from pathlib import Path
 
 import pytest
 from qualys_cmdb.config import DetailFlags
 from qualys_cmdb.hooks.qualys_protocol import read_csam_envelope, read_hostasset_envelope
-from qualys_cmdb.intake import csam
+from qualys_cmdb.intake import csam, records
 from qualys_cmdb.intake.csam import parse_csam_page
 from qualys_cmdb.intake.hostasset import parse_hostasset_page
 from qualys_cmdb.intake.landing import copy_text
@@ -141,9 +142,9 @@ def test_software_rows_from_the_page_catalog_equal_rows_normalised_one_by_one() 
     assert together.asset["content_hash"] == hashed  # the prebuilt reprs give the same text as repr() itself
 
 
-def test_install_dates_in_every_form_normalise_as_timestamp_does() -> None:
-    """Install dates of Qualys's usual form take a shortcut; it gives what ``timestamp`` gives, impossible dates
-    included, and the COPY text and content hash agree with the values."""
+def test_install_dates_in_every_form_normalise_as_the_general_path_does() -> None:
+    """Dates of Qualys's usual form take a shortcut in ``timestamp``; it gives what the general path (the ISO parse
+    behind it) gives, impossible dates included, and the COPY text and content hash agree with the values."""
     forms = [
         "2024-01-02T03:04:05.000Z",
         "2024-02-29T23:59:59.000Z",
@@ -161,7 +162,7 @@ def test_install_dates_in_every_form_normalise_as_timestamp_does() -> None:
     ]
     software = [_sw(n, installDate=f, lastUpdated=f, lastUseDate=f) for n, f in enumerate(forms, 1)]
     (record,) = parse_csam_page(_page({"assetId": 1, "softwareListData": {"software": software}}), "src", ALL)
-    expected = [timestamp(f) for f in forms]
+    expected = [records._timestamp_text(f) if isinstance(f, str) else timestamp(f) for f in forms]  # no shortcut
     assert [r["install_date"] for r in record.software] == expected
     assert [r["last_updated"] for r in record.software] == [r["last_use_date"] for r in record.software] == expected
     assert expected[:3] == ["2024-01-02T03:04:05+00:00", "2024-02-29T23:59:59+00:00", None]
@@ -170,6 +171,24 @@ def test_install_dates_in_every_form_normalise_as_timestamp_does() -> None:
     record.software_reprs = []
     record.seal()
     assert record.asset["content_hash"] == hashed
+
+
+def test_the_date_shortcut_agrees_with_the_iso_parse_on_every_day_and_time() -> None:
+    rng = random.Random(3)
+    forms = []
+    for _ in range(5000):
+        y, m, d = rng.randrange(1, 10000), rng.randrange(0, 14), rng.randrange(0, 33)
+        h, mi, sec = (rng.randrange(0, 62) for _ in "hms")
+        forms.append(f"{y:04d}-{m:02d}-{d:02d}T{h:02d}:{mi:02d}:{sec:02d}.000Z")  # some are no real date or time
+    assert [timestamp(f) for f in forms] == [records._timestamp_text(f) for f in forms]
+    assert any(timestamp(f) is None for f in forms) and any(timestamp(f) for f in forms)
+
+
+def test_copy_text_escapes_what_copy_reads_as_special() -> None:
+    assert copy_text("C:\\Program Files\tx\ny\rz") == "C:\\\\Program Files\\tx\\ny\\rz"
+    assert [copy_text(c) for c in ("\\", "\t", "\n", "\r")] == ["\\\\", "\\t", "\\n", "\\r"]
+    assert copy_text("plain text, 'quoted'") == "plain text, 'quoted'"
+    assert (copy_text(None), copy_text(True), copy_text(False), copy_text(12)) == ("\\N", "t", "f", "12")
 
 
 def _whole(records: list[AssetRecord]) -> list[tuple[object, ...]]:

@@ -11,9 +11,7 @@ so only one asset's objects are alive at a time, its software rows into structs 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
 from typing import IO, Any, NamedTuple
@@ -336,6 +334,15 @@ class Product(NamedTuple):
     key_copy: str  # the software key in COPY text and a tab: the start of an install's COPY line
 
 
+def _product_key(catalog: tuple[Any, ...], life: Any, lic: Any) -> tuple[Any, ...]:
+    """What a product is made of: a row's catalog fields and its lifecycle and license values (or odd objects)."""
+    return (
+        *catalog,
+        *(map(life.get, _LIFECYCLE_FIELDS) if isinstance(life, dict) else (life,)),
+        *(map(lic.get, _LICENSE_FIELDS) if isinstance(lic, dict) else (lic,)),
+    )
+
+
 class SoftwareCatalog:
     """Software rows of one page, with the catalog part normalised once per distinct product.
 
@@ -357,13 +364,7 @@ class SoftwareCatalog:
     def add(self, record: AssetRecord, sw: dict[str, Any]) -> None:
         """Add the landing row of one ``softwareListData.software[]`` element to ``record``."""
         get = sw.get
-        life = get("lifecycle")
-        lic = get("license")
-        key = (
-            *map(get, _CATALOG_FIELDS),
-            *(map(life.get, _LIFECYCLE_FIELDS) if isinstance(life, dict) else (life,)),
-            *(map(lic.get, _LICENSE_FIELDS) if isinstance(lic, dict) else (lic,)),
-        )
+        key = _product_key(tuple(map(get, _CATALOG_FIELDS)), get("lifecycle"), get("license"))
         self._add(
             record, key, sw, get("id"), get("installDate"), get("installPath"), get("lastUpdated"), get("lastUseDate")
         )
@@ -371,12 +372,7 @@ class SoftwareCatalog:
     def add_typed(self, record: AssetRecord, sw: Any) -> None:
         """:meth:`add` for a row decoded as :data:`_Software`: the same landing row from the same values."""
         life, lic, raw_id, installed, path, updated, used = _SOFTWARE_OWN(sw)
-        key = (
-            *_SOFTWARE_CATALOG(sw),
-            *(map(life.get, _LIFECYCLE_FIELDS) if isinstance(life, dict) else (life,)),
-            *(map(lic.get, _LICENSE_FIELDS) if isinstance(lic, dict) else (lic,)),
-        )
-        self._add(record, key, sw, raw_id, installed, path, updated, used)
+        self._add(record, _product_key(_SOFTWARE_CATALOG(sw), life, lic), sw, raw_id, installed, path, updated, used)
 
     def _add(
         self,
@@ -400,11 +396,10 @@ class SoftwareCatalog:
                 self._products[key] = product
             record.software_products.append((product.row["software_key"], product.copy_line))
         software_id = raw_id if type(raw_id) is int else integer(raw_id)
-        dates = self._dates
-        installed = _stamp(dates, raw_installed)
+        installed = _part(self._dates, timestamp, raw_installed)
         path = _part(self._paths, text, raw_path)
-        updated = _stamp(dates, raw_updated)
-        used = _stamp(dates, raw_used)
+        updated = _part(self._dates, timestamp, raw_updated)
+        used = _part(self._dates, timestamp, raw_used)
         row = product.row.copy()
         row["software_id"] = software_id
         row["install_date"] = installed[0]
@@ -438,33 +433,6 @@ def _known_product(key: tuple[Any, ...], sw: dict[str, Any]) -> Product:
 
 _NULL = copy_text(None)
 _Part = tuple[Any, str, str]  # a normalised value, its repr and its COPY text
-
-
-#: How Qualys writes an install's dates, to the millisecond: 2024-04-07T00:13:57.000Z
-_WHOLE_SECOND_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z")
-
-
-def _stamp(cache: dict[str | None, _Part], raw: Any) -> _Part:
-    """``_part(cache, timestamp, raw)``, sparing the general path the form nearly every install date has.
-
-    Install dates are nearly all distinct (a page has some 100,000), so most are worked out, not remembered. A date
-    of that form, if it is a real date and time, normalises to its first 19 characters and "+00:00" (what
-    :func:`timestamp` gives); anything else takes the general path.
-    """
-    if type(raw) is not str:
-        return _part(cache, timestamp, raw)
-    hit = cache.get(raw)
-    if hit is None:
-        if _WHOLE_SECOND_UTC.fullmatch(raw):
-            try:
-                datetime.fromisoformat(raw[:19])
-            except ValueError:
-                return _part(cache, timestamp, raw)
-            value = raw[:19] + "+00:00"
-            hit = cache[raw] = (value, f"'{value}'", value)
-        else:
-            return _part(cache, timestamp, raw)
-    return hit
 
 
 def _part(cache: dict[str | None, _Part], normalise: Callable[[Any], Any], raw: Any) -> _Part:

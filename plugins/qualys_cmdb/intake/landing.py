@@ -28,7 +28,10 @@ def copy_text(value: Any) -> str:
         return "\\N"
     if value is True or value is False:
         return "t" if value else "f"
-    return str(value).translate(_COPY_ESCAPES)
+    text = str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return text.translate(_COPY_ESCAPES)
+    return text  # nearly every value: four scans cost a tenth of translate()
 
 
 class LandingWriter:
