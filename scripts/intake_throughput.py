@@ -61,7 +61,7 @@ def child_parse_stage() -> None:
         result = parse_record(engine, queue_id, DetailFlags(), "bench")
         assets, rows, software = assets + result.assets, rows + result.rows, software + result.software_rows
     parsed = time.perf_counter()
-    staged = stage_records(engine, store.parsed_downloads(engine, "bench"), "bench-run")
+    staged = stage_records(engine, "bench", "bench-run")
     done = time.perf_counter()
     print(
         json.dumps(

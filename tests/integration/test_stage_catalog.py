@@ -10,7 +10,7 @@ from qualys_cmdb.intake.csam import parse_csam_page
 from qualys_cmdb.intake.landing import LandingWriter
 from qualys_cmdb.intake.stage import stage_records
 from qualys_cmdb.staging.schema import STAGED_CHILDREN, staged_software
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 
 def _land(engine, queue_id: int, asset_ids: list[int], eol: str) -> None:  # type: ignore[no-untyped-def]
@@ -22,6 +22,15 @@ def _land(engine, queue_id: int, asset_ids: list[int], eol: str) -> None:  # typ
     assets = [{"assetId": a, "softwareListData": {"software": software}} for a in asset_ids]
     page = json.dumps({"assetListData": {"asset": assets}}).encode()
     with engine.begin() as conn:
+        conn.execute(
+            text(
+                """INSERT INTO qcmdb.sync_queue (id, direction, source, schedule, run_id, status, api, format, page_no,
+                                                 request, parsed_at, parsed_assets)
+                   OVERRIDING SYSTEM VALUE
+                   VALUES (:id, 'download', 'src', 's', 'run-1', 'Processing', 'csam', 'json', :id, '{}', now(), :n)"""
+            ),
+            {"id": queue_id, "n": len(asset_ids)},
+        )
         writer = LandingWriter(conn, queue_id)
         writer.add_all(parse_csam_page(io.BytesIO(page), "src", DetailFlags()))
         writer.close()
@@ -30,7 +39,7 @@ def _land(engine, queue_id: int, asset_ids: list[int], eol: str) -> None:  # typ
 def test_the_catalog_takes_the_newest_records_values_and_installs_are_counted(staging) -> None:  # type: ignore[no-untyped-def]
     _land(staging, 1, [10, 11, 12], "2029-01-01T00:00:00Z")
     _land(staging, 2, [20, 21], "2031-06-30T00:00:00Z")  # the newer record: its values win
-    result = stage_records(staging, [1, 2], "run-1")
+    result = stage_records(staging, "s", "run-1")
     assert (result.assets, result.changed, result.software_rows) == (5, 5, 10)
     with staging.connect() as conn:
         catalog = {r.name: r for r in conn.execute(select(staged_software))}

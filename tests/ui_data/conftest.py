@@ -155,7 +155,7 @@ def build_estate(engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         hook.close()
     for queue_id in store.pending_downloads(engine, schedule.name):
         assert parse_record(engine, queue_id, schedule.details, "test").status != "Error"
-    stage_records(engine, store.parsed_downloads(engine, schedule.name), RUN_ID)
+    stage_records(engine, schedule.name, RUN_ID)
     _stage_extras(engine)
     mappings = load_mappings(MAPPINGS)
     classify_assets(engine, mappings, schedule="t", source="sim", run_id=RUN_ID, class_override=None)

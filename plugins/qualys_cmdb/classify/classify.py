@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from qualys_cmdb.classify.identifiers import identifying_mac_sql
 from qualys_cmdb.classify.mappings import Condition, FieldSource, Mappings
 from qualys_cmdb.classify.source import SOURCE_COLUMNS, SOURCE_FROM
+from qualys_cmdb.staging.locks import Step, lock_schedule_for_transaction
 from qualys_cmdb.staging.schema import SCHEMA
 
 
@@ -185,6 +186,7 @@ def classify_assets(
     """
     result = ClassifyResult()
     with engine.begin() as conn:
+        lock_schedule_for_transaction(conn, Step.STAGE, schedule)  # never beside a stage of the same schedule
         for state, cls in conn.execute(text(sql), params.values):
             result.classified += 1
             if state == "failed":

@@ -31,6 +31,7 @@ from qualys_cmdb.hooks.qualys import Page, QualysHook
 from qualys_cmdb.hooks.qualys_protocol import QualysError, QualysRateLimited
 from qualys_cmdb.qql import to_csam_filters
 from qualys_cmdb.staging import store
+from qualys_cmdb.staging.locks import Step, schedule_held
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -80,6 +81,7 @@ class FetchResult:
     api_calls: int = 0
     bytes: int = 0
     errors: int = 0
+    refetched: int = 0  # pages downloaded again after they failed to parse
     stopped_reason: str | None = None
     queue_ids: list[int] = field(default_factory=list)
 
@@ -119,12 +121,21 @@ def fetch_assets(
     app_log: store.AppLog,
     clock: Callable[[], float] = time.monotonic,
 ) -> FetchResult:
-    """Fetch the run's windows into the sync queue; returns the counts. Raises on errors a re-run cannot fix."""
-    store.start_run(engine, schedule.name, source.name, run.run_id)
-    previous = store.get_run(engine, schedule.name, run.run_id)
-    earlier = [Window.from_json(w) for w in (previous or {}).get("windows") or []]
-    windows = plan_windows(schedule, store.get_state(engine, schedule.name), run, datetime.now(UTC), earlier)
-    return _Fetch(engine, hook, schedule, source, properties, run, app_log, clock, windows).run()
+    """Fetch the run's windows into the sync queue; returns the counts. Raises on errors a re-run cannot fix.
+
+    Holds the schedule's fetch lock: a second run of the schedule waits, then plans its windows from the watermark
+    and resume point the first one left.
+    """
+
+    def waiting() -> None:
+        app_log.info("fetch", f"another run of schedule {schedule.name} is fetching; waiting for it to finish")
+
+    with schedule_held(engine, Step.FETCH, schedule.name, on_wait=waiting):
+        store.start_run(engine, schedule.name, source.name, run.run_id)
+        previous = store.get_run(engine, schedule.name, run.run_id)
+        earlier = [Window.from_json(w) for w in (previous or {}).get("windows") or []]
+        windows = plan_windows(schedule, store.get_state(engine, schedule.name), run, datetime.now(UTC), earlier)
+        return _Fetch(engine, hook, schedule, source, properties, run, app_log, clock, windows).run()
 
 
 @dataclass
@@ -152,6 +163,7 @@ class _Fetch:
             windows=[w.to_json() for w in self.windows],
         )
         try:
+            self._refetch_failed_pages()
             for window in self.windows:
                 if window.done:
                     continue
@@ -213,6 +225,28 @@ class _Fetch:
                 if pending is not None:  # fetched ahead of a stop or an error: not stored, fetched again later
                     with contextlib.suppress(Exception):
                         pending.result().close()
+
+    def _refetch_failed_pages(self) -> None:
+        """Download again the schedule's pages that arrived but failed to parse (truncated, malformed).
+
+        The watermark moved past such a page when it was stored, so no later window asks for it again: without
+        this, its assets would stay unstaged until someone re-queued it with ``--refetch``. Each page is tried up
+        to :data:`MAX_AUTO_REFETCHES` times; after that it stays Error for a person to look at.
+        """
+        for queue_id in failed_pages(self.engine, self.schedule.name):
+            note = refetch_page(
+                self.engine,
+                self.hook,
+                self.schedule,
+                self.source,
+                self.properties,
+                queue_id,
+                who=f"run {self.run_info.run_id} (automatic, after a parse error)",
+                automatic=True,
+            )
+            self.result.refetched += 1
+            self.result.queue_ids.append(queue_id)
+            self.app_log.warning("fetch", f"page that failed to parse downloaded again: {note}", queue_id=queue_id)
 
     def _request(self, window: Window) -> Page:
         """The window's page after its cursor (in the worker thread: one request at a time uses the hook)."""
@@ -353,11 +387,48 @@ def request_page(hook: QualysHook, schedule: Schedule, source: Source, propertie
     )
 
 
-def refetch_record(engine: Engine, config: QualysCmdbConfig, queue_id: int) -> str:
-    """Download a queue record's page again (same window and cursor, current filters) and replace its payload.
+#: How often a page that failed to parse is downloaded again by the following runs before it is left to a person.
+MAX_AUTO_REFETCHES = 3
 
-    For a page that arrived truncated or malformed: once the cause is fixed, re-queue it with ``--refetch``.
+
+def failed_pages(engine: Engine, schedule: str) -> list[int]:
+    """The schedule's downloaded pages that failed to parse and may be downloaded again automatically.
+
+    Parse errors only (``attempts`` >= 1): a page whose envelope was unreadable when it arrived never moved the
+    cursor, so the next window fetches it anyway.
     """
+    from sqlalchemy import select
+
+    from qualys_cmdb.staging.schema import sync_queue
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(sync_queue.c.id)
+            .where(
+                sync_queue.c.direction == "download",
+                sync_queue.c.schedule == schedule,
+                sync_queue.c.status == "Error",
+                sync_queue.c.attempts >= 1,
+                sync_queue.c.refetches < MAX_AUTO_REFETCHES,
+            )
+            .order_by(sync_queue.c.id)
+        )
+        return [int(r[0]) for r in rows]
+
+
+def refetch_page(
+    engine: Engine,
+    hook: QualysHook,
+    schedule: Schedule,
+    source: Source,
+    properties: Properties,
+    queue_id: int,
+    *,
+    who: str,
+    automatic: bool = False,
+) -> str:
+    """Download a queue record's page again (same window, cursor and page size; current filters), replace its
+    stored response and queue it to be parsed again; an unreadable answer leaves it Error. Returns a note."""
     from sqlalchemy import select
 
     from qualys_cmdb.staging.schema import sync_queue
@@ -366,34 +437,65 @@ def refetch_record(engine: Engine, config: QualysCmdbConfig, queue_id: int) -> s
         row = conn.execute(select(sync_queue).where(sync_queue.c.id == queue_id)).mappings().first()
     if row is None:
         return f"queue record {queue_id}: not found"
-    schedule = config.schedule(row["schedule"])
-    source = config.source(schedule.source)
     request = row["request"]
     window = Window(
         datetime.fromisoformat(request["since"]),
         datetime.fromisoformat(request["until"]),
         cursor=int(row["cursor"] or 0),
     )
-    hook = QualysHook.for_source(source, config.properties)
+    # The page size it was asked with: a smaller one would leave the rest of the original page to no one.
+    sized = properties.model_copy(
+        update={"download_batch_size": int(request.get("page_size") or properties.download_batch_size)}
+    )
+    page = request_page(hook, schedule, source, sized, window)
     try:
-        page = request_page(hook, schedule, source, config.properties, window)
-    finally:
-        hook.close()
-    try:
-        page.payload.seek(0)
+        readable = page.envelope.response_code is not None
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        attempt = f" (automatic download {int(row['refetches']) + 1} of {MAX_AUTO_REFETCHES})" if automatic else ""
+        note = (
+            f"downloaded again by {who} at {stamp}{attempt}: {page.envelope.count} assets, {page.raw_bytes} bytes"
+            if readable
+            else f"downloaded again by {who} at {stamp}{attempt}, and the answer was unreadable again"
+        )
         with engine.begin() as conn:
             store.mark(
                 conn,
                 [queue_id],
-                "Queued",
-                None,
+                "Queued" if readable else "Error",
+                note,
                 payload=page.payload.read(),
                 payload_bytes=page.raw_bytes,
                 record_count=page.envelope.count,
                 next_cursor=page.envelope.next_cursor,
                 has_more=page.envelope.has_more,
                 format=page.format,
+                parsed_at=None,
+                parsed_assets=None,
+                processor_id=None,
+                refetches=sync_queue.c.refetches + (1 if automatic else 0),
             )
     finally:
         page.close()
-    return f"queue record {queue_id}: downloaded again ({page.envelope.count} assets, {page.raw_bytes} bytes)"
+    return f"queue record {queue_id}: {note}"
+
+
+def refetch_record(engine: Engine, config: QualysCmdbConfig, queue_id: int) -> str:
+    """Download a queue record's page again by hand (``qcmdb queue requeue ID --refetch``).
+
+    For a page that arrived truncated or malformed, once the cause is fixed.
+    """
+    from sqlalchemy import select
+
+    from qualys_cmdb.staging.schema import sync_queue
+
+    with engine.connect() as conn:
+        name = conn.execute(select(sync_queue.c.schedule).where(sync_queue.c.id == queue_id)).scalar()
+    if name is None:
+        return f"queue record {queue_id}: not found"
+    schedule = config.schedule(name)
+    source = config.source(schedule.source)
+    hook = QualysHook.for_source(source, config.properties)
+    try:
+        return refetch_page(engine, hook, schedule, source, config.properties, queue_id, who="a user")
+    finally:
+        hook.close()

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from lxml import etree
 from sqlalchemy import Engine, func, or_, update
+from sqlalchemy.exc import DBAPIError
 
 from qualys_cmdb.config import DetailFlags
 from qualys_cmdb.intake.csam import parse_csam_page
@@ -22,6 +23,7 @@ from qualys_cmdb.intake.hostasset import parse_hostasset_page
 from qualys_cmdb.intake.landing import LandingWriter, clear_landing
 from qualys_cmdb.intake.records import AssetRecord
 from qualys_cmdb.staging import store
+from qualys_cmdb.staging.locks import record_held
 from qualys_cmdb.staging.schema import sync_queue
 from qualys_cmdb.utf8_repair import Utf8RepairingReader
 
@@ -53,24 +55,39 @@ def records_of(stream: IO[bytes], fmt: str, source: str, details: DetailFlags) -
 
 
 def parse_record(engine: Engine, queue_id: int, details: DetailFlags, processor: str) -> ParseResult:
-    """Parse one queue record into landing rows; mark it parsed (``Processing``) or ``Error``."""
-    with engine.begin() as conn:
-        claimed = conn.execute(
-            update(sync_queue)
-            .where(
-                sync_queue.c.id == queue_id,
-                or_(
-                    sync_queue.c.status == "Queued",
-                    (sync_queue.c.status == "Processing") & sync_queue.c.parsed_at.is_(None),
-                ),
-            )
-            .values(
-                status="Processing", processor_id=processor, attempts=sync_queue.c.attempts + 1, updated_at=func.now()
-            )
-            .returning(sync_queue.c.id)
-        ).first()
-    if claimed is None:
-        return ParseResult(queue_id, "Skipped", note="not waiting to be parsed (already parsed or processed)")
+    """Parse one queue record into landing rows; mark it parsed (``Processing``) or ``Error``.
+
+    The record's lock is held while it is parsed, so two parsers never work on one record: a record marked
+    Processing is claimed again only when its parser died (its lock is free). Any error of the page or of the
+    database while landing it makes the record ``Error`` with a note, and the run goes on with the others.
+    """
+    with record_held(engine, queue_id) as held:
+        if not held:
+            return ParseResult(queue_id, "Skipped", note="being parsed by another processor")
+        with engine.begin() as conn:
+            claimed = conn.execute(
+                update(sync_queue)
+                .where(
+                    sync_queue.c.id == queue_id,
+                    or_(
+                        sync_queue.c.status == "Queued",
+                        (sync_queue.c.status == "Processing") & sync_queue.c.parsed_at.is_(None),
+                    ),
+                )
+                .values(
+                    status="Processing",
+                    processor_id=processor,
+                    attempts=sync_queue.c.attempts + 1,
+                    updated_at=func.now(),
+                )
+                .returning(sync_queue.c.id)
+            ).first()
+        if claimed is None:
+            return ParseResult(queue_id, "Skipped", note="not waiting to be parsed (already parsed or processed)")
+        return _parse_claimed(engine, queue_id, details, processor)
+
+
+def _parse_claimed(engine: Engine, queue_id: int, details: DetailFlags, processor: str) -> ParseResult:
     meta: dict[str, Any] | None = None
     try:
         with engine.begin() as conn:
@@ -86,13 +103,27 @@ def parse_record(engine: Engine, queue_id: int, details: DetailFlags, processor:
             note = f"parsed {writer.assets} assets ({writer.rows} rows) by {processor}"
             if reader.replaced:
                 note += f"; {reader.replaced} invalid UTF-8 byte sequence(s) replaced with U+FFFD"
-            store.mark(conn, [queue_id], "Processing", note, parsed_at=func.now())
+            store.mark(conn, [queue_id], "Processing", note, parsed_at=func.now(), parsed_assets=writer.assets)
         return ParseResult(queue_id, "Processing", writer.assets, writer.rows, writer.software_rows, note)
     except PAGE_ERRORS as exc:
         note = _error_note(meta, queue_id, exc)
-        with engine.begin() as conn:
-            store.mark(conn, [queue_id], "Error", note)
-        return ParseResult(queue_id, "Error", note=note)
+    except DBAPIError as exc:
+        note = _database_note(meta, queue_id, exc)
+    with engine.begin() as conn:
+        store.mark(conn, [queue_id], "Error", note)
+    return ParseResult(queue_id, "Error", note=note)
+
+
+def _database_note(meta: dict[str, Any] | None, queue_id: int, exc: DBAPIError) -> str:
+    """What to tell about a page the database refused to land (a value it cannot hold, a constraint …)."""
+    page = (meta or {}).get("page_no", "?")
+    cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+    return (
+        f"the staging database refused the rows of page {page} (queue record {queue_id}): "
+        f"{type(getattr(exc, 'orig', exc)).__name__}: {cause}. The raw response is kept and the other records "
+        f"went on. Report the value to the maintainers; after an upgrade that handles it, "
+        f"`qcmdb queue requeue {queue_id}` parses the stored response again."
+    )
 
 
 def _error_note(meta: dict[str, Any] | None, queue_id: int, exc: BaseException) -> str:

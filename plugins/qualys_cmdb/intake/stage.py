@@ -8,11 +8,12 @@ the same hash and changes nothing: no row is ever duplicated, and an older respo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, text
 
 from qualys_cmdb.intake.landing import clear_landing
+from qualys_cmdb.staging.locks import Step, lock_schedule_for_transaction
 from qualys_cmdb.staging.schema import (
     CHILD_COLUMNS,
     SCHEMA,
@@ -34,6 +35,7 @@ class StageResult:
     changed: int = 0
     unchanged: int = 0
     software_rows: int = 0
+    requeued: list[int] = field(default_factory=list)  # records whose landing rows were lost: parse them again
 
 
 def _cols(names: list[str], prefix: str = "") -> str:
@@ -44,12 +46,23 @@ _ASSET_COLS = [c.name for c in landing_asset.columns if c.name != "queue_id"]
 _SOFTWARE_CATALOG_COLS = [c.name for c in staged_software.columns if c.name not in ("first_seen", "last_seen")]
 
 
-def stage_records(engine: Engine, queue_ids: list[int], run_id: str) -> StageResult:
-    """Stage the parsed records ``queue_ids``; mark them Success with per-record notes."""
-    result = StageResult(records=len(queue_ids))
-    if not queue_ids:
-        return result
+def stage_records(engine: Engine, schedule: str, run_id: str) -> StageResult:
+    """Stage every parsed record of ``schedule``; mark them Success with per-record notes.
+
+    Runs under the schedule's stage lock, so a second run of the schedule waits instead of computing its changes
+    from landing rows the first one is about to clear. A record whose landing rows are not all there (the landing
+    tables are UNLOGGED, and a PostgreSQL crash empties them) is never marked Success: it goes back to Queued, its
+    id in ``requeued``, to be parsed again from its stored response.
+    """
+    result = StageResult()
     with engine.begin() as conn:
+        lock_schedule_for_transaction(conn, Step.STAGE, schedule)
+        queue_ids = _parsed_records(conn, schedule)
+        result.requeued = _requeue_incomplete(conn, queue_ids)
+        queue_ids = [q for q in queue_ids if q not in result.requeued]
+        result.records = len(queue_ids)
+        if not queue_ids:
+            return result
         _choose(conn, queue_ids)
         result.assets = _scalar(conn, "SELECT count(*) FROM chosen")
         result.changed = _scalar(conn, "SELECT count(*) FROM changed")
@@ -63,6 +76,51 @@ def stage_records(engine: Engine, queue_ids: list[int], run_id: str) -> StageRes
         _mark_success(conn, queue_ids)
         clear_landing(conn, queue_ids)
     return result
+
+
+def _parsed_records(conn: Connection, schedule: str) -> list[int]:
+    """The schedule's records parsed and waiting for stage, locked for this transaction."""
+    rows = conn.execute(
+        text(
+            f"""
+            SELECT id FROM "{SCHEMA}".sync_queue
+            WHERE direction = 'download' AND schedule = :schedule AND status = 'Processing'
+              AND parsed_at IS NOT NULL
+            ORDER BY id FOR UPDATE
+            """
+        ),
+        {"schedule": schedule},
+    )
+    return [int(r[0]) for r in rows]
+
+
+def _requeue_incomplete(conn: Connection, queue_ids: list[int]) -> list[int]:
+    """Send back to Queued the records whose landing rows are fewer than parse landed; returns their ids."""
+    if not queue_ids:
+        return []
+    rows = conn.execute(
+        text(
+            f"""
+            WITH landed AS (
+                SELECT queue_id, count(*) AS assets FROM "{SCHEMA}".landing_asset
+                WHERE queue_id = ANY(:ids) GROUP BY queue_id
+            )
+            UPDATE "{SCHEMA}".sync_queue q
+            SET status = 'Queued', parsed_at = NULL, parsed_assets = NULL, processor_id = NULL, updated_at = now(),
+                notes = concat_ws(' | ', q.notes, format(
+                    'landing rows lost before stage (%s of %s assets there; was the database restarted?): '
+                    'queued to be parsed again from the stored response', coalesce(l.assets, 0),
+                    coalesce(q.parsed_assets, q.record_count)))
+            FROM (SELECT i AS id FROM unnest(CAST(:ids AS bigint[])) AS i) ids
+            LEFT JOIN landed l ON l.queue_id = ids.id
+            WHERE q.id = ids.id
+              AND coalesce(l.assets, 0) <> coalesce(q.parsed_assets, q.record_count, coalesce(l.assets, 0))
+            RETURNING q.id
+            """
+        ),
+        {"ids": queue_ids},
+    )
+    return sorted(int(r[0]) for r in rows)
 
 
 def _scalar(conn: Connection, sql: str) -> int:

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, bindparam, text
 from qualys_cmdb.classify.mappings import Mappings
 from qualys_cmdb.hooks.servicenow import IreOutcome, ServiceNowHook
 from qualys_cmdb.load.payload import Payload, build_payload
+from qualys_cmdb.staging.locks import Step, schedule_held
 from qualys_cmdb.staging.schema import SCHEMA
 
 MAX_IRE_BATCH = 500  # ServiceNow's guideline per identifyreconcile call (reference §2.7)
@@ -59,14 +60,15 @@ def load_approved(
 ) -> LoadResult:
     """Send every approved, changed asset of ``schedule`` to IRE; record each outcome.
 
-    Each batch's outcomes move its assets out of 'approved', so the batches walk through them all once. While the
-    CMDB works on one batch, the next one is read and built (the request waits in a thread of its own, the wait
-    frees the interpreter); its outcomes are stored before the next batch is sent.
+    Holds the schedule's load lock: a second run of the schedule waits, then finds what the first one confirmed
+    (and sends nothing twice). Each batch's outcomes move its assets out of 'approved', so the batches walk through
+    them all once. While the CMDB works on one batch, the next one is read and built (the request waits in a thread
+    of its own, the wait frees the interpreter); its outcomes are stored before the next batch is sent.
     """
     batch_size = max(1, min(batch_size, MAX_IRE_BATCH))
     result = LoadResult()
     calls_before = hook.calls
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ire-request") as requests:
+    with schedule_held(engine, Step.LOAD, schedule), ThreadPoolExecutor(1, "ire-request") as requests:
         payload = _next_batch(engine, mappings, schedule, batch_size, in_flight=set())
         while payload is not None:
             answer = requests.submit(

@@ -14,7 +14,7 @@ from qualys_cmdb.hooks.qualys import QualysHook
 from qualys_cmdb.intake.fetch import RunInfo, fetch_assets
 from qualys_cmdb.intake.parse import parse_record
 from qualys_cmdb.intake.runs import parse_batches, record_stage
-from qualys_cmdb.intake.stage import stage_records
+from qualys_cmdb.intake.stage import StageResult, stage_records
 from qualys_cmdb.operators.base import ScheduleOperator
 from qualys_cmdb.staging import store
 
@@ -94,8 +94,30 @@ class StageAssetsOperator(ScheduleOperator):
 
     def execute(self, context: Context) -> dict[str, object]:
         _, schedule, source, engine, app_log = self.setup(context)
-        queue_ids = store.parsed_downloads(engine, schedule.name)
-        result = stage_records(engine, queue_ids, context["run_id"])
+        result = stage_records(engine, schedule.name, context["run_id"])
+        if result.requeued:
+            # Their landing rows were lost (a database crash empties the UNLOGGED landing tables): parse the stored
+            # responses again, here, so the run still stages everything it fetched.
+            app_log.warning(
+                "stage",
+                f"landing rows of {len(result.requeued)} parsed record(s) were lost before stage; parsing them "
+                "again from their stored responses",
+                queue_ids=result.requeued,
+            )
+            processor = store.processor_id("stage")
+            for queue_id in result.requeued:
+                outcome = parse_record(engine, queue_id, schedule.details, processor)
+                if outcome.status == "Error":
+                    app_log.error("download processor", f"queue record {queue_id}: {outcome.note}")
+            again = stage_records(engine, schedule.name, context["run_id"])
+            result = StageResult(
+                records=result.records + again.records,
+                assets=result.assets + again.assets,
+                changed=result.changed + again.changed,
+                unchanged=result.unchanged + again.unchanged,
+                software_rows=result.software_rows + again.software_rows,
+                requeued=again.requeued,
+            )
         counts = record_stage(engine, schedule.name, source.name, context["run_id"], result)
         app_log.info(
             "stage",

@@ -66,6 +66,8 @@ sync_queue = Table(
     Column("payload_bytes", BigInteger),  # uncompressed size
     Column("processor_id", String(250)),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("parsed_assets", Integer),  # assets parse landed; stage checks the landing rows are all there
+    Column("refetches", Integer, nullable=False, server_default="0"),  # automatic downloads after a parse error
     Column("notes", Text),
     _ts("created_at", nullable=False, server_default=func.now()),
     _ts("updated_at", nullable=False, server_default=func.now()),
@@ -394,6 +396,7 @@ asset_classification = Table(
     Column("payload_hash", String(32)),  # payload + content: what a load would send
     Column("state", String(12), nullable=False),
     Column("reason", Text),  # why failed (classification or CMDB error)
+    Column("failure_code", String(40)),  # short form of the reason: SHARED_CI, an IRE error code, …
     Column("classified_run", String(250)),
     _ts("classified_at", nullable=False, server_default=func.now()),
     Column("decided_by", String(250)),
@@ -407,6 +410,9 @@ asset_classification = Table(
     Column("cmdb_sys_id", String(32)),
     Column("cmdb_class", String(80)),
     Column("last_operation", String(32)),
+    # transform map: a row sent whose answer was not recorded (lost); checked against the instance before a resend
+    _ts("load_attempt_at"),
+    Column("load_attempt_hash", String(32)),
     CheckConstraint(f"state IN {CLASSIFICATION_STATES!r}", name="asset_classification_state"),
 )
 Index("ix_asset_classification_schedule_state", asset_classification.c.schedule, asset_classification.c.state)

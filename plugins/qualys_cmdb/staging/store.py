@@ -134,20 +134,6 @@ def pending_downloads(engine: Engine, schedule: str) -> list[int]:
         return [int(r[0]) for r in rows]
 
 
-def parsed_downloads(engine: Engine, schedule: str) -> list[int]:
-    """Download records of ``schedule`` parsed into landing and waiting for *stage*."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(sync_queue.c.id).where(
-                sync_queue.c.direction == "download",
-                sync_queue.c.schedule == schedule,
-                sync_queue.c.status == "Processing",
-                sync_queue.c.parsed_at.is_not(None),
-            )
-        )
-        return [int(r[0]) for r in rows]
-
-
 def open_payload(conn: Connection, queue_id: int) -> tuple[dict[str, Any], IO[bytes]]:
     """A queue record's columns and its raw response as a decompressing stream."""
     import io
