@@ -43,7 +43,7 @@ def _check_online(config: Any) -> int:
     if not is_current(engine):
         upgrade(engine)
     failed = 0
-    cmdb = ServiceNowHook(config.properties.cmdb_connection_id)
+    cmdb = ServiceNowHook.for_properties(config.properties)
     try:
         for schedule in config.active_reverse_schedules():
             qualys = QualysHook.for_source(config.source(schedule.source), config.properties)
@@ -262,6 +262,55 @@ def _reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def _assets(args: argparse.Namespace) -> int:
+    """List a schedule's assets by state, or send failed ones again (SY-6) with the next run."""
+    import getpass
+
+    from sqlalchemy import text
+
+    from qualys_cmdb.approval.decisions import Selection, retry_failed
+    from qualys_cmdb.staging.database import get_engine
+    from qualys_cmdb.staging.schema import SCHEMA
+
+    engine = get_engine()
+    if args.action == "retry-failed":
+        if not args.ids and not args.all:
+            print("name the asset ids to retry, or --all for every failed asset of the schedule", file=sys.stderr)
+            return 2
+        selection = Selection(args.schedule, asset_ids=tuple(args.ids) if args.ids else None)
+        done = retry_failed(engine, selection, f"{getpass.getuser()} (qcmdb)")
+        print(
+            f"{done} failed asset(s) of schedule {args.schedule} will be tried again by its next run "
+            "(classification failures are classified again; CMDB failures are sent again)"
+        )
+        return 0 if done or args.all else 1
+    filters = ["c.schedule = :schedule"]
+    params: dict[str, object] = {"schedule": args.schedule, "limit": args.limit}
+    if args.state:
+        filters.append("c.state = :state")
+        params["state"] = args.state
+    if args.code:
+        filters.append("c.failure_code = :code")
+        params["code"] = args.code
+    sql = f"""
+        SELECT c.source, c.asset_id, coalesce(a.name, a.dns_name, a.ip_address) AS name, c.state, c.target_class,
+               c.failure_code, c.cmdb_sys_id, c.reason
+        FROM "{SCHEMA}".asset_classification c
+        LEFT JOIN "{SCHEMA}".staged_asset a ON a.source = c.source AND a.asset_id = c.asset_id
+        WHERE {" AND ".join(filters)} ORDER BY c.source, c.asset_id LIMIT :limit
+    """  # noqa: S608 - fixed clauses; every value is a bound parameter
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql), params).mappings().all()
+    for row in rows:
+        reason = (row["reason"] or "").replace("\n", " ")
+        print(
+            f"{row['source']}/{row['asset_id']}  {row['state']:<8} {row['target_class'] or '-':<28} "
+            f"{row['failure_code'] or '':<18} {row['name'] or ''}" + (f"\n    {reason[:300]}" if reason else "")
+        )
+    print(f"{len(rows)} asset(s)" + (f" (first {args.limit})" if len(rows) == args.limit else ""))
+    return 0
+
+
 def _sim(args: argparse.Namespace, rest: list[str]) -> int:
     # The simulators are a separate, optional package (demo and tests); product code never imports them.
     module = importlib.import_module(f"simulators.{args.service}.server")
@@ -320,6 +369,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--status", choices=["Queued", "Processing", "Success", "Skipped", "Error"])
     p.add_argument("--limit", type=int, default=200)
     p.set_defaults(func=_uploads)
+
+    p = sub.add_parser("assets", help="list a schedule's assets by state, or retry failed ones after a fix")
+    p.add_argument("action", choices=["list", "retry-failed"])
+    p.add_argument("ids", nargs="*", type=int, help="asset ids (retry-failed)")
+    p.add_argument("--schedule", required=True)
+    p.add_argument("--state", choices=["pending", "approved", "rejected", "failed", "loaded"])
+    p.add_argument("--code", help="failure code, e.g. SHARED_CI, NO_CLASS, TRANSFORM_ERROR or an IRE error code")
+    p.add_argument("--all", action="store_true", help="retry-failed: every failed asset of the schedule")
+    p.add_argument("--limit", type=int, default=200)
+    p.set_defaults(func=_assets)
 
     p = sub.add_parser("qualys", help="Qualys reference data: fetch tags or asset groups, update host ids")
     p.add_argument("what", choices=["tags", "groups", "host-ids"])

@@ -28,6 +28,10 @@ DEFAULT_CONFIG = Path("include") / "config" / "qualys_cmdb.yaml"
 PAGE_SIZE_LIMIT = {"csam": 300, "hostasset": 1000}
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+#: Longest source or schedule name. Names are stored in VARCHAR(128) staging columns and become DAG ids behind a
+#: 16-character prefix (``qualys_to_cmdb__``, ``cmdb_to_qualys__``) and task ids (``fetch_tags__<source>``), which
+#: Airflow caps at 250 characters; 100 fits all of them with room to spare.
+NAME_MAX_LENGTH = 100
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 _PRESETS = {
     "@hourly": "0 * * * *",
@@ -65,7 +69,7 @@ class DetailFlags(_Model):
 class Source(_Model):
     """A Qualys subscription to read from (SRC-1, SRC-2); credentials live in the Airflow connection."""
 
-    name: Annotated[str, Field(pattern=_NAME)]
+    name: Annotated[str, Field(pattern=_NAME, max_length=NAME_MAX_LENGTH)]
     active: bool = True
     pod: str | None = None
     api_url: str | None = None
@@ -95,7 +99,7 @@ class Source(_Model):
 class Schedule(_Model):
     """A Qualys → CMDB sync schedule: one DAG (QS-1 … QS-7)."""
 
-    name: Annotated[str, Field(pattern=_NAME)]
+    name: Annotated[str, Field(pattern=_NAME, max_length=NAME_MAX_LENGTH)]
     active: bool = True
     source: str
     direction: Literal["qualys_to_cmdb"] = "qualys_to_cmdb"
@@ -172,7 +176,7 @@ TRACKING_METHODS = ("IP", "DNS", "NETBIOS")
 class ReverseSchedule(_Model):
     """A CMDB → Qualys schedule (RS-1 … RS-6): push the addresses of a CMDB table's CIs into Qualys; one DAG."""
 
-    name: Annotated[str, Field(pattern=_NAME)]
+    name: Annotated[str, Field(pattern=_NAME, max_length=NAME_MAX_LENGTH)]
     active: bool = True
     source: str
     direction: Literal["cmdb_to_qualys"]
@@ -248,11 +252,17 @@ class Properties(_Model):
     ire_batch_size: Annotated[int, Field(ge=1, le=500)] = 200
     transform_map_table: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "u_qualys_computer_import"
     copy_empty_fields: bool = False
+    #: Execution timeout of every task other than fetch and upload (those stop by the max transaction lifetime and
+    #: get it plus room for the call in flight): a backstop that fails a task stuck on something no timeout covers.
+    #: Generous by default, as a first load of a large estate writes many IRE batches in one task.
+    task_timeout_minutes: Annotated[int, Field(ge=10, le=1440)] = 240
 
 
 class QualysCmdbConfig(_Model):
     """The whole configuration file."""
 
+    #: A configuration without sources builds no DAG, so every sync stops: only valid when confirmed with this.
+    allow_empty: bool = False
     sources: list[Source] = []
     schedules: list[AnySchedule] = []
     properties: Properties = Properties()
@@ -342,18 +352,34 @@ def parse_config(text: str, origin: str | Path = "<string>") -> QualysCmdbConfig
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(origin, [f"{where}: not valid YAML ({problem})"]) from None
+    empty_file = raw is None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(origin, ["(top level): expected a mapping with sources, schedules and properties"])
+    problems = _no_sources(raw, empty_file)
     try:
         config = QualysCmdbConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(origin, [_describe(err) for err in exc.errors()]) from None
-    problems = _cross_check(config)
+        raise ConfigError(origin, problems + [_describe(err) for err in exc.errors()]) from None
+    problems += _cross_check(config)
     if problems:
         raise ConfigError(origin, problems)
     return config
+
+
+def _no_sources(raw: dict[str, Any], empty_file: bool) -> list[str]:
+    """The problem of a file without sources: it would build no DAG and so silently stop every sync.
+
+    Checked on the raw mapping, so it is reported together with any other problem of the file.
+    """
+    if raw.get("sources") or raw.get("allow_empty") is True:
+        return []
+    what = "the file is empty" if empty_file else "no source is declared"
+    return [
+        f"sources: {what}, so no DAG would be built and every sync would stop; declare at least one source "
+        "(and its schedules), or, to switch every sync off on purpose, set allow_empty: true at the top level"
+    ]
 
 
 def _place(loc: tuple[int | str, ...]) -> str:
@@ -374,6 +400,8 @@ def _describe(err: Any) -> str:
         msg = "required setting is missing"
     elif err["type"] == "union_tag_invalid":
         msg = f"direction must be one of {', '.join(_DIRECTIONS)}"
+    elif err["type"] == "string_too_long" and loc and loc[-1] == "name":
+        msg = f"{msg}; shorten it, as a name becomes part of DAG ids, task ids and staging keys"
     return f"{_place(loc)}: {msg}"
 
 

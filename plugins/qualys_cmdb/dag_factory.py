@@ -4,6 +4,10 @@
 * one ``cmdb_to_qualys__<name>`` DAG per active CMDB → Qualys schedule;
 * the housekeeping DAGs: ``qualys_asset_tags`` and ``qualys_asset_groups`` (daily, HK-1, HK-2) and
   ``qualys_host_id_updater`` (hourly, HK-6).
+
+Every task has an ``execution_timeout`` from the configuration (:func:`step_timeout`, :func:`lifetime_timeout`,
+:func:`approval_timeout`): a backstop that fails a task stuck where no other limit reaches, so that its retry, or
+the next run, carries on from what was stored.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, DeltaDataIntervalTimetable, Param, TriggerRule
 
-from qualys_cmdb.config import QualysCmdbConfig, ReverseSchedule, Schedule, load_config
+from qualys_cmdb.config import Properties, QualysCmdbConfig, ReverseSchedule, Schedule, load_config
+from qualys_cmdb.hooks.qualys import RetryPolicy
 from qualys_cmdb.operators.classify import ClassifyAssetsOperator
 from qualys_cmdb.operators.cmdb import (
     ApproveOrWaitOperator,
@@ -33,6 +38,40 @@ from qualys_cmdb.operators.export import (
 from qualys_cmdb.operators.intake import FetchAssetsOperator, ParseResponsesOperator, StageAssetsOperator
 
 DEFAULT_START = datetime(2020, 1, 1, tzinfo=UTC)
+#: Room beyond the computed limits, for a task's start-up and for storing what it fetched.
+TIMEOUT_MARGIN = timedelta(minutes=5)
+
+
+def step_timeout(properties: Properties) -> timedelta:
+    """The execution timeout of a step with no time limit of its own (``task_timeout_minutes``)."""
+    return timedelta(minutes=properties.task_timeout_minutes)
+
+
+def lifetime_timeout(properties: Properties) -> timedelta:
+    """The execution timeout of fetch and upload, which stop by themselves at the max transaction lifetime (PR-3).
+
+    When the lifetime passes they still finish the Qualys call in flight: it may first wait out a spent rate window
+    (up to the retry policy's ``max_wait_s``; a longer wait ends the run instead) and then take up to the API
+    timeout (PR-4), which bounds the whole exchange. A call that keeps failing beyond that is cut by this timeout;
+    the task's retry resumes from the stored cursor.
+    """
+    return (
+        timedelta(minutes=properties.max_transaction_lifetime_minutes)
+        + timedelta(seconds=RetryPolicy().max_wait_s)
+        + timedelta(milliseconds=properties.api_timeout_ms)
+        + TIMEOUT_MARGIN
+    )
+
+
+def approval_timeout(properties: Properties, schedule: Schedule) -> timedelta:
+    """The execution timeout of ``approve_or_wait``, which defers while people decide.
+
+    In Airflow 3.3 ``execution_timeout`` bounds each stretch of the task's own code (the IRE preview before it
+    defers, ``execute_complete`` after), not the deferral, which ``defer(timeout=...)`` bounds (the task runner
+    marks counting the deferral as a to-do). The wait is added all the same, so an Airflow that does count it
+    still lets the wait run to its end.
+    """
+    return step_timeout(properties) + timedelta(minutes=schedule.approval_wait_minutes, seconds=60)
 
 
 def _ui_base() -> str:
@@ -78,10 +117,14 @@ def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | 
                 description="Re-sync assets modified after this moment (ISO 8601); empty: the normal window.",
             )
         },
-        default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
+        default_args={
+            "retries": 1,
+            "retry_delay": timedelta(minutes=1),
+            "execution_timeout": step_timeout(config.properties),
+        },
     ) as dag:
         common: dict[str, Any] = {"schedule_name": schedule.name, "config_path": config_path}
-        fetch = FetchAssetsOperator(task_id="fetch", **common)
+        fetch = FetchAssetsOperator(task_id="fetch", execution_timeout=lifetime_timeout(config.properties), **common)
         parse = ParseResponsesOperator.partial(task_id="parse", **common).expand(queue_ids=fetch.output)
         stage = StageAssetsOperator(task_id="stage", trigger_rule=TriggerRule.NONE_FAILED, **common)
         classify = ClassifyAssetsOperator(task_id="classify", **common)
@@ -97,11 +140,16 @@ def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | 
                     "Approve writes them to the CMDB; Reject keeps them out. Run: "
                     f"{_ui_base()}/dags/{schedule.dag_id}/runs/{{{{ run_id }}}}"
                 ),
+                # HITL waits for people under response_timeout (the scheduler enforces it); execution_timeout
+                # only bounds its code before and after the wait. Given both, neither is moved into the other.
                 response_timeout=timedelta(minutes=schedule.approval_wait_minutes or 60),
+                execution_timeout=step_timeout(config.properties),
                 **common,
             )
         else:
-            approve = ApproveOrWaitOperator(task_id="approve_or_wait", **common)
+            approve = ApproveOrWaitOperator(
+                task_id="approve_or_wait", execution_timeout=approval_timeout(config.properties, schedule), **common
+            )
         load = LoadCmdbOperator(task_id="load", **common)
         summary = RunSummaryOperator(task_id="summary", trigger_rule=TriggerRule.NONE_FAILED, **common)
         fetch >> parse >> stage >> classify >> approve >> load >> summary
@@ -129,18 +177,24 @@ def reverse_dag(config: QualysCmdbConfig, schedule: ReverseSchedule, config_path
         max_active_runs=1,  # runs of one schedule share its upload queue
         tags=["qualys-cmdb", "cmdb-to-qualys", f"source:{schedule.source}"],
         doc_md=doc,
-        default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
+        default_args={
+            "retries": 1,
+            "retry_delay": timedelta(minutes=1),
+            "execution_timeout": step_timeout(config.properties),
+        },
     ) as dag:
         common: dict[str, Any] = {"schedule_name": schedule.name, "config_path": config_path}
         select = SelectCisOperator(task_id="select", **common)
         queue = QueueUploadsOperator(task_id="queue", **common)
-        upload = UploadToQualysOperator(task_id="upload", **common)
+        upload = UploadToQualysOperator(
+            task_id="upload", execution_timeout=lifetime_timeout(config.properties), **common
+        )
         summary = ExportSummaryOperator(task_id="summary", trigger_rule=TriggerRule.NONE_FAILED, **common)
         select >> queue >> upload >> summary
     return dag
 
 
-def _housekeeping_dag(dag_id: str, schedule: str, doc: str) -> DAG:
+def _housekeeping_dag(dag_id: str, schedule: str, doc: str, properties: Properties) -> DAG:
     return DAG(
         dag_id=dag_id,
         schedule=schedule,
@@ -149,7 +203,11 @@ def _housekeeping_dag(dag_id: str, schedule: str, doc: str) -> DAG:
         max_active_runs=1,
         tags=["qualys-cmdb", "housekeeping"],
         doc_md=doc,
-        default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
+        default_args={
+            "retries": 1,
+            "retry_delay": timedelta(minutes=5),
+            "execution_timeout": step_timeout(properties),
+        },
     )
 
 
@@ -160,14 +218,17 @@ def housekeeping_dags(config: QualysCmdbConfig, config_path: str | None = None) 
     if not sources:
         return dags
     with _housekeeping_dag(
-        "qualys_asset_tags", "@daily", "Fetch every source's Qualys asset tags into staging (HK-1)."
+        "qualys_asset_tags", "@daily", "Fetch every source's Qualys asset tags into staging (HK-1).", config.properties
     ) as dag:
         for name in sources:
             FetchTagsOperator(task_id=f"fetch_tags__{name}", source_name=name, config_path=config_path)
     dags[dag.dag_id] = dag
     if config.properties.allow_asset_group_sync:
         with _housekeeping_dag(
-            "qualys_asset_groups", "@daily", "Fetch every source's Qualys asset groups into staging (HK-2)."
+            "qualys_asset_groups",
+            "@daily",
+            "Fetch every source's Qualys asset groups into staging (HK-2).",
+            config.properties,
         ) as dag:
             for name in sources:
                 FetchAssetGroupsOperator(task_id=f"fetch_groups__{name}", source_name=name, config_path=config_path)
@@ -179,6 +240,7 @@ def housekeeping_dags(config: QualysCmdbConfig, config_path: str | None = None) 
             "@hourly",
             "Record the Qualys host ids of addresses pushed by CMDB → Qualys schedules once Qualys has scanned "
             "them, and count those not scanned yet (HK-6).",
+            config.properties,
         ) as dag:
             for name in pushing:
                 HostIdUpdaterOperator(task_id=f"update_host_ids__{name}", source_name=name, config_path=config_path)

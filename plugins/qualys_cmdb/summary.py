@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, func, literal_column, select
 
+from qualys_cmdb.classify.classify import CLASSIFICATION_FAILURES
 from qualys_cmdb.staging.schema import (
     STAGED_CHILDREN,
     app_log,
@@ -120,6 +122,80 @@ def _cmdb(conn: Connection, schedule: str) -> dict[str, Any]:
         "top_failure_reasons": [{"reason": r, "assets": n} for r, n in reasons],
         "last_load": last_load or {},
     }
+
+
+@dataclass
+class RunProblems:
+    """What one run lost or had refused: the reasons its summary step fails (the run must not look green)."""
+
+    error_pages: list[int] = field(default_factory=list)  # download records that ended Error in this run
+    classification_failures: int = 0  # assets this run classified that no class or identifier fits
+    cmdb_refusals: int = 0  # assets this run's load sent and the CMDB refused
+    shared_ci: int = 0  # of those: held because another Qualys asset holds the same CI
+    reasons: list[tuple[str, int]] = field(default_factory=list)  # the most frequent failure reasons
+
+    def __bool__(self) -> bool:
+        return bool(self.error_pages or self.classification_failures or self.cmdb_refusals)
+
+    def message(self, schedule: str) -> str:
+        """What went wrong and what to do, for the task log and the failed task."""
+        lines = [f"this run of schedule {schedule} lost or had refused some of its work:"]
+        if self.error_pages:
+            ids = " ".join(map(str, self.error_pages[:10]))
+            lines.append(
+                f"  - {len(self.error_pages)} downloaded page(s) could not be read (queue records {ids}); their "
+                "assets are not staged. The next run downloads them again; to do it now: "
+                f"`qcmdb queue requeue {ids} --refetch`, then trigger the DAG."
+            )
+        if self.classification_failures:
+            lines.append(
+                f"  - {self.classification_failures} asset(s) could not be classified or identified; add a CI-class "
+                f"rule or hardware mapping, then `qcmdb assets retry-failed --schedule {schedule} --all`."
+            )
+        if self.cmdb_refusals:
+            held = f" ({self.shared_ci} held because another Qualys asset holds the same CI)" if self.shared_ci else ""
+            lines.append(
+                f"  - {self.cmdb_refusals} asset(s) were refused by the CMDB{held}; fix the cause, then "
+                f"`qcmdb assets retry-failed --schedule {schedule} --all` (or name the asset ids)."
+            )
+        for reason, count in self.reasons:
+            lines.append(f"    {count}: {reason}")
+        lines.append(f"Details: `qcmdb assets list --schedule {schedule} --state failed` and the Failed assets page.")
+        return "\n".join(lines)
+
+
+def run_problems(engine: Engine, schedule: str, run_id: str, load: dict[str, Any] | None) -> RunProblems:
+    """The work this run lost or had refused. ``load`` is what the run's load step returned (None: no load)."""
+    cls = asset_classification
+    problems = RunProblems()
+    with engine.connect() as conn:
+        started = conn.execute(
+            select(sync_run.c.started_at).where(sync_run.c.schedule == schedule, sync_run.c.run_id == run_id)
+        ).scalar()
+        pages = select(sync_queue.c.id).where(
+            sync_queue.c.direction == "download", sync_queue.c.schedule == schedule, sync_queue.c.status == "Error"
+        )
+        # this run's pages, and older pages this run downloaded again
+        touched = sync_queue.c.run_id == run_id
+        if started is not None:
+            touched = touched | (sync_queue.c.updated_at >= started)
+        problems.error_pages = [int(i) for i in conn.execute(pages.where(touched).order_by(sync_queue.c.id)).scalars()]
+        this_run = (cls.c.schedule == schedule) & (cls.c.classified_run == run_id) & (cls.c.state == "failed")
+        this_run &= cls.c.failure_code.in_(CLASSIFICATION_FAILURES)
+        problems.classification_failures = int(conn.execute(select(func.count()).where(this_run)).scalar_one())
+        reason = func.left(cls.c.reason, literal_column("200"))
+        problems.reasons = [
+            (str(r), int(n))
+            for r, n in conn.execute(
+                select(reason, func.count()).where(this_run).group_by(reason).order_by(func.count().desc()).limit(5)
+            )
+        ]
+    if load:
+        problems.cmdb_refusals = int(load.get("failed") or 0)
+        problems.shared_ci = int(load.get("shared_ci") or 0)
+        errors = load.get("errors") or {}
+        problems.reasons += [(f"CMDB error {code}", int(n)) for code, n in sorted(errors.items(), key=lambda e: -e[1])]
+    return problems
 
 
 def render(summary: dict[str, Any]) -> str:

@@ -11,6 +11,8 @@
   become estate assets -> ``{"scanned": [{"ip", "assetId", "hostId"}], "ignored": [ips], "now": iso}``
 * ``GET /sim/control/vm``: added IPs, asset groups and tags
 * ``POST /sim/control/vm/reset``: seeded groups and tags back, added IPs and scanned assets dropped
+* ``GET|POST|DELETE /sim/control/overrides``: odd values laid over an asset (see :mod:`simulators.qualys.overrides`);
+  POST ``{"assetId": N, "fields": {...}, "software": {"0": {...}}}`` merges, DELETE drops them all
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import json
 from simulators.fault_rules import FaultError
 from simulators.qualys import ipsets
 from simulators.qualys.accounts import STATES
+from simulators.qualys.csam_asset import TOP_LEVEL_KEYS
+from simulators.qualys.overrides import OverrideError, parse_override
 from simulators.qualys.replies import Reply, Request, json_reply
 from simulators.qualys.subscription import Subscription
 from simulators.qualys.timefmt import iso_ms
@@ -105,7 +109,38 @@ def handle(sub: Subscription, req: Request) -> Reply:
     if action == "vm/reset" and method == "POST":
         sub.reset_vm()
         return json_reply(200, _vm_document(sub))
+    if action == "overrides":
+        return _overrides(sub, method, body)
     return _error(404, f"unknown control endpoint {method} {req.path}")
+
+
+#: What an override may replace: any CSAM top-level field but those that steer paging and incremental windows.
+_OVERRIDABLE = frozenset(TOP_LEVEL_KEYS) - {"assetId", "lastModifiedDate", "softwareListData"}
+
+
+def _overrides(sub: Subscription, method: str, body: dict[str, object]) -> Reply:
+    estate = sub.estate
+    if method == "GET":
+        return json_reply(200, {"overrides": [o.document(asset_id) for asset_id, o in estate.overrides()]})
+    if method == "DELETE":
+        return json_reply(200, {"cleared": estate.clear_overrides(), "now": iso_ms(estate.now_ms())})
+    if method != "POST":
+        return _error(405, "overrides takes GET, POST or DELETE")
+    try:
+        asset_id, override = parse_override(body, _OVERRIDABLE)
+    except OverrideError as exc:
+        return _error(400, str(exc))
+    index = estate.index_of(asset_id)
+    if index is None:
+        return _error(404, f"no asset {asset_id} in the estate")
+    rows = estate.profile(index).n_software
+    beyond = sorted(n for n in override.software if n >= rows)
+    if beyond:
+        return _error(400, f"asset {asset_id} has {rows} software row(s): no row {', '.join(map(str, beyond))}")
+    now = estate.set_override(index, override)
+    merged = estate.override_of(index)
+    assert merged is not None
+    return json_reply(200, {**merged.document(asset_id), "lastModifiedDate": iso_ms(now)})
 
 
 def _scan(sub: Subscription, body: dict[str, object]) -> Reply:

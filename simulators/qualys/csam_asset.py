@@ -292,16 +292,20 @@ def _cloud_provider(cloud: dict[str, object], detail: AssetDetail) -> dict[str, 
 
 
 def _software_json(detail: AssetDetail) -> str:
+    overridden = detail.override.software if detail.override else None
     parts = []
-    for row in detail.software:
+    for n, row in enumerate(detail.software):
         product = sw.PRODUCTS[row.product]
         prefix, install_path, suffix = sw.row_template(row.product, sw.version_of(product, row.step))
         install = f'"{iso_ms(row.install_ms)}"' if row.install_ms is not None else "null"
         last_use = f'"{iso_ms(row.last_use_ms)}"' if row.last_use_ms is not None else "null"
-        parts.append(
+        part = (
             f'{prefix}"installDate":{install},"installPath":{install_path},'
             f'"lastUpdated":"{iso_ms(row.updated_ms)}","lastUseDate":{last_use},{suffix}'
         )
+        if overridden and n in overridden:
+            part = json.dumps({**json.loads(part), **overridden[n]}, separators=_SEP)
+        parts.append(part)
     return '{"software":[' + ",".join(parts) + "]}"
 
 
@@ -609,7 +613,16 @@ def build_asset(detail: AssetDetail, fields: FieldSelection = ALL_FIELDS) -> dic
 
 def render_asset(detail: AssetDetail, fields: FieldSelection = ALL_FIELDS) -> str:
     """The asset as compact JSON text, with software rows rendered from cached templates."""
-    text = json.dumps(build_asset(detail, fields), separators=_SEP)
+    doc = build_asset(detail, fields)
+    if detail.override is not None and detail.override.fields:
+        laid = detail.override.fields
+        # Kept in the vendor's key order: an overridden field takes its value's place, an added one its key's.
+        doc = {
+            key: laid[key] if key in laid else doc[key]
+            for key in TOP_LEVEL_KEYS
+            if key in doc or (key in laid and key in fields.keys)
+        }
+    text = json.dumps(doc, separators=_SEP)
     if "softwareListData" in fields.keys:
         text = text.replace(_SOFTWARE_TOKEN, _software_json(detail), 1)
     return text

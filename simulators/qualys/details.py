@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from simulators.qualys import software as sw
 from simulators.qualys.archetypes import PORT_PROFILES, volume_names
+from simulators.qualys.overrides import AssetOverride
 from simulators.qualys.profiles import AWS_REGIONS, Profile, mac_address, new_uuid
 from simulators.qualys.timefmt import DAY_MS
 
@@ -77,6 +78,8 @@ class AssetDetail:
     agent_checked_in_ms: int | None
     _software: list[SoftwareRow] | None = field(default=None)
     _software_factory: Callable[[], list[SoftwareRow]] | None = field(default=None)
+    #: Odd values laid over the generated ones (``POST /sim/control/overrides``), applied when rendered.
+    override: AssetOverride | None = None
 
     @property
     def software(self) -> list[SoftwareRow]:

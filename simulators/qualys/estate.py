@@ -15,7 +15,9 @@ arrays; everything else is regenerated on demand from a per-asset ``random.Rando
 Assets can be appended at run time (:meth:`Estate.append`, used by ``POST /sim/control/scan`` for IPs
 added through FO ``asset/ip``): they get ids above every existing one and a generated profile with the
 scanned address and tracking method laid over it.  FO ``asset/ip`` ``action=update`` may change the
-tracking method of an existing asset (:meth:`Estate.set_tracking`).
+tracking method of an existing asset (:meth:`Estate.set_tracking`).  Odd values (a NUL in a user name, ...)
+can be laid over an asset's generated ones (:meth:`Estate.set_override`, ``POST /sim/control/overrides``, see
+:mod:`simulators.qualys.overrides`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Callable, Iterator
 
 from simulators.qualys import hardware as hw
 from simulators.qualys.details import AssetDetail, make_detail, mutations
+from simulators.qualys.overrides import AssetOverride
 from simulators.qualys.profiles import FIRST_HOST_ID, Profile, make_profile
 from simulators.qualys.shape import EstateShape, ShapeLike, ShapeTable, build_table
 from simulators.qualys.tags import NETWORK_TAG_IDS, TAG_BY_NAME, network_tag_for
@@ -122,6 +125,7 @@ class Estate:
         self.base_size = assets
         self._scanned: dict[int, Scanned] = {}
         self._tracking: dict[int, str] = {}
+        self._overrides: dict[int, AssetOverride] = {}
 
     # ----------------------------------------------------------------- clock and changes
     def now_ms(self) -> int:
@@ -234,15 +238,45 @@ class Estate:
                 del self.revision[self.base_size :]
             self._scanned.clear()
             self._tracking.clear()
+            self._overrides = {i: o for i, o in self._overrides.items() if i < self.base_size}
             self._profiles.clear()
             self._ip_cache = None
             self._address_index = None
 
-    # ----------------------------------------------------------------- revision mutations
+    # ----------------------------------------------------------------- odd values
+    def set_override(self, index: int, override: AssetOverride) -> int:
+        """Lay ``override`` over the asset at ``index`` (merged with an earlier one); a change of the asset, so its
+        lastModifiedDate becomes now. Returns now (ms)."""
+        with self._lock:
+            self._overrides.setdefault(index, AssetOverride()).merge(override)
+            now = self.now_ms()
+            self.modified[index] = now
+            return now
+
+    def override_of(self, index: int) -> AssetOverride | None:
+        """The values laid over the asset at ``index``, if any."""
+        return self._overrides.get(index)
+
+    def overrides(self) -> list[tuple[int, AssetOverride]]:
+        """(asset id, override) of every asset with an override, by asset id."""
+        return [(self.ids[i], self._overrides[i]) for i in sorted(self._overrides)]
+
+    def clear_overrides(self) -> list[int]:
+        """Drop every override; the assets concerned change back (lastModifiedDate now). Returns their ids."""
+        with self._lock:
+            now = self.now_ms()
+            for index in self._overrides:
+                self.modified[index] = now
+            ids = sorted(self.ids[i] for i in self._overrides)
+            self._overrides.clear()
+            return ids
+
     # ----------------------------------------------------------------- details
     def detail(self, index: int) -> AssetDetail:
-        """Generate the revision-dependent content of an asset (software lazily)."""
-        return make_detail(self.seed, self.profile(index), self.revision[index], self.modified[index])
+        """Generate the revision-dependent content of an asset (software lazily), with its override if it has one."""
+        detail = make_detail(self.seed, self.profile(index), self.revision[index], self.modified[index])
+        detail.override = self._overrides.get(index)
+        return detail
 
     def port_count(self, index: int) -> int:
         """Open ports of the asset including those opened by revisions."""

@@ -7,11 +7,13 @@ one renders ``<x><list/></x>``).  Element order follows section 3.4 of the refer
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from simulators.qualys import software as sw
 from simulators.qualys.details import AssetDetail
+from simulators.qualys.overrides import HOSTASSET_ELEMENTS, HOSTASSET_SOFTWARE_ELEMENTS, AssetOverride
 from simulators.qualys.profiles import Profile
 from simulators.qualys.tags import TAG_BY_ID, Tag
 from simulators.qualys.timefmt import iso_s
@@ -28,10 +30,18 @@ class ListOf:
 
 
 # ----------------------------------------------------------------------------- rendering
+#: What XML 1.0 cannot carry at all: the C0 control characters but tab, LF and CR.
+_XML_RESTRICTED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _xml_scalar(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return escape(str(value))
+    text = escape(str(value))
+    if not text.isprintable():  # rare: only odd values laid over an asset hold control characters
+        # Written as character references, as Java serialisers write them: still not XML, and a parser says so.
+        text = _XML_RESTRICTED.sub(lambda m: f"&#{ord(m.group())};", text)
+    return text
 
 
 def render_xml(name: str, nodes: list[Node], out: list[str], indent: str = "") -> None:
@@ -253,7 +263,7 @@ def host_asset(detail: AssetDetail, with_software: bool = True) -> list[Node]:
             for n in range(prof.index % 4 if computer else 0)
         ],
     )
-    return [
+    nodes: list[Node] = [
         ("id", prof.asset_id),
         ("name", prof.asset_name),
         ("created", iso_s(prof.created_ms)),
@@ -317,6 +327,29 @@ def host_asset(detail: AssetDetail, with_software: bool = True) -> list[Node]:
         ("networkInterface", _interfaces(detail)),
         ("isDockerHost", prof.archetype.name == "container_host"),
     ]
+    return _overridden(nodes, detail.override) if detail.override is not None else nodes
+
+
+def _overridden(nodes: list[Node], override: AssetOverride) -> list[Node]:
+    """``nodes`` of a HostAsset with the override's values in the elements that carry the same facts."""
+    laid = {HOSTASSET_ELEMENTS[k]: v for k, v in override.fields.items() if k in HOSTASSET_ELEMENTS}
+    out: list[Node] = []
+    for key, value in nodes:
+        if key in laid:
+            value = laid[key]
+        elif key == "software" and isinstance(value, ListOf) and override.software:
+            rows = [_software_row(row, override.software.get(n)) for n, row in enumerate(value.items)]
+            value = ListOf(value.item, rows)
+        out.append((key, value))
+    return out
+
+
+def _software_row(row: list[Node], fields: dict[str, object] | None) -> list[Node]:
+    """A HostAssetSoftware row with the override's values of a CSAM software row, where they have an element."""
+    if not fields:
+        return row
+    laid = {HOSTASSET_SOFTWARE_ELEMENTS[k]: v for k, v in fields.items() if k in HOSTASSET_SOFTWARE_ELEMENTS}
+    return [(key, laid.get(key, value)) for key, value in row]
 
 
 def generic_asset(prof: Profile, modified_ms: int) -> list[Node]:

@@ -8,6 +8,10 @@ Families: ``table`` (Table API and CMDB Meta API), ``ire`` (``/identifyreconcile
   answer ``code`` (500 = JSON envelope, 502/503/504 = load-balancer HTML page).
 * ``throttle``: ``{"count", "family"}``: the next ``count`` requests answer a semaphore-style 429 with
   no rate-limit headers.
+* ``after_commit``: ``{"family", "count", "answer"}`` (or a list): the next ``count`` requests of the family are
+  processed and committed, then their answer is lost, as when a load balancer or a proxy gives up on a request
+  the instance went on to finish: ``answer`` ``"drop"`` closes the connection without a response (the client
+  sees a dropped connection), ``504`` (default) sends the load balancer's gateway-timeout page.
 * ``rate_limit``: ``{"limit", "window_sec", "family"}`` or null: a rate-limit rule for all users,
   counted per user in fixed windows (``window_sec`` default 3600); matching responses carry
   ``X-RateLimit-Limit``/``-Reset``/``-Rule`` and the request over the limit gets 429 + ``Retry-After``.
@@ -61,13 +65,14 @@ class Faults:
     latency_ms: int = 0
     status: list[_Rule] = field(default_factory=list)
     throttle: list[_Rule] = field(default_factory=list)
+    after_commit: list[_Rule] = field(default_factory=list)  # code 0 = drop the connection, else that status
     rate_limit: dict[str, object] | None = None
     _windows: dict[tuple[str, int], int] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def apply(self, spec: dict[str, object]) -> None:
         """Merge a control-API fault document into the current state."""
-        unknown = set(spec) - {"latency_ms", "status", "throttle", "rate_limit"}
+        unknown = set(spec) - {"latency_ms", "status", "throttle", "after_commit", "rate_limit"}
         if unknown:
             raise FaultError(f"unknown fault keys: {sorted(unknown)}")
         with self._lock:
@@ -82,6 +87,13 @@ class Faults:
             if "throttle" in spec:
                 for rule in _rules(spec["throttle"], "throttle"):
                     self.throttle.append(_Rule(_family(rule.get("family")), _count(rule.get("count")), 429))
+            if "after_commit" in spec:
+                for rule in _rules(spec["after_commit"], "after_commit"):
+                    answer = rule.get("answer", 504)
+                    if answer not in ("drop", 504):
+                        raise FaultError('after_commit answer must be "drop" or 504')
+                    code = 0 if answer == "drop" else 504
+                    self.after_commit.append(_Rule(_family(rule.get("family")), _count(rule.get("count")), code))
             if "rate_limit" in spec:
                 config = spec["rate_limit"]
                 if config is None:
@@ -102,6 +114,7 @@ class Faults:
             self.latency_ms = 0
             self.status.clear()
             self.throttle.clear()
+            self.after_commit.clear()
             self.rate_limit = None
             self._windows.clear()
 
@@ -112,6 +125,9 @@ class Faults:
                 "latency_ms": self.latency_ms,
                 "status": [{"family": r.family, "code": r.code, "count": r.remaining} for r in self.status],
                 "throttle": [{"family": r.family, "count": r.remaining} for r in self.throttle],
+                "after_commit": [
+                    {"family": r.family, "count": r.remaining, "answer": r.code or "drop"} for r in self.after_commit
+                ],
                 "rate_limit": dict(self.rate_limit) if self.rate_limit else None,
             }
 
@@ -129,6 +145,12 @@ class Faults:
         """Injected HTTP status for this request, if one is pending for its family."""
         with self._lock:
             rule = self._take(self.status, family)
+            return rule.code if rule else None
+
+    def take_after_commit(self, family: str) -> int | None:
+        """For a request processed and committed: None to answer it, 0 to drop the connection, else a status."""
+        with self._lock:
+            rule = self._take(self.after_commit, family)
             return rule.code if rule else None
 
     def take_throttle(self, family: str) -> bool:

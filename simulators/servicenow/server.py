@@ -16,6 +16,7 @@ bodies (400 missing / 415 not JSON), then the API itself.
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 import time
 import traceback
@@ -165,6 +166,16 @@ class ServiceNowHandler(TrackedHandler):
                         reply = status_fault_reply(code)
             if reply is None:
                 reply = self._route(inst, req, family)
+                lost = inst.faults.take_after_commit(family) if family is not None else None
+                if lost == 0:  # processed and committed; the client never hears of it
+                    inst.stats.record(method, parts.path, reply.status)
+                    reply = None
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if lost is not None:
+                    inst.stats.record(method, parts.path, reply.status)
+                    reply = status_fault_reply(lost)
             if inst.faults.latency_ms:
                 time.sleep(inst.faults.latency_ms / 1000)
             self._write(reply)

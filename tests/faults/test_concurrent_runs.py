@@ -24,22 +24,18 @@ from qualys_cmdb.staging import store
 from qualys_cmdb.staging.locks import Step, record_held
 from sqlalchemy import Engine, text
 
-from tests.conftest import REPO, SimHandle, start_sim, write_config
-from tests.faults.snapshots import assert_same_staging, cmdb_snapshot, staging_snapshot
+from tests.conftest import SimHandle, start_sim, write_config
+from tests.faults.harness import (
+    DAG_ID,
+    assert_same_staging,
+    cmdb_snapshot,
+    empty_staging,
+    run_dag,
+    staging_snapshot,
+    start_cmdb,
+)
 
-DAG_ID = "qualys_to_cmdb__t"
 ASSETS = 60
-
-
-def _dag_test(**kw: object):  # type: ignore[no-untyped-def]
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.utils.state import DagRunState
-
-    bag = DagBag(dag_folder=str(REPO / "dags"))
-    assert bag.import_errors == {}, bag.import_errors
-    dag_run = bag.get_dag(DAG_ID).test(**kw)
-    assert dag_run.state == DagRunState.SUCCESS
-    return dag_run
 
 
 def _waiting_for(engine: Engine, step: Step, schedule: str) -> int:
@@ -66,37 +62,17 @@ def _until(condition, what: str, limit_s: float = 600) -> None:  # type: ignore[
 
 def _clean_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, staging: Engine) -> tuple[dict, dict]:  # type: ignore[type-arg]
     """Staging and CMDB after one clean run of the estate (then staging is emptied again)."""
-    from simulators.servicenow.server import ServiceNowSimulator
-
     sim = start_sim(monkeypatch, assets=ASSETS, seed=11)
-    cmdb = ServiceNowSimulator(host="127.0.0.1", port=0).start()
-    _point_cmdb(monkeypatch, cmdb.url)
+    cmdb = start_cmdb(monkeypatch)
     try:
         write_config(tmp_path, monkeypatch, batch=7, schedule_extra="    auto_approve: true")
-        _dag_test()
+        run_dag()
         expected = staging_snapshot(staging), cmdb_snapshot(cmdb.url)
     finally:
         sim.sim.stop()
         cmdb.stop()
-    _empty(staging)
+    empty_staging(staging)
     return expected
-
-
-def _point_cmdb(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
-    import json
-
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SERVICENOW_DEFAULT",
-        json.dumps({"conn_type": "servicenow", "host": url, "login": "sn_integration", "password": "sn-Passw0rd"}),
-    )
-
-
-def _empty(engine: Engine) -> None:
-    from qualys_cmdb.staging.schema import metadata
-
-    names = ", ".join(f'"{t.schema}"."{t.name}"' for t in metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
 
 
 def test_two_runs_of_one_schedule_at_once_end_as_one_clean_run(
@@ -104,13 +80,10 @@ def test_two_runs_of_one_schedule_at_once_end_as_one_clean_run(
 ) -> None:
     """Two ``airflow dags test`` processes; the test holds the stage lock until both wait for it, so both runs
     have fetched and parsed and reach stage together, the overlap that used to wipe the detail rows."""
-    from simulators.servicenow.server import ServiceNowSimulator
-
     expected_staging, expected_cmdb = _clean_run(tmp_path, monkeypatch, staging)
 
     sim: SimHandle = start_sim(monkeypatch, assets=ASSETS, seed=11)
-    cmdb = ServiceNowSimulator(host="127.0.0.1", port=0).start()
-    _point_cmdb(monkeypatch, cmdb.url)
+    cmdb = start_cmdb(monkeypatch)
     write_config(tmp_path, monkeypatch, batch=7, schedule_extra="    auto_approve: true")
     runs: list[subprocess.Popen[bytes]] = []
     try:

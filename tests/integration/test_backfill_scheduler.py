@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from tests.conftest import SimHandle, write_config
 
-DAG_ID = "qualys_to_cmdb__t"
+DAG_ID = "qualys_to_cmdb__monthly"  # a DAG id of its own: other tests leave "t" serialized with other intervals
 
 
 def _free_port() -> int:
@@ -42,7 +42,9 @@ def _airflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
 def monthly_config(qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A schedule with 30-day intervals (the simulator's assets were last modified during 2025)."""
     path = write_config(tmp_path, monkeypatch, batch=50)
-    path.write_text(path.read_text().replace("interval: 1h", "interval: 30d"))
+    path.write_text(
+        path.read_text().replace("interval: 1h", "interval: 30d").replace("- name: t\n", "- name: monthly\n")
+    )
     return path
 
 

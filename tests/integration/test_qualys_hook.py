@@ -78,10 +78,11 @@ def test_an_expired_jwt_is_refreshed_once(qualys_sim: SimHandle) -> None:
 
 
 def test_429_is_waited_out_as_the_headers_say(qualys_sim: SimHandle) -> None:
-    qualys_sim.control("faults", gateway_rate_limit={"limit": 2, "window_sec": 2, "to_wait_sec": 1})
+    qualys_sim.control("faults", gateway_rate_limit={"limit": 1, "window_sec": 2, "to_wait_sec": 1})
+    _csam_ids(_hook(qualys_sim), page_size=300)  # another client of the subscription spends the window
     waits: list[float] = []
     hook = _hook(qualys_sim, sleep=lambda s: (waits.append(s), __import__("time").sleep(s)))
-    ids, _ = _csam_ids(hook, page_size=10)
+    ids, _ = _csam_ids(hook, page_size=300)
     assert len(ids) == qualys_sim.estate()["count"]
     assert waits and all(w >= 0.9 for w in waits)
     # blocked at most once per wait: after waiting what Qualys asked, the next call goes through (BY-5)
@@ -172,10 +173,10 @@ def test_connection_test_reports_an_unreachable_server(monkeypatch: pytest.Monke
 
 def test_an_fo_409_is_waited_out_for_the_seconds_qualys_asks(qualys_sim: SimHandle) -> None:
     qualys_sim.control("faults", fo_rate_limit={"limit": 1, "window_sec": 2, "concurrency": 2})
+    assert _hook(qualys_sim).test_connection()[0]  # another client of the subscription spends the window
     waits: list[float] = []
     hook = _hook(qualys_sim, sleep=lambda s: (waits.append(s), __import__("time").sleep(s)))
-    assert hook.test_connection()[0]
-    assert hook.test_connection()[0]  # the second FO call is blocked (409, CODE 1965) until the window passes
+    assert hook.test_connection()[0]  # its FO call is blocked (409, CODE 1965) until the window passes
     stats = qualys_sim.control("stats", method="GET")
     assert stats["by_endpoint_status"]["/api/2.0/fo/asset/ip"]["409"] >= 1
     assert waits and 0 < max(waits) <= 3
@@ -292,3 +293,153 @@ def test_a_slow_server_hits_the_api_timeout_and_says_so(qualys_sim: SimHandle) -
     with pytest.raises(QualysUnreachable, match=r"timed out after 1 s"):
         hook.hostasset_page(cursor=0, page_size=10, since=SINCE, until=datetime.now(UTC), tag=None)
     assert hook.api_calls == 2  # retried once, then a clear error
+
+
+# ---------------------------------------------------------------------------------------------- rate windows (BY-5)
+def _window_passes(sim: SimHandle, fault: str, limit: dict[str, object], waits: list[float]):  # type: ignore[no-untyped-def]
+    """A sleep recorder under which the simulator's rate window passes at once: it starts a fresh window (what waiting
+    the old one out would give), so the test never really waits."""
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        sim.control("faults", **{fault: limit})
+
+    return sleep
+
+
+@pytest.mark.parametrize("to_wait_header", ["0", "absent"])
+def test_a_spent_fo_window_without_a_wait_is_waited_out_not_run_into(
+    qualys_sim: SimHandle, to_wait_header: str
+) -> None:
+    """``X-RateLimit-Remaining: 0`` with ``ToWait-Sec`` 0 or absent: wait the window (``Window-Sec``), get no 409."""
+    limit = {"limit": 2, "window_sec": 30, "concurrency": 2, "towait_only_when_blocked": to_wait_header == "absent"}
+    qualys_sim.control("faults", fo_rate_limit=limit)
+    waits: list[float] = []
+    hook = _hook(qualys_sim, sleep=_window_passes(qualys_sim, "fo_rate_limit", limit, waits))
+    for _ in range(3):
+        hook.ips_in_subscription(["10.0.0.1"])
+    assert len(waits) == 1 and 25 < waits[0] <= 30  # the window's length, before the third call
+    statuses = qualys_sim.control("stats", method="GET")["by_endpoint_status"]["/api/2.0/fo/asset/ip"]
+    assert "409" not in statuses and hook.api_calls == 3
+
+
+def test_a_spent_gateway_window_without_a_wait_is_waited_out_not_run_into(qualys_sim: SimHandle) -> None:
+    limit = {"limit": 2, "window_sec": 20}
+    qualys_sim.control("faults", gateway_rate_limit=limit)
+    waits: list[float] = []
+    hook = _hook(qualys_sim, sleep=_window_passes(qualys_sim, "gateway_rate_limit", limit, waits))
+    ids, _ = _csam_ids(hook, page_size=10)
+    assert ids == sorted(a["assetId"] for a in qualys_sim.estate()["assets"])
+    assert waits and all(15 < w <= 20 for w in waits)  # the window's length, each time it was spent
+    statuses = qualys_sim.control("stats", method="GET")["by_endpoint_status"]["/rest/2.0/search/am/asset"]
+    assert "429" not in statuses
+
+
+def test_a_spent_window_longer_than_the_wait_limit_ends_the_run_cleanly(qualys_sim: SimHandle) -> None:
+    from qualys_cmdb.hooks.qualys_protocol import QualysRateLimited
+
+    qualys_sim.control("faults", fo_rate_limit={"limit": 1, "window_sec": 3600, "concurrency": 2})
+    waits: list[float] = []
+    hook = _hook(qualys_sim, sleep=waits.append)  # waits longer than 900 s end the run
+    hook.ips_in_subscription(["10.0.0.1"])
+    with pytest.raises(QualysRateLimited, match=r"spent for another 3\d\d\d s.*the next one resumes"):
+        hook.ips_in_subscription(["10.0.0.1"])
+    assert waits == [] and hook.api_calls == 1  # the blocked call is not even sent
+    assert "409" not in qualys_sim.control("stats", method="GET")["by_endpoint_status"]["/api/2.0/fo/asset/ip"]
+
+
+def test_a_spent_window_of_unknown_length_is_taken_as_an_hour(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only ``X-RateLimit-Remaining: 0``: no wait, no window length. An hour is the safe guess (reference §7)."""
+    import json
+
+    from qualys_cmdb.hooks.qualys_protocol import QualysRateLimited
+
+    from tests.integration.slow_http import DribblingServer, http_response
+
+    spent = http_response("200 OK", {"X-RateLimit-Remaining": "0", "Content-Length": "0"})
+    with DribblingServer(spent) as server:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_QUALYS_SPENT",
+            json.dumps({"conn_type": "qualys", "host": server.url, "login": "u", "password": "p"}),
+        )
+        hook = QualysHook("qualys_spent", retry=FAST, sleep=lambda s: pytest.fail(f"waited {s} s"))
+        hook.fo("/api/2.0/fo/asset/ip/", {"action": "list"})
+        with pytest.raises(QualysRateLimited, match=r"spent for another 3600 s"):
+            hook.fo("/api/2.0/fo/asset/ip/", {"action": "list"})
+        assert server.requests == 1
+
+
+# ---------------------------------------------------------------------------------------------- API timeout (PR-4)
+#: 2,400 bytes at 4 bytes per 0.1 s: a minute of dribbling, with every socket read answered well within 1 s
+FILLER = "x" * 2400
+
+
+@pytest.fixture
+def slow_qualys(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Start a dribbling server as the Qualys connection ``qualys_slow``: ``slow_qualys(response, dribble_from)``."""
+    import json
+
+    from tests.integration.slow_http import DribblingServer
+
+    servers: list[DribblingServer] = []
+
+    def start(response: bytes, dribble_from: int) -> DribblingServer:
+        server = DribblingServer(response, dribble_from=dribble_from).__enter__()
+        servers.append(server)
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_QUALYS_SLOW",
+            json.dumps({"conn_type": "qualys", "host": server.url, "login": "u", "password": "p"}),
+        )
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def _slow_hook(waits: list[float]) -> QualysHook:
+    return QualysHook("qualys_slow", timeout_ms=1000, retry=RetryPolicy(max_attempts=2), sleep=waits.append)
+
+
+def test_response_headers_dribbled_for_a_minute_end_at_the_api_timeout(slow_qualys) -> None:  # type: ignore[no-untyped-def]
+    from qualys_cmdb.hooks.qualys_protocol import QualysUnreachable
+
+    from tests.integration.slow_http import http_response
+
+    server = slow_qualys(http_response("200 OK", {"Content-Type": "text/xml", "X-Filler": FILLER}), 0)
+    waits: list[float] = []
+    with pytest.raises(QualysUnreachable) as err:
+        _slow_hook(waits).hostasset_page(cursor=0, page_size=10, since=SINCE, until=datetime.now(UTC), tag=None)
+    message = str(err.value)
+    assert "POST /qps/rest/2.0/search/am/hostasset timed out after 1 s, the limit for the whole exchange" in message
+    assert "the response headers were not complete" in message and "raise properties.api_timeout_ms" in message
+    assert server.requests == 2 and len(waits) == 1 and not server.answered.is_set()  # retried per the policy
+
+
+@pytest.mark.parametrize(
+    ("call", "length"),
+    [("hostasset_page", True), ("hostasset_page", False), ("tags", True)],
+    ids=["streamed-page", "streamed-page-read-until-close", "whole-body"],
+)
+def test_a_response_body_dribbled_for_a_minute_ends_at_the_api_timeout(slow_qualys, call: str, length: bool) -> None:  # type: ignore[no-untyped-def]
+    """A body that keeps coming is cut at the deadline, also one read until the connection closes (whose cut end
+    must not pass for a complete body); a streamed page is retried like one that broke off."""
+    from qualys_cmdb.hooks.qualys_protocol import QualysUnreachable
+
+    from tests.integration.slow_http import http_response
+
+    body = f"<ServiceResponse><!-- {FILLER} --></ServiceResponse>".encode()
+    headers = {"Content-Type": "text/xml", **({"Content-Length": str(len(body))} if length else {})}
+    response = http_response("200 OK", headers, body)
+    server = slow_qualys(response, len(response) - len(body) + 20)
+    waits: list[float] = []
+    hook = _slow_hook(waits)
+    with pytest.raises(QualysUnreachable) as err:
+        if call == "tags":
+            list(hook.tags())
+        else:
+            hook.hostasset_page(cursor=0, page_size=10, since=SINCE, until=datetime.now(UTC), tag=None)
+    message = str(err.value)
+    assert "timed out after 1 s, the limit for the whole exchange" in message
+    assert "bytes of the response body had arrived" in message and "raise properties.api_timeout_ms" in message
+    assert server.requests == 2 and not server.answered.is_set()

@@ -150,3 +150,57 @@ def test_connection_test_reasons(servicenow: Sn, monkeypatch: pytest.MonkeyPatch
     servicenow.control("discovery-sources", values=["ServiceNow"])
     ok, message = ServiceNowHook("sn_basic", retry=FAST).test_connection()
     assert not ok and "'Qualys' is not a discovery_source choice" in message
+
+
+# ---------------------------------------------------------------------------------------------- API timeout, TLS
+def test_the_hook_follows_the_api_timeout_property() -> None:
+    from qualys_cmdb.config import Properties
+
+    hook = ServiceNowHook.for_properties(Properties(api_timeout_ms=2500, cmdb_connection_id="sn_prod"))
+    assert hook.timeout_s == 2.5 and hook.servicenow_conn_id == "sn_prod"
+
+
+@pytest.mark.parametrize("phase", ["headers", "body"])
+def test_an_answer_dribbled_for_a_minute_ends_at_the_api_timeout(monkeypatch: pytest.MonkeyPatch, phase: str) -> None:
+    """Headers or a body sent four bytes at a time (each socket read well within the timeout) are cut at the
+    deadline of the whole exchange, and the error says so and which setting to raise."""
+    from qualys_cmdb.hooks.servicenow import ServiceNowUnreachable
+
+    from tests.integration.slow_http import DribblingServer, http_response
+
+    filler = " " * 2400  # a minute at 4 bytes per 0.1 s
+    if phase == "headers":
+        response, dribble_from = http_response("200 OK", {"Content-Type": "application/json", "X-Filler": filler}), 0
+    else:
+        body = f'{{"result": []{filler}}}'.encode()
+        response = http_response("200 OK", {"Content-Type": "application/json", "Content-Length": str(len(body))}, body)
+        dribble_from = len(response) - len(body) + 10
+    with DribblingServer(response, dribble_from=dribble_from) as server:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SN_SLOW",
+            json.dumps({"conn_type": "servicenow", "host": server.url, "login": "u", "password": "p"}),
+        )
+        waits: list[float] = []
+        hook = ServiceNowHook("sn_slow", timeout_s=1, retry=SnRetryPolicy(max_attempts=2), sleep=waits.append)
+        with pytest.raises(ServiceNowUnreachable) as err:
+            list(hook.table_query("cmdb_ci_server"))
+        assert server.requests == 2 and len(waits) == 1 and not server.answered.is_set()  # retried per the policy
+    message = str(err.value)
+    assert "GET /api/now/table/cmdb_ci_server timed out after 1 s, the limit for the whole exchange" in message
+    progress = "the response headers were not complete" if phase == "headers" else "bytes of the response body"
+    assert progress in message and "raise properties.api_timeout_ms (now 1000 ms)" in message
+
+
+def test_a_ca_bundle_path_in_the_connection_is_trusted(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bundle = tmp_path / "corporate-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    for value, expected in [(str(bundle), str(bundle)), ("false", False), (True, True)]:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SN_TLS",
+            json.dumps(
+                {"conn_type": "servicenow", "host": "https://example.service-now.com", "extra": {"verify": value}}
+            ),
+        )
+        hook = ServiceNowHook("sn_tls")
+        hook._load()  # reads the connection and builds the session; no request is sent
+        assert hook._session is not None and hook._session.verify == expected

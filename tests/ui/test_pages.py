@@ -248,32 +248,6 @@ def test_approving_in_the_page_lets_the_waiting_run_continue(
     assert who == {"operator"}
 
 
-def test_a_failed_asset_is_retried_after_the_fix(
-    airflow_ui: AirflowUI, data: dict[str, Any], page: Any, engine: Any
-) -> None:
-    from playwright.sync_api import expect
-
-    login(page, airflow_ui, "operator", "/qualys-cmdb/failed?schedule=refused")
-    expect(page.locator("tbody")).to_contain_text("invalid data source")
-    page.locator("tbody input[name=assets]").first.check()
-    page.get_by_role("button", name="Retry selected").click()
-    expect(page.locator(".flash")).to_contain_text("1 asset(s) will be sent again")
-    from qualys_cmdb.staging.schema import approval_decision
-
-    with engine.connect() as conn:
-        retried = conn.execute(
-            select(approval_decision.c.decided_by).where(approval_decision.c.decision == "retried")
-        ).scalars()
-        assert list(retried) == ["operator"]
-    run_id = _trigger(airflow_ui, "qualys_to_cmdb__refused")  # the CMDB knows "Qualys" again
-    assert _wait_run(airflow_ui, "qualys_to_cmdb__refused", run_id) == "success"
-    from qualys_cmdb.staging.schema import asset_classification as c
-
-    with engine.connect() as conn:
-        loaded = conn.execute(select(func.count()).where(c.c.schedule == "refused", c.c.state == "loaded")).scalar_one()
-    assert loaded == 1
-
-
 def test_an_error_record_is_requeued(airflow_ui: AirflowUI, data: dict[str, Any], page: Any, engine: Any) -> None:
     from playwright.sync_api import expect
 
@@ -291,6 +265,80 @@ def test_an_error_record_is_requeued(airflow_ui: AirflowUI, data: dict[str, Any]
             select(sync_queue.c.status, sync_queue.c.notes).where(sync_queue.c.id == record)
         ).one()
     assert status == "Queued" and "re-queued by operator" in notes
+
+
+def test_a_failed_asset_is_retried_after_the_fix(
+    airflow_ui: AirflowUI, data: dict[str, Any], page: Any, engine: Any
+) -> None:
+    """Runs after the Error record was re-queued (above): the next run sends the retried asset, parses the
+    re-queued page's stored response, still truncated, and says so by failing; the run after it downloads that
+    page again by itself, and everything is staged and loaded."""
+    from playwright.sync_api import expect
+    from qualys_cmdb.staging.schema import approval_decision, sync_queue
+    from qualys_cmdb.staging.schema import asset_classification as c
+
+    login(page, airflow_ui, "operator", "/qualys-cmdb/failed?schedule=refused")
+    expect(page.locator("tbody")).to_contain_text("invalid data source")
+    # Sources lab and sim read one Qualys subscription: an asset the review schedule already loaded from sim is the
+    # same machine, and the CMDB would match the lab copy to its CI (held as SHARED_CI). Retry one that is not.
+    with engine.connect() as conn:
+        taken = {
+            str(a)
+            for a in conn.execute(
+                text("SELECT asset_id FROM qcmdb.asset_classification WHERE source = 'sim' AND cmdb_sys_id IS NOT NULL")
+            ).scalars()
+        }
+    boxes = page.locator("tbody input[name=assets]")
+    choice = next(
+        i for i in range(boxes.count()) if (boxes.nth(i).get_attribute("value") or "").split("|")[1] not in taken
+    )
+    boxes.nth(choice).check()
+    page.get_by_role("button", name="Retry selected").click()
+    expect(page.locator(".flash")).to_contain_text("1 asset(s) will be sent again")
+
+    with engine.connect() as conn:
+        retried = conn.execute(
+            select(approval_decision.c.decided_by).where(approval_decision.c.decision == "retried")
+        ).scalars()
+        assert list(retried) == ["operator"]
+    run_id = _trigger(airflow_ui, "qualys_to_cmdb__refused")  # the CMDB knows "Qualys" again
+    assert _wait_run(airflow_ui, "qualys_to_cmdb__refused", run_id) == "failed"  # the re-queued page, truncated
+    with engine.connect() as conn:
+        loaded = conn.execute(select(func.count()).where(c.c.schedule == "refused", c.c.state == "loaded")).scalar_one()
+        (page_id, page_assets) = conn.execute(
+            select(sync_queue.c.id, sync_queue.c.record_count).where(
+                sync_queue.c.schedule == "refused", sync_queue.c.status == "Error"
+            )
+        ).one()
+    assert loaded == 1
+
+    run_id = _trigger(airflow_ui, "qualys_to_cmdb__refused")  # downloads the page again, by itself
+    state = _wait_run(airflow_ui, "qualys_to_cmdb__refused", run_id)
+    with engine.connect() as conn:
+        status, notes = conn.execute(
+            select(sync_queue.c.status, sync_queue.c.notes).where(sync_queue.c.id == page_id)
+        ).one()
+        outcomes = dict(
+            conn.execute(
+                text(
+                    "SELECT coalesce(failure_code, state), count(*) FROM qcmdb.asset_classification l "
+                    "WHERE l.schedule = 'refused' AND l.classified_run = :run GROUP BY 1"
+                ),
+                {"run": run_id},
+            ).all()
+        )
+        held = conn.execute(
+            text(
+                "SELECT count(*) FROM qcmdb.asset_classification l WHERE l.schedule = 'refused' "
+                "AND l.classified_run = :run AND l.asset_id = ANY(:taken)"
+            ),
+            {"run": run_id, "taken": [int(a) for a in taken]},
+        ).scalar_one()
+    assert status == "Success" and "automatic download 1 of 3" in notes
+    # the page's assets are new to the lab schedule; those the review schedule loaded from sim are the same
+    # machines, held as SHARED_CI (so the run reports them); the others are loaded
+    assert outcomes == {k: v for k, v in {"loaded": page_assets - held, "SHARED_CI": held}.items() if v}
+    assert state == ("failed" if held else "success")
 
 
 def test_the_overview_shows_every_report_with_the_staged_numbers(

@@ -185,3 +185,69 @@ def test_turning_vm_off_is_allowed_with_a_warning() -> None:
     flags = "    enable_vm: false\n    enable_pc: true\n    asset_tag:"
     config = parse_config(REVERSE.replace("    asset_tag:", flags))
     assert any("VM is off for 'push'" in w for w in config.warnings())
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("", "the file is empty"),
+        ("# every schedule moved elsewhere\n", "the file is empty"),
+        ("properties: {api_timeout_ms: 60000}\n", "no source is declared"),
+        ("sources: []\nschedules: []\n", "no source is declared"),
+    ],
+    ids=["empty", "only-comments", "only-properties", "empty-lists"],
+)
+def test_a_configuration_without_sources_is_refused_because_it_would_remove_every_dag(text: str, what: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text)
+    (problem,) = err.value.problems
+    assert problem.startswith(f"sources: {what}, so no DAG would be built and every sync would stop")
+    assert "declare at least one source" in problem and "set allow_empty: true at the top level" in problem
+
+
+def test_no_sources_is_reported_with_the_other_problems() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config("properties: {api_timeout_ms: 10}\n")
+    assert err.value.problems[0].startswith("sources: no source is declared")
+    assert "properties.api_timeout_ms: Input should be greater than or equal to 1000" in err.value.problems
+
+
+def test_an_empty_configuration_confirmed_with_allow_empty_is_valid_and_builds_nothing() -> None:
+    config = parse_config("allow_empty: true\nproperties: {api_timeout_ms: 60000}\n")
+    assert config.allow_empty and config.sources == [] and config.active_intake_schedules() == []
+    assert parse_config("allow_empty: false\n" + GOOD).source("us").pod == "US3"  # with sources it changes nothing
+
+
+@pytest.mark.parametrize("length", [101, 300])
+def test_source_and_schedule_names_longer_than_100_characters_are_refused(length: int) -> None:
+    long = "n" * length
+    text = f"""
+sources: [{{name: {long}, pod: US1, connection_id: c, cmdb_to_qualys: true}}]
+schedules:
+  - {{name: {long}, source: {long}}}
+  - {{name: r{long}, source: {long}, direction: cmdb_to_qualys, table: cmdb_ci_server}}
+"""
+    with pytest.raises(ConfigError) as err:
+        parse_config(text)
+    problems = err.value.problems
+    for place in ("sources[0].name", "schedules[0].name", "schedules[1].name"):
+        assert (
+            f"{place}: String should have at most 100 characters; shorten it, as a name becomes part of DAG ids, "
+            "task ids and staging keys" in problems
+        ), problems
+
+
+def test_a_100_character_name_is_accepted_and_makes_a_valid_dag_id() -> None:
+    name = "n" * 100
+    config = parse_config(
+        f"sources: [{{name: {name}, pod: US1, connection_id: c}}]\nschedules: [{{name: {name}, source: {name}}}]\n"
+    )
+    (schedule,) = config.active_intake_schedules()
+    assert len(schedule.dag_id) == 116 <= 250  # Airflow's limit on DAG ids
+
+
+def test_the_task_timeout_has_a_default_and_a_range() -> None:
+    assert parse_config(GOOD).properties.task_timeout_minutes == 240
+    with pytest.raises(ConfigError) as err:
+        parse_config(GOOD.replace("{download_batch_size: 300}", "{task_timeout_minutes: 5}"))
+    assert "properties.task_timeout_minutes: Input should be greater than or equal to 10" in err.value.problems

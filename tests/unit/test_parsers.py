@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from qualys_cmdb.config import DetailFlags
 from qualys_cmdb.hooks.qualys_protocol import read_csam_envelope, read_hostasset_envelope
 from qualys_cmdb.intake import csam, records
@@ -276,3 +277,55 @@ def test_every_page_lands_its_products_though_earlier_pages_normalised_them() ->
     assert [key for key, _ in second.software_products] == [key for key, _ in first.software_products]
     assert len(second.software_products) == 2  # 7-Zip once, curl once
     assert second.software == first.software and second.software_copy == first.software_copy
+
+
+def _odd_asset(nul: str) -> dict[str, object]:
+    """An asset with ``nul`` in strings of every kind the parser lands (a key of a cloud tag included)."""
+    return {
+        "assetId": 21,
+        "assetName": f"web{nul}01",
+        "lastLoggedOnUser": f"ACME\\adm{nul}in",
+        "tagList": {"tag": [{"tagId": 1, "tagName": f"Prod{nul}"}]},
+        "cloudProvider": {"aws": {"ec2": {"instanceId": "i-1"}, "tags": [{"key": f"N{nul}", "value": f"a{nul}{nul}"}]}},
+        "openPortListData": {"openPort": [{"port": 22, "description": f"ssh{nul}"}]},
+        "networkInterfaceListData": {"networkInterface": [{"interfaceName": f"eth{nul}0", "addressIpV4": "10.0.0.9"}]},
+        "softwareListData": {"software": [_sw(1, fullName=f"7-Zip{nul}"), _sw(2, installPath=f"C:\\p{nul}")]},
+    }
+
+
+def test_a_nul_in_any_string_of_a_csam_page_lands_as_u_fffd_and_is_counted() -> None:
+    """PostgreSQL text cannot hold U+0000: the parser replaces each with U+FFFD before decoding, so rows, COPY lines
+    and the content hash are those of the same page written with U+FFFD, at every parse."""
+    with_nul = [list(parse_csam_page(_page(_odd_asset("\0"), {"assetId": 22}), "src", ALL)) for _ in range(2)]
+    with_fffd = list(parse_csam_page(_page(_odd_asset("\ufffd"), {"assetId": 22}), "src", ALL))
+    assert _whole(with_nul[0]) == _whole(with_nul[1]) == _whole(with_fffd)
+    odd, plain = with_nul[0]
+    assert "\0" not in repr(_whole(with_nul[0]))
+    assert (odd.asset["name"], odd.asset["last_logged_on_user"]) == ("web\ufffd01", "ACME\\adm\ufffdin")
+    assert odd.children["cloud"][0]["cloud_tags"] == json.dumps({"N\ufffd": "a\ufffd\ufffd"})
+    assert [r["name"] for r in odd.software] == ["7-Zip\ufffd", "7-Zip"]
+    assert odd.software[1]["install_path"] == "C:\\p\ufffd"
+    assert (odd.nul_replaced, plain.nul_replaced) == (10, 0)
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_a_nul() -> None:
+    asset = {"assetId": 1, "assetName": "x\0", "softwareListData": {"software": [_sw(1, installPath="C:\\u0000\\\0")]}}
+    (record,) = parse_csam_page(_page(asset), "src", ALL)
+    assert record.software[0]["install_path"] == "C:\\u0000\\\ufffd"  # JSON text: C:\\u0000\\\u0000
+    assert record.nul_replaced == 2
+
+
+def test_a_nul_in_one_asset_unwrapped_where_a_list_is_meant_is_replaced() -> None:
+    page = {"assetListData": {"asset": {"assetId": 5, "assetName": "so\0lo", "tagList": {"tag": {"tagName": "\0"}}}}}
+    (record,) = parse_csam_page(io.BytesIO(json.dumps(page).encode()), "src", ALL)
+    assert (record.asset["name"], record.nul_replaced) == ("so\ufffdlo", 2)
+    assert record.children["tag"][0]["tag_name"] == "\ufffd"
+
+
+@pytest.mark.parametrize("nul", [b"\x00", b"&#0;", b"&#x0;"])
+def test_a_nul_in_hostasset_xml_is_a_parse_error_of_the_page(nul: bytes) -> None:
+    """XML 1.0 cannot carry U+0000, raw or as a character reference: the page is malformed, an error of its queue
+    record (parse.PAGE_ERRORS), never a value that reaches the database."""
+    page = (FIXTURES / "hostasset_single.xml").read_bytes().replace(b"<name>bash", b"<name>ba" + nul + b"sh")
+    with pytest.raises(etree.XMLSyntaxError, match=r"0x0|value 0"):
+        list(parse_hostasset_page(Utf8RepairingReader(io.BytesIO(page)), "src", ALL))  # type: ignore[arg-type]

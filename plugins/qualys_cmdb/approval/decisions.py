@@ -93,7 +93,8 @@ def retry_failed(engine: Engine, selection: Selection, by: str) -> int:
             UPDATE "{SCHEMA}".asset_classification c
             SET state = CASE WHEN {_classification_failure} THEN c.state ELSE 'approved' END,
                 mapping_version = CASE WHEN {_classification_failure} THEN '' ELSE c.mapping_version END,
-                reason = CASE WHEN {_classification_failure} THEN c.reason END
+                reason = CASE WHEN {_classification_failure} THEN c.reason END,
+                failure_code = CASE WHEN {_classification_failure} THEN c.failure_code END
             WHERE {" AND ".join(filters)}
             RETURNING c.source, c.asset_id, c.schedule, c.payload_hash
         )

@@ -21,6 +21,9 @@ from qualys_cmdb.classify.source import SOURCE_COLUMNS, SOURCE_FROM
 from qualys_cmdb.staging.locks import Step, lock_schedule_for_transaction
 from qualys_cmdb.staging.schema import SCHEMA
 
+#: failure_code of an asset classify could not give a class, or nothing to identify it by.
+CLASSIFICATION_FAILURES = ("NO_CLASS", "NO_INSTANCE_ID", "NOT_IDENTIFIABLE")
+
 
 @dataclass
 class ClassifyResult:
@@ -158,15 +161,21 @@ def classify_assets(
                      WHEN NOT (d._class = ANY({vm_classes})) AND d._payload ->> 'serial_number' IS NULL
                           AND d._payload ->> 'name' IS NULL AND NOT d._has_nic THEN
                        'nothing identifies it in the CMDB: no serial number, no name and no network adapter'
-                   END AS _failure
+                   END AS _failure,
+                   CASE
+                     WHEN d._class IS NULL THEN 'NO_CLASS'
+                     WHEN d._class = ANY({vm_classes}) AND d._payload ->> 'object_id' IS NULL THEN 'NO_INSTANCE_ID'
+                     WHEN NOT (d._class = ANY({vm_classes})) AND d._payload ->> 'serial_number' IS NULL
+                          AND d._payload ->> 'name' IS NULL AND NOT d._has_nic THEN 'NOT_IDENTIFIABLE'
+                   END AS _failure_code
             FROM decided d
         )
         INSERT INTO "{SCHEMA}".asset_classification AS ac
             (source, asset_id, schedule, target_class, matched_by, class_override, mapping_version, content_hash,
-             payload, payload_hash, state, reason, classified_run, classified_at)
+             payload, payload_hash, state, reason, failure_code, classified_run, classified_at)
         SELECT j.source, j.asset_id, {params.add(schedule)}, j._class, j._matched, {override}, {ver},
                j._content_hash, j._ci, md5(j._ci::text || j._content_hash || coalesce(j._class, '')),
-               CASE WHEN j._failure IS NOT NULL THEN 'failed' ELSE 'pending' END, j._failure,
+               CASE WHEN j._failure IS NOT NULL THEN 'failed' ELSE 'pending' END, j._failure, j._failure_code,
                {params.add(run_id)}, now()
         FROM judged j
         ON CONFLICT (source, asset_id) DO UPDATE SET
@@ -179,7 +188,7 @@ def classify_assets(
                          WHEN ac.state IN ('approved', 'rejected') AND ac.payload_hash = excluded.payload_hash
                          THEN ac.state
                          ELSE 'pending' END,
-            reason = excluded.reason,
+            reason = excluded.reason, failure_code = excluded.failure_code,
             decided_by = CASE WHEN ac.payload_hash = excluded.payload_hash THEN ac.decided_by END,
             decided_at = CASE WHEN ac.payload_hash = excluded.payload_hash THEN ac.decided_at END
         RETURNING state, target_class

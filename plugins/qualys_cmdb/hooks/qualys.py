@@ -4,8 +4,9 @@ One ``requests.Session`` per hook (and so per task). The retry policy follows re
 202/409/429/5xx/520 and transport errors, waiting what the server asks (``SECONDS_TO_WAIT``,
 ``X-RateLimit-ToWait-Sec``, ``Retry-After``) or a growing back-off; refresh the JWT once on a gateway 401; never
 retry a request Qualys rejected as bad. When the rate headers say the window is spent, the hook waits *before* the
-next call instead of getting blocked (BY-5). Credentials are read from the Airflow connection and never appear in
-a log line or an exception.
+next call instead of getting blocked (BY-5). The API timeout property (PR-4) bounds each whole exchange (connect,
+headers and body), not each socket read (:mod:`qualys_cmdb.hooks.http_session`). Credentials are read from the
+Airflow connection and never appear in a log line or an exception.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import requests
 
+from qualys_cmdb.hooks.http_session import ExchangeTimedOut, deadline_session, tls_verify
 from qualys_cmdb.hooks.qualys_protocol import (
     Envelope,
     QualysAccessDenied,
@@ -66,6 +68,10 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({202, 409, 429, 500, 501, 502, 503, 504, 520})
 JWT_LIFETIME_S = 4 * 3600 - 30
+#: How long to wait when the rate headers say the window is spent but give neither the wait nor the window length:
+#: the longest hourly window (reference §7; qualysdk sleeps 3,601 s then). A day-long Express window still ends the
+#: run on its first blocked call, which says how long to wait.
+UNKNOWN_RATE_WINDOW_S = 3600
 USER_AGENT = "qualys-cmdb-sync"
 CSAM_FIELDS_ALWAYS = (
     "assetId,assetUUID,hostId,agentId,assetName,dnsName,netbiosName,address,assetType,lastModifiedDate,createdDate,"
@@ -156,7 +162,7 @@ class QualysHook(BaseHook):
     :param gateway_url: override of the gateway URL (a source's ``gateway_url``).
     :param pod: the source's POD when it names one.
     :param api: which asset API the source reads (``csam`` or ``hostasset``): the connection test checks that one.
-    :param timeout_ms: the API timeout property (PR-4).
+    :param timeout_ms: the API timeout property (PR-4): the limit of each whole exchange (connect, headers and body).
     :param retry: the retry policy.
     :param sleep: how to wait (tests pass a recorder).
     """
@@ -193,7 +199,8 @@ class QualysHook(BaseHook):
         self._endpoints: Endpoints | None = None
         self._jwt: str | None = None
         self._jwt_at = 0.0
-        self._not_before = 0.0  # monotonic time before which the rate window is known to be spent
+        # per endpoint path (each has its own rate counter): monotonic time before which its window is spent
+        self._not_before: dict[str, float] = {}
         self.api_calls = 0
 
     @classmethod
@@ -231,11 +238,9 @@ class QualysHook(BaseHook):
         self._endpoints = Endpoints(
             api_url.rstrip("/") if api_url else None, gateway_url.rstrip("/") if gateway_url else None
         )
-        session = requests.Session()
-        session.headers["User-Agent"] = USER_AGENT
-        session.headers["X-Requested-With"] = USER_AGENT
-        session.verify = _verify(extra)
-        self._session = session
+        self._session = deadline_session(
+            verify=tls_verify(extra), headers={"User-Agent": USER_AGENT, "X-Requested-With": USER_AGENT}
+        )
 
     @property
     def endpoints(self) -> Endpoints:
@@ -266,29 +271,52 @@ class QualysHook(BaseHook):
 
     # ------------------------------------------------------------------------------------------ HTTP core
     def _send(self, method: str, url: str, *, stream: bool = False, **kwargs: Any) -> requests.Response:
-        """One HTTP exchange, with transport errors turned into :class:`QualysUnreachable`."""
+        """One HTTP exchange within the API timeout, with transport errors turned into :class:`QualysUnreachable`.
+
+        The timeout bounds the whole exchange; with ``stream`` the body is read by the caller, still within it.
+        """
         assert self._session is not None
-        wait = self._not_before - time.monotonic()
+        endpoint = _path(url)
+        wait = self._not_before.get(endpoint, 0.0) - time.monotonic()
         if wait > self.retry.max_wait_s:
             raise QualysRateLimited(
-                f"the Qualys rate window is spent for another {wait:.0f} s (X-RateLimit-ToWait-Sec); "
+                f"the Qualys rate window of {endpoint} is spent for another {wait:.0f} s (X-RateLimit headers); "
                 "the run stops and the next one resumes where this one stopped",
                 wait,
             )
         if wait > 0:
-            log.info("Qualys rate window spent: waiting %.1f s before the next call", wait)
+            log.info("Qualys rate window of %s spent: waiting %.1f s before the next call", endpoint, wait)
             self._sleep(wait)
         self.api_calls += 1
         try:
             response = self._session.request(method, url, timeout=self.timeout_s, stream=stream, **kwargs)
-        except requests.Timeout:
-            raise QualysUnreachable(f"{method} {_path(url)} timed out after {self.timeout_s:.0f} s") from None
+        except requests.Timeout as exc:
+            raise QualysUnreachable(self._timed_out(method, url, exc)) from None
         except requests.ConnectionError as exc:
             raise QualysUnreachable(f"cannot reach {_host(url)}: {_reason(exc)}") from None
-        self._note_rate_headers(response)
+        self._note_rate_headers(endpoint, response)
         return response
 
-    def _note_rate_headers(self, response: requests.Response) -> None:
+    def _timed_out(self, method: str, url: str, exc: requests.Timeout, attempts: int | None = None) -> str:
+        """What timed out, how far it got, and which setting to raise."""
+        what = (
+            str(exc)
+            if isinstance(exc, ExchangeTimedOut)
+            else f"{method} {_path(url)} timed out after {self.timeout_s:g} s"
+        )
+        tries = f", {attempts} times" if attempts else ""
+        return (
+            f"{what}{tries}; if Qualys needs longer for this call, raise properties.api_timeout_ms "
+            f"(now {self.timeout_s * 1000:.0f} ms), else check the network to Qualys"
+        )
+
+    def _note_rate_headers(self, endpoint: str, response: requests.Response) -> None:
+        """Note when the endpoint's rate window is spent, so the next call waits it out instead of being blocked.
+
+        A spent window (``X-RateLimit-Remaining: 0``) whose ``X-RateLimit-ToWait-Sec`` is 0 or absent (qualysdk saw
+        the header "sometimes only" on the blocked call, reference §7) is waited out in full: the window's length,
+        or :data:`UNKNOWN_RATE_WINDOW_S` when that is not given either. Calling anyway would only get a 409/429.
+        """
         remaining = _int_header(response, "X-RateLimit-Remaining")
         to_wait = _int_header(response, "X-RateLimit-ToWait-Sec")
         # Both spellings occur (reference §7); we send one call at a time, so a full gate only needs noting.
@@ -298,8 +326,9 @@ class QualysHook(BaseHook):
         )
         if limit is not None and running is not None and running >= limit:
             log.info("Qualys concurrency limit reached (%d of %d calls running)", running, limit)
-        if remaining == 0 and to_wait:
-            self._not_before = time.monotonic() + to_wait
+        if remaining == 0:
+            wait = to_wait or _int_header(response, "X-RateLimit-Window-Sec") or UNKNOWN_RATE_WINDOW_S
+            self._not_before[endpoint] = time.monotonic() + wait
         elif remaining is not None and remaining < 10:
             log.warning("Qualys rate limit nearly spent: %s calls left in this window", remaining)
 
@@ -324,7 +353,10 @@ class QualysHook(BaseHook):
             status = response.status_code
             if 200 <= status < 300 and status != 202:
                 return response
-            body = response.content[:65536] if not stream or status >= 300 else b""
+            try:
+                body = response.content[:65536] if not stream or status >= 300 else b""
+            except requests.RequestException:
+                body = b""  # an error body that broke off or ran out of time: the status still says what to do
             response.close()
             if status == 401 and gateway and not refreshed:
                 refreshed = True
@@ -332,7 +364,10 @@ class QualysHook(BaseHook):
                 continue
             if status not in RETRY_STATUSES:
                 raise _http_error(method, url, status, body)
-            delay = _server_wait(response, body) or self.retry.backoff(attempt)
+            server_wait = _server_wait(response, body)
+            if server_wait:
+                self._not_before.pop(_path(url), None)  # the blocked call says how long: that replaces our estimate
+            delay = server_wait or self.retry.backoff(attempt)
             if delay > self.retry.max_wait_s:
                 code, text, _ = simple_return(body) if b"<SIMPLE_RETURN" in body[:600] else (None, None, {})
                 why = {"1960": "concurrency limit", "1965": "rate limit"}.get(code or "", "limit")
@@ -383,7 +418,8 @@ class QualysHook(BaseHook):
     def _download(self, method: str, url: str, **kwargs: Any) -> tuple[int, IO[bytes], int]:
         """Request a page and stream its body into a temporary spool (memory up to 16 MB, then disk).
 
-        Returns (HTTP status, body, its size). A body that breaks off mid-transfer is asked for again.
+        Returns (HTTP status, body, its size). A body that breaks off mid-transfer, or is not complete within the API
+        timeout (the session checks it between chunks, and cuts a read that hangs), is asked for again.
         """
         for attempt in range(1, self.retry.max_attempts + 1):
             response = self._request(method, url, stream=True, **kwargs)
@@ -396,12 +432,15 @@ class QualysHook(BaseHook):
             except requests.RequestException as exc:
                 spool.close()
                 if attempt == self.retry.max_attempts:
+                    if isinstance(exc, requests.Timeout):
+                        raise QualysUnreachable(self._timed_out(method, url, exc, attempt)) from None
                     raise QualysUnreachable(
                         f"{method} {_path(url)}: the response broke off after {raw} bytes, {attempt} times "
                         f"({_reason(exc)}); check the network to Qualys, then re-run"
                     ) from None
                 delay = self.retry.backoff(attempt)
-                log.warning("%s %s: response broke off after %d bytes; retry in %.0f s", method, _path(url), raw, delay)
+                what = "was not complete within the API timeout" if isinstance(exc, requests.Timeout) else "broke off"
+                log.warning("%s %s: response %s after %d bytes; retry in %.0f s", method, _path(url), what, raw, delay)
                 self._sleep(delay)
                 continue
             finally:
@@ -645,15 +684,6 @@ def _url(host: str | None, schema: str | None, port: int | None) -> str | None:
     if "://" not in host:
         host = f"{schema or 'https'}://{host}"
     return f"{host}:{port}" if port else host
-
-
-def _verify(extra: dict[str, Any]) -> bool | str:
-    value = extra.get("verify", extra.get("verify_ssl", True))
-    if isinstance(value, str) and value.lower() in ("false", "0", "no"):
-        return False
-    if isinstance(value, str) and value.lower() not in ("true", "1", "yes"):
-        return value  # a CA bundle path
-    return bool(value)
 
 
 def _empty_page(fmt: str, request: dict[str, Any]) -> Page:

@@ -3,8 +3,9 @@
 Reference: ``shared/reference/servicenow-api.md``. One ``requests.Session`` per hook. Basic auth, or OAuth
 (password grant with refresh, or client credentials) through ``/oauth_token.do``. Retries on 429 (honouring
 ``Retry-After``) and 5xx; other 4xx are errors to fix, not to retry. IRE answers HTTP 200 even when items fail:
-:meth:`ServiceNowHook.identify_reconcile` returns every item's outcome (:func:`ire_outcomes`). Credentials never
-reach a log line or an exception.
+:meth:`ServiceNowHook.identify_reconcile` returns every item's outcome (:func:`ire_outcomes`). The API timeout property
+(PR-4) bounds each whole exchange, body included (:mod:`qualys_cmdb.hooks.http_session`). Credentials never reach a
+log line or an exception.
 """
 
 from __future__ import annotations
@@ -13,11 +14,16 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import requests
 from airflow.sdk import BaseHook
+
+from qualys_cmdb.hooks.http_session import ExchangeTimedOut, deadline_session, tls_verify
+
+if TYPE_CHECKING:
+    from qualys_cmdb.config import Properties
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,15 @@ class ServiceNowAccessDenied(ServiceNowError):
 
 class ServiceNowRequestError(ServiceNowError):
     """The request itself is wrong (unknown table, bad body): retrying would not help."""
+
+
+class ServiceNowAnswerLost(ServiceNowError):
+    """A request that writes was sent, and its answer lost (timeout, dropped connection, gateway error): the instance
+    may have committed it. Sending it again blindly could write it twice; find out what the instance did first."""
+
+
+#: Statuses that say the instance did not process the request: a writing request may be sent again after them.
+NOT_PROCESSED = frozenset({429, 503})
 
 
 @dataclass(frozen=True)
@@ -138,8 +153,9 @@ class ServiceNowHook(BaseHook):
 
     :param servicenow_conn_id: Airflow connection (type ``servicenow``): host = instance URL, login/password =
         integration user; extra ``auth`` (``basic``, ``oauth_password``, ``oauth_client_credentials``),
-        ``client_id``, ``client_secret``, ``verify``.
-    :param timeout_s: per-request timeout.
+        ``client_id``, ``client_secret``, ``verify`` (true, false, or the path of a CA bundle to trust).
+    :param timeout_s: the limit of each whole exchange (connect, request, headers and body; an IRE reply of a
+        500-asset batch is about 25 MB): the API timeout property, through :meth:`for_properties`.
     :param retry: the retry policy.
     :param sleep: how to wait (tests pass a recorder).
     """
@@ -172,6 +188,11 @@ class ServiceNowHook(BaseHook):
         self._token_expires = 0.0
         self.calls = 0
 
+    @classmethod
+    def for_properties(cls, properties: Properties, **kwargs: Any) -> ServiceNowHook:
+        """The hook for the configured CMDB connection, with the API timeout property (PR-4)."""
+        return cls(properties.cmdb_connection_id, timeout_s=properties.api_timeout_ms / 1000, **kwargs)
+
     # ------------------------------------------------------------------------------------------ connection
     def _load(self) -> None:
         if self._session is not None:
@@ -196,10 +217,9 @@ class ServiceNowHook(BaseHook):
             "client_id": str(extra.get("client_id") or ""),
             "client_secret": str(extra.get("client_secret") or ""),
         }
-        session = requests.Session()
-        session.headers.update({"Accept": "application/json", "User-Agent": "qualys-cmdb-sync"})
-        verify = extra.get("verify", True)
-        session.verify = not (isinstance(verify, str) and verify.lower() in ("false", "0", "no")) and bool(verify)
+        session = deadline_session(
+            verify=tls_verify(extra), headers={"Accept": "application/json", "User-Agent": "qualys-cmdb-sync"}
+        )
         if self._auth_mode == "basic":
             session.auth = (self._secrets["username"], self._secrets["password"])
         self._session = session
@@ -241,7 +261,7 @@ class ServiceNowHook(BaseHook):
         try:
             response = self._session.post(f"{self._base}/oauth_token.do", data=form, timeout=self.timeout_s, auth=None)
         except requests.RequestException as exc:
-            raise ServiceNowUnreachable(f"cannot reach {self._base}: {type(exc).__name__}") from None
+            raise ServiceNowUnreachable(self._transport_failure("POST", "/oauth_token.do", exc)) from None
         if response.status_code != 200:
             if form["grant_type"] == "refresh_token":
                 self._refresh = None  # the refresh token expired: start over with the password grant
@@ -257,9 +277,25 @@ class ServiceNowHook(BaseHook):
         self._token_expires = time.monotonic() + float(data.get("expires_in") or 1800)
         return self._token
 
+    def _transport_failure(self, method: str, path: str, exc: requests.RequestException, attempts: int = 1) -> str:
+        """Why an exchange failed without an HTTP answer; for a timeout, how far it got and which setting to raise."""
+        tries = f" ({attempts} attempts)" if attempts > 1 else ""
+        if isinstance(exc, requests.Timeout):
+            what = str(exc) if isinstance(exc, ExchangeTimedOut) else f"{method} {path} timed out"
+            return (
+                f"{what}{tries}; if the instance needs longer (a large IRE batch), raise properties.api_timeout_ms "
+                f"(now {self.timeout_s * 1000:.0f} ms) or lower properties.ire_batch_size"
+            )
+        return f"{method} {path}: cannot reach {self._base} ({type(exc).__name__}){tries}"
+
     # ------------------------------------------------------------------------------------------ HTTP core
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """Send with the retry policy; returns a 2xx response or raises a :class:`ServiceNowError`."""
+    def request(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> requests.Response:
+        """Send with the retry policy; returns a 2xx response or raises a :class:`ServiceNowError`.
+
+        ``idempotent=False`` (a request that writes, such as an Import Set row): it is sent again only when the
+        instance surely did not process it (refused connection, 429, 503); after a lost answer (timeout, dropped
+        connection, 500/502/504) it raises :class:`ServiceNowAnswerLost` instead of retrying.
+        """
         self._load()
         assert self._session is not None
         url = f"{self._base}{path}"
@@ -273,10 +309,14 @@ class ServiceNowHook(BaseHook):
             try:
                 response = self._session.request(method, url, timeout=self.timeout_s, headers=headers, **kwargs)
             except requests.RequestException as exc:
-                if attempt == self.retry.max_attempts:
-                    raise ServiceNowUnreachable(
-                        f"{method} {path}: cannot reach {self._base} ({type(exc).__name__})"
+                if not idempotent and not _never_sent(exc):
+                    raise ServiceNowAnswerLost(
+                        f"{method} {path}: the answer was lost ({type(exc).__name__}) after the request was sent; "
+                        "the instance may have committed it, so it is not sent again blindly: the next attempt "
+                        "checks what the instance did first"
                     ) from None
+                if attempt == self.retry.max_attempts:
+                    raise ServiceNowUnreachable(self._transport_failure(method, path, exc, attempt)) from None
                 self._sleep(self.retry.backoff(attempt))
                 continue
             status = response.status_code
@@ -287,6 +327,12 @@ class ServiceNowHook(BaseHook):
                 continue
             if status not in RETRY_STATUSES:
                 raise _http_error(method, path, response, self.servicenow_conn_id)
+            if not idempotent and status not in NOT_PROCESSED:
+                raise ServiceNowAnswerLost(
+                    f"{method} {path}: HTTP {status} ({_error_text(response)}) after the request was sent; the "
+                    "instance may have committed it, so it is not sent again blindly: the next attempt checks what "
+                    "the instance did first"
+                )
             wait = _retry_after(response) or self.retry.backoff(attempt)
             if attempt == self.retry.max_attempts or wait > self.retry.max_wait_s:
                 raise ServiceNowUnreachable(
@@ -368,11 +414,36 @@ class ServiceNowHook(BaseHook):
 
     # ------------------------------------------------------------------------------------------ Import Set
     def import_row(self, staging_table: str, row: dict[str, Any]) -> dict[str, Any]:
-        """One row through the Import Set API (synchronous transform with coalesce); returns the response."""
+        """One row through the Import Set API (synchronous transform with coalesce); returns the response.
+
+        Never sent twice by the retry policy: raises :class:`ServiceNowAnswerLost` when the answer is lost.
+        """
         response = self.request(
-            "POST", f"/api/now/import/{staging_table}", json=row, headers={"Content-Type": "application/json"}
+            "POST",
+            f"/api/now/import/{staging_table}",
+            idempotent=False,
+            json=row,
+            headers={"Content-Type": "application/json"},
         )
         return dict(response.json())
+
+    def latest_import_row(self, staging_table: str, correlation_id: str, fields: list[str]) -> dict[str, Any] | None:
+        """The newest row of the import set table ``staging_table`` whose ``u_correlation_id`` is ``correlation_id``
+        (its ``fields``, with what the transform did with it), or None."""
+        if "^" in correlation_id or "\n" in correlation_id:
+            raise ServiceNowRequestError(f"cannot query an import row by {correlation_id!r}")
+        response = self.request(
+            "GET",
+            f"/api/now/table/{staging_table}",
+            params={
+                "sysparm_query": f"u_correlation_id={correlation_id}^ORDERBYDESCsys_created_on",
+                "sysparm_limit": "1",
+                "sysparm_fields": ",".join(dict.fromkeys(["u_correlation_id", *fields])),
+                "sysparm_exclude_reference_link": "true",
+            },
+        )
+        rows = response.json().get("result") or []
+        return dict(rows[0]) if rows else None
 
     # ------------------------------------------------------------------------------------------ connection test
     def test_connection(self) -> tuple[bool, str]:
@@ -411,6 +482,13 @@ def _error_text(response: requests.Response) -> str:
     if isinstance(data, dict) and "error_description" in data:
         return f"{data.get('error')}: {data.get('error_description')}"
     return str(data)[:200]
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request surely never reached the instance (no connection was made)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    return isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc)
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -53,10 +53,17 @@ class LandingWriter:
         self.assets = 0
         self.rows = 0
         self.software_rows = 0
+        #: NUL characters the parser replaced with U+FFFD in this record's assets, and the ids of those assets
+        #: (for the record's note and a warning: the response had values PostgreSQL text cannot hold).
+        self.nul_replaced = 0
+        self.nul_asset_ids: list[int] = []
 
     def add(self, record: AssetRecord) -> None:
         self.assets += 1
         source, asset_id = record.asset["source"], record.asset["asset_id"]
+        if record.nul_replaced:
+            self.nul_replaced += record.nul_replaced
+            self.nul_asset_ids.append(asset_id)
         self._put(landing_asset, source, asset_id, [record.asset])
         for kind, rows in record.children.items():
             self._put(LANDING_CHILDREN[kind], source, asset_id, rows)

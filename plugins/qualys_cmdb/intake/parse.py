@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+import psycopg
 from lxml import etree
 from sqlalchemy import Engine, func, or_, update
 from sqlalchemy.exc import DBAPIError
@@ -43,6 +44,7 @@ class ParseResult:
     rows: int = 0
     software_rows: int = 0
     note: str | None = None
+    odd_values: bool = False  # invalid UTF-8 or NUL characters were replaced: say so in the application log
 
 
 def records_of(stream: IO[bytes], fmt: str, source: str, details: DetailFlags) -> Iterator[AssetRecord]:
@@ -103,18 +105,30 @@ def _parse_claimed(engine: Engine, queue_id: int, details: DetailFlags, processo
             note = f"parsed {writer.assets} assets ({writer.rows} rows) by {processor}"
             if reader.replaced:
                 note += f"; {reader.replaced} invalid UTF-8 byte sequence(s) replaced with U+FFFD"
+            if writer.nul_replaced:  # PostgreSQL text cannot hold U+0000
+                note += f"; {writer.nul_replaced} NUL character(s) replaced with U+FFFD in asset(s) " + ", ".join(
+                    map(str, writer.nul_asset_ids[:20])
+                )
             store.mark(conn, [queue_id], "Processing", note, parsed_at=func.now(), parsed_assets=writer.assets)
-        return ParseResult(queue_id, "Processing", writer.assets, writer.rows, writer.software_rows, note)
+        return ParseResult(
+            queue_id,
+            "Processing",
+            writer.assets,
+            writer.rows,
+            writer.software_rows,
+            note,
+            odd_values=bool(reader.replaced or writer.nul_replaced),
+        )
     except PAGE_ERRORS as exc:
         note = _error_note(meta, queue_id, exc)
-    except DBAPIError as exc:
+    except (DBAPIError, psycopg.Error) as exc:  # COPY goes through the driver: its errors come unwrapped
         note = _database_note(meta, queue_id, exc)
     with engine.begin() as conn:
         store.mark(conn, [queue_id], "Error", note)
     return ParseResult(queue_id, "Error", note=note)
 
 
-def _database_note(meta: dict[str, Any] | None, queue_id: int, exc: DBAPIError) -> str:
+def _database_note(meta: dict[str, Any] | None, queue_id: int, exc: DBAPIError | psycopg.Error) -> str:
     """What to tell about a page the database refused to land (a value it cannot hold, a constraint …)."""
     page = (meta or {}).get("page_no", "?")
     cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]

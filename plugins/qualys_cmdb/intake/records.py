@@ -35,6 +35,8 @@ class AssetRecord:
     software_reprs: list[str] = field(default_factory=list)
     software_copy: list[str] = field(default_factory=list)
     software_products: list[tuple[str, str]] = field(default_factory=list)
+    #: NUL characters of the asset's response replaced with U+FFFD (PostgreSQL text cannot hold them; see csam.py).
+    nul_replaced: int = 0
 
     def add(self, kind: str, row: dict[str, Any]) -> None:
         self.children.setdefault(kind, []).append(row)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, bindparam, text
+from sqlalchemy import Connection, Engine, bindparam, text
 
 from qualys_cmdb.classify.mappings import Mappings
 from qualys_cmdb.hooks.servicenow import IreOutcome, ServiceNowHook
@@ -33,6 +33,29 @@ class LoadResult:
     calls: int = 0
     operations: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    shared_ci: int = 0  # assets held because another Qualys asset holds the CI the CMDB matched them to
+    refused: list[tuple[str, str]] = field(default_factory=list)  # ("source/asset id", reason), for the task log
+    switches: list[tuple[str, str]] = field(default_factory=list)  # ("source/asset id", "class sys_id") switched
+
+    def add(self, recorded: Recorded) -> None:
+        """Count what :func:`record_outcomes` stored for a batch."""
+        self.loaded += recorded.loaded
+        self.failed += len(recorded.failed)
+        self.shared_ci += recorded.shared_ci
+        self.refused += [(f"{r['source']}/{r['asset_id']}", str(r["reason"])) for r in recorded.failed]
+        if recorded.shared_ci:
+            self.errors["SHARED_CI"] = self.errors.get("SHARED_CI", 0) + recorded.shared_ci
+
+
+@dataclass
+class Recorded:
+    """What :func:`record_outcomes` stored: assets loaded, assets failed (with their reason), and how many of
+    those were held because another Qualys asset holds their CI (their keepers go back to be sent again)."""
+
+    loaded: int = 0
+    failed: list[dict[str, object]] = field(default_factory=list)
+    shared_ci: int = 0
+    restored: list[tuple[str, int]] = field(default_factory=list)
 
 
 def waiting(engine: Engine, schedule: str, state: str, limit: int) -> list[tuple[str, int]]:
@@ -75,7 +98,9 @@ def load_approved(
                 hook.identify_reconcile, payload.items, mappings.discovery_source, relations=payload.relations
             )
             following = _next_batch(engine, mappings, schedule, batch_size, in_flight=set(payload.main_index))
-            _record_batch(engine, payload, answer.result(), result)
+            recorded = _record_batch(engine, payload, answer.result(), result)
+            if recorded.restored and following is None:  # a CI's keeper goes back: there is one more batch
+                following = _next_batch(engine, mappings, schedule, batch_size, in_flight=set())
             payload = following
     result.calls = hook.calls - calls_before
     return result
@@ -89,10 +114,11 @@ def _next_batch(
     return build_payload(engine, mappings, keys[:batch_size]) if keys else None
 
 
-def _record_batch(engine: Engine, payload: Payload, outcomes: list[IreOutcome], result: LoadResult) -> None:
+def _record_batch(engine: Engine, payload: Payload, outcomes: list[IreOutcome], result: LoadResult) -> Recorded:
     """Check every item of one batch's outcomes; store its assets' outcomes and add them to ``result``."""
     owners = _asset_of(payload)
     problems: dict[tuple[str, int], list[str]] = defaultdict(list)
+    codes: dict[tuple[str, int], str] = {}
     for outcome, owner in zip(outcomes, owners, strict=True):
         if not outcome.ok:
             problems[owner].append(
@@ -101,16 +127,26 @@ def _record_batch(engine: Engine, payload: Payload, outcomes: list[IreOutcome], 
             )
             for err in outcome.errors:
                 code = str(err.get("error", "?"))
+                codes.setdefault(owner, code[:40])
                 result.errors[code] = result.errors.get(code, 0) + 1
     loaded, failed = [], []
     for key, index in payload.main_index.items():
         main = outcomes[index]
         result.sent += 1
         if key in problems:
-            failed.append({"source": key[0], "asset_id": key[1], "reason": "; ".join(problems[key])[:4000]})
+            failed.append(
+                {
+                    "source": key[0],
+                    "asset_id": key[1],
+                    "reason": "; ".join(problems[key])[:4000],
+                    "code": codes.get(key, "NOT_CONFIRMED"),
+                }
+            )
         else:
             op = main.operation or "?"
             result.operations[op] = result.operations.get(op, 0) + 1
+            if op == "UPDATE_WITH_SWITCH":
+                result.switches.append((f"{key[0]}/{key[1]}", f"{main.class_name} {main.sys_id}"))
             note = ("truncated: " + ", ".join(payload.truncated[key])) if key in payload.truncated else None
             loaded.append(
                 {
@@ -122,20 +158,32 @@ def _record_batch(engine: Engine, payload: Payload, outcomes: list[IreOutcome], 
                     "note": note,
                 }
             )
-    record_outcomes(engine, loaded, failed)
-    result.loaded += len(loaded)
-    result.failed += len(failed)
+    recorded = record_outcomes(engine, loaded, failed)
+    result.add(recorded)
+    return recorded
 
 
-def record_outcomes(engine: Engine, loaded: list[dict[str, object]], failed: list[dict[str, object]]) -> None:
-    """Store a batch's outcomes in one transaction (executemany)."""
+def record_outcomes(engine: Engine, loaded: list[dict[str, object]], failed: list[dict[str, object]]) -> Recorded:
+    """Store a batch's outcomes in one transaction (executemany).
+
+    BY-10: when the CMDB confirms an asset as a CI another Qualys asset already holds (or two assets of the batch
+    as one CI), two different assets would share one CI and overwrite each other on every run (a cloned MAC
+    address, a placeholder serial, a reused or truncated name led identification astray). The asset that held the
+    CI first keeps it; the others are held as failed (``SHARED_CI``) with a reason that names the keeper and the
+    CI; and the keeper goes back to *approved*, so that the CI gets the keeper's data again (a held asset's values
+    may have been written over it).
+    """
     with engine.begin() as conn:
+        held, restored = _shared_ci(conn, loaded)
+        loaded = [r for r in loaded if (r["source"], r["asset_id"]) not in held]
+        failed = failed + list(held.values())
         if loaded:
             conn.execute(
                 text(f"""
                     UPDATE "{SCHEMA}".asset_classification
                     SET state = 'loaded', loaded_hash = payload_hash, loaded_at = now(), cmdb_sys_id = :sys_id,
-                        cmdb_class = :cls, last_operation = :op, reason = :note
+                        cmdb_class = :cls, last_operation = :op, reason = :note, failure_code = NULL,
+                        load_attempt_at = NULL, load_attempt_hash = NULL
                     WHERE source = :source AND asset_id = :asset_id
                 """).bindparams(bindparam("note")),
                 loaded,
@@ -143,11 +191,68 @@ def record_outcomes(engine: Engine, loaded: list[dict[str, object]], failed: lis
         if failed:
             conn.execute(
                 text(f"""
-                    UPDATE "{SCHEMA}".asset_classification SET state = 'failed', reason = :reason
+                    UPDATE "{SCHEMA}".asset_classification
+                    SET state = 'failed', reason = :reason, failure_code = :code,
+                        load_attempt_at = NULL, load_attempt_hash = NULL
                     WHERE source = :source AND asset_id = :asset_id
                 """),
-                failed,
+                [{**f, "code": f.get("code") or "CMDB_ERROR"} for f in failed],
             )
+        if restored:
+            conn.execute(
+                text(f"""
+                    UPDATE "{SCHEMA}".asset_classification SET state = 'approved', loaded_hash = NULL
+                    WHERE source = :source AND asset_id = :asset_id AND state = 'loaded'
+                """),
+                [{"source": s, "asset_id": a} for s, a in restored],
+            )
+    return Recorded(len(loaded), failed, len(held), restored)
+
+
+def _shared_ci(
+    conn: Connection, loaded: list[dict[str, object]]
+) -> tuple[dict[tuple[object, object], dict[str, object]], list[tuple[str, int]]]:
+    """The loaded outcomes that would make two Qualys assets share one CI (as failed rows), and the keepers."""
+    if not loaded:
+        return {}, []
+    holders: dict[str, tuple[str, int, str | None]] = {}
+    rows = conn.execute(
+        text(f"""
+            SELECT c.cmdb_sys_id, c.source, c.asset_id, coalesce(s.name, s.dns_name, s.netbios_name, s.ip_address)
+            FROM "{SCHEMA}".asset_classification c
+            LEFT JOIN "{SCHEMA}".staged_asset s ON s.source = c.source AND s.asset_id = c.asset_id
+            WHERE c.state = 'loaded' AND c.cmdb_sys_id = ANY(:sys_ids)
+            ORDER BY c.loaded_at, c.source, c.asset_id
+        """),
+        {"sys_ids": sorted({str(r["sys_id"]) for r in loaded})},
+    )
+    for sys_id, source, asset_id, name in rows:  # the asset that has held the CI longest (maybe one of this batch)
+        holders.setdefault(str(sys_id), (str(source), int(asset_id), name))
+    held: dict[tuple[object, object], dict[str, object]] = {}
+    restored: list[tuple[str, int]] = []
+    for row in loaded:
+        sys_id = str(row["sys_id"])
+        keeper = holders.get(sys_id)
+        if keeper is None:  # the first asset of the batch confirmed as this CI keeps it
+            holders[sys_id] = (str(row["source"]), int(str(row["asset_id"])), None)
+            continue
+        if (keeper[0], keeper[1]) == (row["source"], row["asset_id"]):
+            continue
+        held[(row["source"], row["asset_id"])] = {
+            "source": row["source"],
+            "asset_id": row["asset_id"],
+            "code": "SHARED_CI",
+            "reason": (
+                f"SHARED_CI: the CMDB matched this asset to CI {sys_id} ({row['cls']}), which Qualys asset "
+                f"{keeper[1]}{f' ({keeper[2]})' if keeper[2] else ''} of source {keeper[0]} holds: two Qualys assets "
+                "would share one CI and overwrite each other. Held, and the CI gets the other asset's data again. "
+                "Check what identified them as one (a cloned MAC address, a placeholder serial, a reused or "
+                "truncated name); retry after a fix, or leave it if they really are one machine."
+            ),
+        }
+        if (keeper[0], keeper[1]) not in restored:
+            restored.append((keeper[0], keeper[1]))
+    return held, restored
 
 
 def preview_pending(

@@ -2,21 +2,55 @@
 
 The Import Set API transforms a row synchronously into the target table, matching existing CIs on the transform
 map's coalesce fields (configured on the instance). Each row's answer (inserted / updated / ignored / error) is
-recorded like an IRE outcome; empty values are only sent when ``copy_empty_fields`` is on, so they never blank a
-field by accident.
+recorded like an IRE outcome, as soon as it arrives; empty values are only sent when ``copy_empty_fields`` is on, so
+they never blank a field by accident.
+
+A row is never sent twice for one change. Every row carries ``u_correlation_id`` (``<source>:<asset id>``; map it to
+the CI's ``correlation_id``, and coalesce on it for the safest matching). Before a row is sent, the attempt is
+recorded; when the answer is lost (a timeout, a dropped connection, a gateway error after the instance may have
+committed), the load stops, and the next attempt first reads the instance's newest import row for that asset: if it
+holds exactly the values that were sent, the instance committed them and its outcome is recorded without sending
+again. Without that check, an asset with no coalesce match (no serial number, say) was inserted once per resend.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from sqlalchemy import Engine, text
 
 from qualys_cmdb.classify.mappings import Mappings
-from qualys_cmdb.hooks.servicenow import ServiceNowHook
+from qualys_cmdb.hooks.servicenow import ServiceNowAnswerLost, ServiceNowHook
 from qualys_cmdb.load.ire import LoadResult, record_outcomes, waiting
 from qualys_cmdb.load.payload import truncate
+from qualys_cmdb.staging.locks import Step, schedule_held
 from qualys_cmdb.staging.schema import SCHEMA
 
 OPERATIONS = {"inserted": "INSERT", "updated": "UPDATE", "ignored": "NO_CHANGE", "skipped": "NO_CHANGE"}
+#: Import row columns the instance fills in: what it did with the row.
+_RESULT_COLUMNS = (
+    "sys_import_state",
+    "sys_import_state_comment",
+    "sys_target_sys_id",
+    "sys_target_table",
+    "sys_row_error",
+)
+
+
+@dataclass(frozen=True)
+class _Row:
+    source: str
+    asset_id: int
+    target_class: str | None
+    values: dict[str, Any]  # the import row as sent
+    cut: list[str]  # fields cut to their length (CM-8)
+    payload_hash: str
+    unconfirmed: bool  # sent before with these values, and the answer never recorded
+
+    @property
+    def correlation_id(self) -> str:
+        return str(self.values["u_correlation_id"])
 
 
 def load_via_import_set(
@@ -28,56 +62,127 @@ def load_via_import_set(
     copy_empty_fields: bool = False,
     batch_size: int = 200,
 ) -> LoadResult:
-    """Send every approved, changed asset of ``schedule`` through the Import Set table ``staging_table``."""
+    """Send every approved, changed asset of ``schedule`` through the Import Set table ``staging_table``.
+
+    Holds the schedule's load lock (a second run waits and then finds the outcomes this one recorded). Raises
+    :class:`ServiceNowAnswerLost` when an answer is lost: what was confirmed before it is recorded.
+    """
     result = LoadResult()
     calls_before = hook.calls
-    while True:
-        keys = waiting(engine, schedule, "approved", batch_size)
-        if not keys:
-            break
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    f'SELECT source, asset_id, target_class, payload FROM "{SCHEMA}".asset_classification '
-                    "WHERE (source, asset_id) IN (SELECT * FROM unnest(CAST(:s AS text[]), CAST(:i AS bigint[])))"
-                ),
-                {"s": [k[0] for k in keys], "i": [k[1] for k in keys]},
-            ).all()
-        loaded, failed = [], []
-        for source, asset_id, cls, payload in rows:
-            values, cut = truncate(dict(payload or {}), mappings.field_lengths)
-            if copy_empty_fields:
-                values = {name: values.get(name, "") for name in mappings.ci_fields}
-            row = {"u_target_class": cls, **{f"u_{k}": v for k, v in values.items()}}
-            answer = hook.import_row(staging_table, row)
-            entries = answer.get("result") or [{"status": "error", "error_message": "no transform result"}]
-            entry = entries[0]
-            result.sent += 1
-            status = str(entry.get("status"))
-            if status == "error" or not entry.get("sys_id"):
-                failed.append(
-                    {
-                        "source": source,
-                        "asset_id": asset_id,
-                        "reason": f"transform map: {entry.get('error_message') or status}",
-                    }
-                )
-                result.errors["TRANSFORM_ERROR"] = result.errors.get("TRANSFORM_ERROR", 0) + 1
-                continue
-            op = OPERATIONS.get(status, status.upper())
-            result.operations[op] = result.operations.get(op, 0) + 1
-            loaded.append(
-                {
-                    "source": source,
-                    "asset_id": asset_id,
-                    "sys_id": entry.get("sys_id"),
-                    "cls": entry.get("table") or cls,
-                    "op": op,
-                    "note": ("truncated: " + ", ".join(cut)) if cut else None,
-                }
-            )
-        record_outcomes(engine, loaded, failed)
-        result.loaded += len(loaded)
-        result.failed += len(failed)
-    result.calls = hook.calls - calls_before
+    with schedule_held(engine, Step.LOAD, schedule):
+        try:
+            while True:
+                keys = waiting(engine, schedule, "approved", batch_size)
+                if not keys:
+                    break
+                for row in _rows(engine, mappings, keys, copy_empty_fields):
+                    _send(engine, hook, staging_table, row, result)
+        finally:
+            result.calls = hook.calls - calls_before
     return result
+
+
+def _rows(engine: Engine, mappings: Mappings, keys: list[tuple[str, int]], copy_empty_fields: bool) -> list[_Row]:
+    with engine.connect() as conn:
+        found = conn.execute(
+            text(
+                f"SELECT source, asset_id, target_class, payload, payload_hash, "
+                f"load_attempt_at IS NOT NULL AND load_attempt_hash = payload_hash AS unconfirmed "
+                f'FROM "{SCHEMA}".asset_classification '
+                "WHERE (source, asset_id) IN (SELECT * FROM unnest(CAST(:s AS text[]), CAST(:i AS bigint[]))) "
+                "ORDER BY source, asset_id"
+            ),
+            {"s": [k[0] for k in keys], "i": [k[1] for k in keys]},
+        ).all()
+    rows = []
+    for source, asset_id, cls, payload, payload_hash, unconfirmed in found:
+        values, cut = truncate(dict(payload or {}), mappings.field_lengths)
+        if copy_empty_fields:
+            values = {name: values.get(name, "") for name in mappings.ci_fields}
+        row = {
+            "u_target_class": cls,
+            "u_correlation_id": f"{source}:{asset_id}",
+            **{f"u_{k}": v for k, v in values.items()},
+        }
+        rows.append(_Row(source, int(asset_id), cls, row, cut, str(payload_hash), bool(unconfirmed)))
+    return rows
+
+
+def _send(engine: Engine, hook: ServiceNowHook, staging_table: str, row: _Row, result: LoadResult) -> None:
+    """One row: reconcile an unconfirmed earlier send, or record the attempt, send, and record the answer."""
+    entry = _committed_before(hook, staging_table, row) if row.unconfirmed else None
+    if entry is None:
+        _mark_attempt(engine, row)
+        try:
+            answer = hook.import_row(staging_table, row.values)
+        except ServiceNowAnswerLost:
+            result.sent += 1
+            raise
+        result.sent += 1
+        entries = answer.get("result") or [{"status": "error", "error_message": "no transform result"}]
+        entry = entries[0]
+    _record(engine, row, entry, result)
+
+
+def _committed_before(hook: ServiceNowHook, staging_table: str, row: _Row) -> dict[str, Any] | None:
+    """The transform result of an earlier send of exactly these values, if the instance committed it."""
+    sent = {k: v for k, v in row.values.items() if v is not None}
+    found = hook.latest_import_row(staging_table, row.correlation_id, [*sent, *_RESULT_COLUMNS])
+    if found is None or found.get("u_correlation_id") != row.correlation_id:
+        return None  # never arrived (or the import table has no u_correlation_id: nothing to check against)
+    if any(k in found and str(found[k]) != str(v) for k, v in sent.items()):
+        return None  # an older send: these values never arrived
+    state = str(found.get("sys_import_state") or "")
+    if state not in ("inserted", "updated", "ignored", "skipped", "error"):
+        return None  # not transformed yet
+    return {
+        "status": state,
+        "sys_id": found.get("sys_target_sys_id") or "",
+        "table": found.get("sys_target_table") or row.target_class,
+        "error_message": found.get("sys_row_error") or found.get("sys_import_state_comment"),
+        "reconciled": True,
+    }
+
+
+def _mark_attempt(engine: Engine, row: _Row) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                f'UPDATE "{SCHEMA}".asset_classification SET load_attempt_at = now(), load_attempt_hash = :hash '
+                "WHERE source = :source AND asset_id = :asset_id"
+            ),
+            {"hash": row.payload_hash, "source": row.source, "asset_id": row.asset_id},
+        )
+
+
+def _record(engine: Engine, row: _Row, entry: dict[str, Any], result: LoadResult) -> None:
+    """Store one row's outcome at once (a crash after it never sends the row again)."""
+    status = str(entry.get("status"))
+    if status == "error" or not entry.get("sys_id"):
+        failed = {
+            "source": row.source,
+            "asset_id": row.asset_id,
+            "reason": f"transform map: {entry.get('error_message') or status}",
+            "code": "TRANSFORM_ERROR",
+        }
+        result.errors["TRANSFORM_ERROR"] = result.errors.get("TRANSFORM_ERROR", 0) + 1
+        result.add(record_outcomes(engine, [], [failed]))
+        return
+    op = OPERATIONS.get(status, status.upper())
+    notes = []
+    if row.cut:
+        notes.append("truncated: " + ", ".join(row.cut))
+    if entry.get("reconciled"):
+        notes.append("answer lost, outcome read back from the import set row")
+    loaded = {
+        "source": row.source,
+        "asset_id": row.asset_id,
+        "sys_id": entry.get("sys_id"),
+        "cls": entry.get("table") or row.target_class,
+        "op": op,
+        "note": "; ".join(notes) or None,
+    }
+    recorded = record_outcomes(engine, [loaded], [])
+    if recorded.loaded:
+        result.operations[op] = result.operations.get(op, 0) + 1
+    result.add(recorded)

@@ -34,7 +34,7 @@ class ApproveOrWaitOperator(ScheduleOperator):
         if pending == 0 or schedule.approval_wait_minutes == 0:
             app_log.info("approval", f"manual approval: {pending} asset(s) of this run wait for a decision")
             return {"pending": pending}
-        hook = ServiceNowHook(config.properties.cmdb_connection_id)
+        hook = ServiceNowHook.for_properties(config.properties)
         try:  # BY-2: show reviewers what IRE would do with each asset
             preview_pending(engine, hook, load_mappings(), schedule.name, config.properties.ire_batch_size)
         finally:
@@ -73,7 +73,7 @@ class LoadCmdbOperator(ScheduleOperator):
     def execute(self, context: Context) -> dict[str, object]:
         config, schedule, _, engine, app_log = self.setup(context)
         props = config.properties
-        hook = ServiceNowHook(props.cmdb_connection_id)
+        hook = ServiceNowHook.for_properties(props)
         try:
             if props.insertion_method == "ire":
                 result = load_approved(engine, hook, load_mappings(), schedule.name, props.ire_batch_size)
@@ -91,12 +91,23 @@ class LoadCmdbOperator(ScheduleOperator):
             "cmdb_calls": result.calls,
             "operations": result.operations,
             "errors": result.errors,
+            "shared_ci": result.shared_ci,
         }
-        app_log.info(
-            "load",
-            f"{method}: {result.loaded} loaded, {result.failed} failed, {result.calls} CMDB call(s)",
-            **out,
-        )
+        message = f"{method}: {result.loaded} loaded, {result.failed} failed, {result.calls} CMDB call(s)"
+        if result.failed:
+            # Refused items are work not done: a warning in both logs, and the run's summary step fails on them.
+            app_log.warning("load", message, **out)
+            self.log.warning("%s; errors by code: %s", message, result.errors)
+            for asset, reason in result.refused[:20]:
+                self.log.warning("asset %s refused: %s", asset, reason)
+        else:
+            app_log.info("load", message, **out)
+        if result.switches:  # a CI changed class: never silent (a wrong match can turn a server into a UPS)
+            switched = ", ".join(f"{asset} -> {ci}" for asset, ci in result.switches[:20])
+            app_log.warning(
+                "load", f"{len(result.switches)} CI(s) switched class (UPDATE_WITH_SWITCH): {switched}", **out
+            )
+            self.log.warning("%d CI(s) switched class (UPDATE_WITH_SWITCH): %s", len(result.switches), switched)
         return out
 
 
@@ -137,20 +148,37 @@ class BatchApprovalOperator(ApprovalOperator):
 
 
 class RunSummaryOperator(ScheduleOperator):
-    """The run's figures (intake and CMDB) in the task log and the application log; returns them (counts only)."""
+    """The run's figures (intake and CMDB) in the task log and the application log; returns them (counts only).
+
+    Fails (without retry) when the run lost or had refused work: pages that could not be read, assets that could
+    not be classified, assets the CMDB refused. A run is green only when everything it fetched got where it should.
+    """
 
     ui_color = "#eaecee"
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from qualys_cmdb.summary import intake_summary, render
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from qualys_cmdb.summary import intake_summary, render, run_problems
 
         _, schedule, source, engine, app_log = self.setup(context)
         summary = intake_summary(engine, schedule.name, source.name)
         self.log.info("\n%s", render(summary))
-        app_log.info(
+        load = context["ti"].xcom_pull(task_ids="load")
+        problems = run_problems(engine, schedule.name, context["run_id"], load if isinstance(load, dict) else None)
+        app_log.write(
+            "warning" if problems else "info",
             "scheduler",
             f"schedule {schedule.name} summary",
             last_run=summary["last_run"],
             cmdb_states=summary["cmdb"]["assets_by_state"],
+            error_pages=problems.error_pages,
+            classification_failures=problems.classification_failures,
+            cmdb_refusals=problems.cmdb_refusals,
+            shared_ci=problems.shared_ci,
         )
+        if problems:
+            message = problems.message(schedule.name)
+            self.log.error("%s", message)
+            raise AirflowFailException(message)
         return {"staged_assets": summary["staged_assets"], "cmdb_states": summary["cmdb"]["assets_by_state"]}

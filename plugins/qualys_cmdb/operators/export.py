@@ -42,7 +42,7 @@ class SelectCisOperator(ReverseScheduleOperator):
                 self.log.warning("%s", warning)
                 app_log.warning("config", warning)
         qualys = QualysHook.for_source(source, config.properties)
-        cmdb = ServiceNowHook(config.properties.cmdb_connection_id)
+        cmdb = ServiceNowHook.for_properties(config.properties)
         try:
             try:
                 assignment = check_schedule(engine, qualys, cmdb, schedule, config.properties)

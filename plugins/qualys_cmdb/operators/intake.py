@@ -83,6 +83,9 @@ class ParseResponsesOperator(ScheduleOperator):
                 totals["errors"] += 1
                 app_log.error("download processor", f"queue record {queue_id}: {outcome.note}")
                 self.log.error("queue record %s: %s", queue_id, outcome.note)
+            elif outcome.odd_values:
+                app_log.warning("download processor", f"queue record {queue_id}: {outcome.note}", queue_id=queue_id)
+                self.log.warning("queue record %s: %s", queue_id, outcome.note)
         app_log.info("download processor", f"{processor} finished: {totals}")
         return totals
 

@@ -56,6 +56,32 @@ async def current_user(request: Request) -> Any:
 
 User = Annotated[Any, Depends(current_user)]
 
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def refuse_nul_characters(request: Request, user: User) -> None:
+    """400 when a query parameter, a path parameter or a form field (its name or its value) holds a NUL character.
+
+    PostgreSQL text cannot hold U+0000: a NUL typed into a filter or a form would otherwise fail the page's query with
+    a database error (a 500). One check for every page and endpoint (a dependency of the app), after authentication,
+    before any endpoint reads its input.
+    """
+    inputs = [
+        *(("query parameter", k, v) for k, v in request.query_params.multi_items()),
+        *(("path parameter", k, str(v)) for k, v in request.path_params.items()),
+    ]
+    if request.headers.get("content-type", "").startswith(_FORMS):
+        form = await request.form()  # parsed once per request: the endpoint gets the same form
+        inputs += [("form field", k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    for kind, name, value in inputs:
+        if "\0" in name or "\0" in value:
+            shown = name.replace("\0", "\\u0000")
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST,
+                f"the {kind} '{shown}' holds a NUL character (\\u0000), which no value here can contain: "
+                "remove it and try again",
+            )
+
 
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -150,7 +176,13 @@ def _asset_list(engine: Any, request: Request, state: str | None = None) -> dict
 
 def create_app() -> FastAPI:
     """The app the plugin mounts."""
-    app = FastAPI(title="Qualys CMDB sync", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Qualys CMDB sync",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(refuse_nul_characters)],
+    )
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:

@@ -1,4 +1,5 @@
-"""What a clean run leaves behind, as comparable values: staging row for row, and the CMDB's CIs.
+"""The fault-injection tests' harness: run the DAG, start a CMDB simulator, empty staging, and what a run leaves
+behind as comparable values (staging row for row, the CMDB's CIs).
 
 Fault-injection tests run the same estate cleanly and under the fault, then compare these snapshots. Columns that
 only say *when* or *by which run* something happened are left out; everything that says *what* is kept.
@@ -6,11 +7,48 @@ only say *when* or *by which run* something happened are left out; everything th
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 import requests
-from qualys_cmdb.staging.schema import STAGED_CHILDREN, asset_classification, staged_asset, staged_software
-from sqlalchemy import Engine, Table, select
+from qualys_cmdb.staging.schema import STAGED_CHILDREN, asset_classification, metadata, staged_asset, staged_software
+from sqlalchemy import Engine, Table, select, text
+
+from tests.conftest import REPO
+
+DAG_ID = "qualys_to_cmdb__t"
+
+
+def run_dag(expect: str = "success", **kw: object):  # type: ignore[no-untyped-def]
+    """One ``dag.test()`` run of schedule ``t``; a run that lost or had refused work ends ``failed``."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}, bag.import_errors
+    dag_run = bag.get_dag(DAG_ID).test(**kw)
+    assert str(dag_run.state) == expect, dag_run.state
+    return dag_run
+
+
+def start_cmdb(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A ServiceNow simulator on 127.0.0.1 as the connection ``servicenow_default``; the caller stops it."""
+    from simulators.servicenow.server import ServiceNowSimulator
+
+    sim = ServiceNowSimulator(host="127.0.0.1", port=0).start()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SERVICENOW_DEFAULT",
+        json.dumps({"conn_type": "servicenow", "host": sim.url, "login": "sn_integration", "password": "sn-Passw0rd"}),
+    )
+    return sim
+
+
+def empty_staging(engine: Engine) -> None:
+    """Every staging table emptied (between the clean run and the run under the fault)."""
+    names = ", ".join(f'"{t.schema}"."{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+
 
 _RUN_COLUMNS = {
     "queue_id",
