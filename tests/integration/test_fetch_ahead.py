@@ -6,6 +6,7 @@ Real HTTP to the Qualys simulator, real Postgres. The one fake is a database fai
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +45,32 @@ def test_the_next_page_is_requested_before_the_current_one_is_stored(
     staging: Any, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: str
 ) -> None:
     write_config(tmp_path, monkeypatch, api=api, batch=10)  # 40 assets: 4 pages
+    auth = 1 if api == "csam" else 0  # CSAM needs a JWT first
+    sent = threading.Condition()
+    requests_sent: list[int] = [0]
     calls_when_stored: list[int] = []
-    hooks: list[QualysHook] = []
-    original_hook, original_enqueue = QualysHook.for_source, store.enqueue_download
+    original_send, original_enqueue = QualysHook._send, store.enqueue_download
 
-    def for_source(*args: Any, **kwargs: Any) -> QualysHook:
-        hooks.append(original_hook(*args, **kwargs))
-        return hooks[-1]
+    def send(self: QualysHook, *args: Any, **kwargs: Any) -> Any:
+        with sent:
+            requests_sent[0] += 1
+            sent.notify_all()
+        return original_send(self, *args, **kwargs)
 
     def enqueue(*args: Any, **kwargs: Any) -> int:
-        calls_when_stored.append(hooks[0].api_calls)
+        # Page n is stored: wait (on the event, not the clock) until page n + 1 has been asked for. A fetch that did
+        # not ask ahead would never get there, and the limit ends the wait with the count it saw.
+        page_no = int(kwargs["page_no"])
+        with sent:
+            sent.wait_for(lambda: requests_sent[0] >= auth + min(page_no + 1, 4), timeout=120)
+            calls_when_stored.append(requests_sent[0])
         return original_enqueue(*args, **kwargs)
 
-    monkeypatch.setattr(QualysHook, "for_source", staticmethod(for_source))
+    monkeypatch.setattr(QualysHook, "_send", send)
     monkeypatch.setattr(store, "enqueue_download", enqueue)
     result, hook = _fetch(staging, "ahead")
-    auth = 1 if api == "csam" else 0  # CSAM needs a JWT first
     assert result.pages == 4 and result.assets == 40
-    # when page n is stored, page n + 1 has been asked for already (the last page has no next one)
+    # when page n is stored, page n + 1 has been asked for already (the last page has no next one), and no more
     assert calls_when_stored == [auth + 2, auth + 3, auth + 4, auth + 4]
     assert hook.api_calls == auth + 4  # still the API's minimum: nothing is asked twice
 
