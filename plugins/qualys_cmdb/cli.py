@@ -311,6 +311,44 @@ def _assets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stale(args: argparse.Namespace) -> int:
+    """BY-7: list a schedule's stale CIs with what retiring would do and why (a dry run), or retire them."""
+    import getpass
+
+    from qualys_cmdb.config import load_config
+    from qualys_cmdb.hooks.servicenow import ServiceNowHook
+    from qualys_cmdb.load.stale import RetirementRules, render, retire_stale_cis, review_stale_cis
+    from qualys_cmdb.staging import store
+    from qualys_cmdb.staging.database import get_engine
+
+    config = load_config(args.config)
+    schedule = config.schedule(args.schedule)
+    if args.days is not None and args.days < 1:
+        print("--days must be at least 1", file=sys.stderr)
+        return 2
+    days = args.days or schedule.stale_after_days
+    if days is None:
+        print(
+            f"schedule {schedule.name} does not look for stale assets: set stale_after_days in its configuration, "
+            "or give --days",
+            file=sys.stderr,
+        )
+        return 2
+    engine = get_engine()
+    hook = ServiceNowHook.for_properties(config.properties)
+    try:
+        rules = RetirementRules.of(schedule.stale_ci_status, hook)
+        if args.action == "list" or args.dry_run:
+            result = review_stale_cis(engine, hook, schedule.name, days, rules)
+        else:
+            app_log = store.AppLog(engine, schedule.source, schedule.name, f"qcmdb stale retire ({getpass.getuser()})")
+            result = retire_stale_cis(engine, hook, schedule.name, days, rules, app_log)
+    finally:
+        hook.close()
+    print(render(result))
+    return 0
+
+
 def _sim(args: argparse.Namespace, rest: list[str]) -> int:
     # The simulators are a separate, optional package (demo and tests); product code never imports them.
     module = importlib.import_module(f"simulators.{args.service}.server")
@@ -379,6 +417,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--all", action="store_true", help="retry-failed: every failed asset of the schedule")
     p.add_argument("--limit", type=int, default=200)
     p.set_defaults(func=_assets)
+
+    p = sub.add_parser("stale", help="CIs of assets Qualys no longer reports: list them (dry run) or retire them")
+    p.add_argument("action", choices=["list", "retire"])
+    p.add_argument("--schedule", required=True)
+    p.add_argument("--days", type=int, help="stale after this many days (default: the schedule's stale_after_days)")
+    p.add_argument("--dry-run", action="store_true", help="retire: only say what would be done (as list does)")
+    p.add_argument("--config")
+    p.set_defaults(func=_stale)
 
     p = sub.add_parser("qualys", help="Qualys reference data: fetch tags or asset groups, update host ids")
     p.add_argument("what", choices=["tags", "groups", "host-ids"])

@@ -113,6 +113,13 @@ class Schedule(_Model):
     approval_wait_minutes: Annotated[int, Field(ge=0, le=10080)] = 60
     approval_poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
     target_class: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9_]*$")] = None
+    #: BY-7: an asset Qualys has not modified for this many days before the schedule's watermark is stale (its CI is
+    #: listed by ``qcmdb stale list`` and the Overview); None: stale assets are not looked for.
+    stale_after_days: Annotated[int | None, Field(ge=1, le=3650)] = None
+    #: BY-7: after each run, set the install_status of stale assets' CIs (those only this sync looks after); opt-in.
+    retire_stale_cis: bool = False
+    #: The install_status a retired CI gets: Absent (100, "no longer discovered") or Retired (7).
+    stale_ci_status: Literal["absent", "retired"] = "absent"
 
     @field_validator("interval")
     @classmethod
@@ -436,6 +443,11 @@ def _cross_check(config: QualysCmdbConfig) -> list[str]:
             problems.append(
                 f"schedules[{i}].qql_filter: QQL filters need a source with api: csam "
                 f"(source {src.name!r} reads hostasset; use tag_filter instead)"
+            )
+        if sch.retire_stale_cis and sch.stale_after_days is None:
+            problems.append(
+                f"schedules[{i}].retire_stale_cis: set stale_after_days too: it says after how many days without a "
+                "change reported by Qualys an asset counts as stale and its CI is retired"
             )
         limit = PAGE_SIZE_LIMIT[src.api]
         if sch.active and batch > limit:

@@ -36,6 +36,7 @@ from qualys_cmdb.operators.export import (
     UploadToQualysOperator,
 )
 from qualys_cmdb.operators.intake import FetchAssetsOperator, ParseResponsesOperator, StageAssetsOperator
+from qualys_cmdb.operators.stale import RetireStaleCisOperator
 
 DEFAULT_START = datetime(2020, 1, 1, tzinfo=UTC)
 #: Room beyond the computed limits, for a task's start-up and for storing what it fetched.
@@ -91,7 +92,8 @@ def _timetable(schedule: Schedule | ReverseSchedule) -> Any:
 
 
 def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | None = None) -> DAG:
-    """The ``qualys_to_cmdb__<name>`` DAG: fetch → parse (mapped) → stage → classify → approve → load → summary."""
+    """The ``qualys_to_cmdb__<name>`` DAG: fetch → parse (mapped) → stage → classify → approve → load
+    [→ retire_stale_cis, when the schedule asks for it] → summary."""
     source = config.source(schedule.source)
     doc = (
         f"Qualys → CMDB sync **{schedule.name}** from source **{source.name}** ({source.api}).\n\n"
@@ -152,7 +154,12 @@ def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | 
             )
         load = LoadCmdbOperator(task_id="load", **common)
         summary = RunSummaryOperator(task_id="summary", trigger_rule=TriggerRule.NONE_FAILED, **common)
-        fetch >> parse >> stage >> classify >> approve >> load >> summary
+        fetch >> parse >> stage >> classify >> approve >> load
+        if schedule.retire_stale_cis:  # BY-7, opt-in: after the load (which may have brought assets back)
+            retire = RetireStaleCisOperator(task_id="retire_stale_cis", trigger_rule=TriggerRule.NONE_FAILED, **common)
+            load >> retire >> summary
+        else:
+            load >> summary
     return dag
 
 

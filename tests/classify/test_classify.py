@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from qualys_cmdb.classify.classify import classify_assets
 from qualys_cmdb.classify.mappings import load_mappings
-from qualys_cmdb.staging.schema import STAGED_CHILDREN, asset_classification, staged_asset
+from qualys_cmdb.staging.schema import STAGED_CHILDREN, asset_classification, schedule_asset, staged_asset
 from sqlalchemy import insert, select, update
 
 from tests.conftest import REPO
@@ -44,6 +44,10 @@ def stage(
     row.update(asset)
     with engine.begin() as conn:
         conn.execute(insert(staged_asset).values(**row))
+        # schedule t selected it (its view of the asset, which classify reads)
+        conn.execute(
+            insert(schedule_asset).values(schedule="t", source="s", asset_id=asset_id, content_hash=row["content_hash"])
+        )
         if os:
             conn.execute(insert(STAGED_CHILDREN["os"]).values(source="s", asset_id=asset_id, **os))
         if hw:
@@ -64,6 +68,14 @@ def stage(
                 )
             )
     return asset_id
+
+
+def change(conn, asset_id: int, content_hash: str, **values: Any) -> None:  # type: ignore[no-untyped-def]
+    """The asset's staged content changes (as a stage of schedule t would record it)."""
+    conn.execute(
+        update(staged_asset).where(staged_asset.c.asset_id == asset_id).values(content_hash=content_hash, **values)
+    )
+    conn.execute(update(schedule_asset).where(schedule_asset.c.asset_id == asset_id).values(content_hash=content_hash))
 
 
 def classified(engine) -> dict[int, dict[str, Any]]:  # type: ignore[no-untyped-def]
@@ -163,10 +175,8 @@ def test_only_changed_assets_are_reclassified_and_unchanged_loaded_ones_stay_loa
         )
     assert run(staging).classified == 0  # nothing changed: nothing to do
     with staging.begin() as conn:  # a content change that does not touch the CI payload, and one that does
-        conn.execute(update(staged_asset).where(staged_asset.c.asset_id == a).values(content_hash="new"))
-        conn.execute(
-            update(staged_asset).where(staged_asset.c.asset_id == b).values(content_hash="new-b", memory_mb=65536)
-        )
+        change(conn, a, "new")
+        change(conn, b, "new-b", memory_mb=65536)
     result = run(staging)
     got = classified(staging)
     assert result.classified == 2

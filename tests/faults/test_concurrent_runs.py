@@ -79,7 +79,8 @@ def test_two_runs_of_one_schedule_at_once_end_as_one_clean_run(
     airflow_db: None, staging: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two ``airflow dags test`` processes; the test holds the stage lock until both wait for it, so both runs
-    have fetched and parsed and reach stage together, the overlap that used to wipe the detail rows."""
+    have fetched and parsed and reach stage together (its lock is the source's), the overlap that used to wipe
+    the detail rows."""
     expected_staging, expected_cmdb = _clean_run(tmp_path, monkeypatch, staging)
 
     sim: SimHandle = start_sim(monkeypatch, assets=ASSETS, seed=11)
@@ -88,7 +89,7 @@ def test_two_runs_of_one_schedule_at_once_end_as_one_clean_run(
     runs: list[subprocess.Popen[bytes]] = []
     try:
         with staging.connect() as holder:
-            holder.execute(text("SELECT pg_advisory_lock(:s, hashtext('t'))"), {"s": int(Step.STAGE)})
+            holder.execute(text("SELECT pg_advisory_lock(:s, hashtext('sim'))"), {"s": int(Step.STAGE)})
             holder.commit()
             for day in ("2026-06-01", "2026-06-02"):  # after every modification date of the estate
                 runs.append(
@@ -99,8 +100,8 @@ def test_two_runs_of_one_schedule_at_once_end_as_one_clean_run(
                         env=dict(os.environ),
                     )
                 )
-            _until(lambda: _waiting_for(staging, Step.STAGE, "t") == 2, "both runs to reach stage")
-            holder.execute(text("SELECT pg_advisory_unlock(:s, hashtext('t'))"), {"s": int(Step.STAGE)})
+            _until(lambda: _waiting_for(staging, Step.STAGE, "sim") == 2, "both runs to reach stage")
+            holder.execute(text("SELECT pg_advisory_unlock(:s, hashtext('sim'))"), {"s": int(Step.STAGE)})
             holder.commit()
         for process in runs:
             output, _ = process.communicate(timeout=900)

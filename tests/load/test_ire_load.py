@@ -10,10 +10,10 @@ from qualys_cmdb.approval.decisions import Selection, auto_approve, counts, retr
 from qualys_cmdb.classify.mappings import load_mappings
 from qualys_cmdb.hooks.servicenow import ServiceNowHook, SnRetryPolicy
 from qualys_cmdb.load.ire import load_approved, preview_pending
-from qualys_cmdb.staging.schema import asset_classification, staged_asset
+from qualys_cmdb.staging.schema import asset_classification
 from sqlalchemy import select, update
 
-from tests.classify.test_classify import run, stage
+from tests.classify.test_classify import change, run, stage
 from tests.conftest import REPO
 from tests.integration.test_servicenow_hook import Sn
 
@@ -71,9 +71,7 @@ def test_approved_assets_are_loaded_and_an_unchanged_rerun_makes_no_call(staging
     assert load_approved(staging, hook, MAPPINGS, "t").calls == 0
     # one asset changes: only it is classified, approved and sent again
     with staging.begin() as conn:
-        conn.execute(
-            update(staged_asset).where(staged_asset.c.asset_id == ids[0]).values(content_hash="changed", memory_mb=4096)
-        )
+        change(conn, ids[0], "changed", memory_mb=4096)
     assert run(staging).classified == 1
     auto_approve(staging, "t")
     again = load_approved(staging, hook, MAPPINGS, "t")
@@ -114,9 +112,7 @@ def test_the_transform_map_path_inserts_then_updates_through_the_import_set(stag
     assert (first.sent, first.loaded, first.failed, first.calls) == (3, 3, 0, 3)
     assert first.operations == {"INSERT": 3}
     with staging.begin() as conn:
-        conn.execute(
-            update(staged_asset).where(staged_asset.c.asset_id == ids[1]).values(content_hash="changed", memory_mb=2048)
-        )
+        change(conn, ids[1], "changed", memory_mb=2048)
     run(staging)
     auto_approve(staging, "t")
     second = load_via_import_set(staging, _hook(), MAPPINGS, "t", "u_qualys_computer_import")

@@ -44,7 +44,7 @@ def test_an_asset_becomes_a_main_item_with_its_details(staging) -> None:  # type
             )
         )
     run(staging)
-    payload = build_payload(staging, MAPPINGS, [("s", asset)])
+    payload = build_payload(staging, MAPPINGS, "t", [("s", asset)])
     main = payload.items[payload.main_index[("s", asset)]]
     assert main["className"] == "cmdb_ci_linux_server"
     assert main["values"]["os"] == "Ubuntu 22.04" and main["values"]["serial_number"] == f"SN{asset}"
@@ -97,7 +97,7 @@ def test_a_placeholder_mac_is_not_sent_as_an_identifier(staging) -> None:  # typ
             )
         )
     run(staging)
-    main = build_payload(staging, MAPPINGS, [("s", asset)]).items[0]
+    main = build_payload(staging, MAPPINGS, "t", [("s", asset)]).items[0]
     adapters = [lk["values"] for lk in main["lookup"] if lk["className"] == "cmdb_ci_network_adapter"]
     assert sorted(adapters, key=lambda v: v["name"]) == [
         {"name": "eth0", "mac_address": mac_of(asset)},

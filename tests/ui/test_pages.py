@@ -348,7 +348,7 @@ def test_the_overview_shows_every_report_with_the_staged_numbers(
 
     login(page, airflow_ui, "viewer", "/qualys-cmdb/")
     cards = page.locator("section.card")
-    assert cards.count() == 16
+    assert cards.count() == 17
     with engine.connect() as conn:
         sql = {
             "asset_categories": "SELECT count(*) FROM qcmdb.staged_asset",

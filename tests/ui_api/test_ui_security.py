@@ -161,7 +161,7 @@ def test_overview_and_columns_are_remembered_per_user(ui: Any) -> None:
     assert '<meta http-equiv="refresh" content="60">' in page
     # another user keeps the default: every report, no refresh
     other = ui.get("/qualys-cmdb/", headers=_auth(ui, "viewer")).text
-    assert len(re.findall(r'id="report-', other)) == 16 and 'http-equiv="refresh"' not in other
+    assert len(re.findall(r'id="report-', other)) == 17 and 'http-equiv="refresh"' not in other
 
     ui.post(
         "/qualys-cmdb/approvals/columns",
@@ -175,7 +175,7 @@ def test_overview_and_columns_are_remembered_per_user(ui: Any) -> None:
 
 def test_report_numbers_agree_with_the_lists_they_link_to(ui: Any) -> None:
     reports = ui.get("/qualys-cmdb/api/reports", headers=_auth(ui, "viewer")).json()
-    assert len(reports) == 16
+    assert len(reports) == 17
     assert reports["pending"]["total"] > 0
     for report_id in ("pending", "asset_categories", "os_distribution", "tag_distribution"):
         for bar in reports[report_id]["rows"][:3]:

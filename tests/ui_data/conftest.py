@@ -30,7 +30,7 @@ from qualys_cmdb.intake.parse import parse_record
 from qualys_cmdb.intake.stage import stage_records
 from qualys_cmdb.load.ire import load_approved, record_outcomes
 from qualys_cmdb.staging import store
-from qualys_cmdb.staging.schema import STAGED_CHILDREN, asset_classification, metadata, staged_asset
+from qualys_cmdb.staging.schema import STAGED_CHILDREN, asset_classification, metadata, schedule_asset, staged_asset
 from sqlalchemy import insert, select, text
 
 from tests.conftest import REPO, start_sim, write_config
@@ -90,6 +90,8 @@ def _stage_extras(engine: Any) -> None:
                 },
             ],
         )
+        # the bare asset came with schedule t's pages (its view of the source), the lab asset with no schedule
+        conn.execute(insert(schedule_asset).values(schedule="t", source=BARE[0], asset_id=BARE[1], content_hash="bare"))
         key = {"source": LAB[0], "asset_id": LAB[1]}
         conn.execute(
             insert(STAGED_CHILDREN["os"]).values(
@@ -171,7 +173,7 @@ def build_estate(engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert decide(engine, Selection("t", asset_ids=tuple(nxt)), "approved", "bob", "looks right") == 6
     reasons = [r for r, n in REFUSED.items() for _ in range(n)]
     record_outcomes(
-        engine, [], [{"source": "sim", "asset_id": a, "reason": r} for a, r in zip(nxt, reasons, strict=False)]
+        engine, "t", [], [{"source": "sim", "asset_id": a, "reason": r} for a, r in zip(nxt, reasons, strict=False)]
     )
     assert decide(engine, Selection("t", asset_ids=tuple(_pending(engine)[:1])), "rejected", "carol") == 1
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

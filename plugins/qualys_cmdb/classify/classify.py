@@ -13,16 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from qualys_cmdb.classify.identifiers import identifying_mac_sql
 from qualys_cmdb.classify.mappings import Condition, FieldSource, Mappings
 from qualys_cmdb.classify.source import SOURCE_COLUMNS, SOURCE_FROM
-from qualys_cmdb.staging.locks import Step, lock_schedule_for_transaction
+from qualys_cmdb.staging.locks import Step, lock_for_transaction
 from qualys_cmdb.staging.schema import SCHEMA
 
 #: failure_code of an asset classify could not give a class, or nothing to identify it by.
-CLASSIFICATION_FAILURES = ("NO_CLASS", "NO_INSTANCE_ID", "NOT_IDENTIFIABLE")
+CLASSIFICATION_FAILURES = ("NO_CLASS", "NO_INSTANCE_ID", "NOT_IDENTIFIABLE", "CLASS_CONFLICT")
 
 
 @dataclass
@@ -33,6 +33,7 @@ class ClassifyResult:
     pending: int = 0
     failed: int = 0
     unchanged_since_load: int = 0
+    conflicts: int = 0  # held: another schedule of the source classifies the asset into another class
     by_class: dict[str, int] = field(default_factory=dict)
 
 
@@ -90,7 +91,7 @@ def classify_assets(
 ) -> ClassifyResult:
     """Classify the schedule's changed assets; returns the counts."""
     params = _Params()
-    src, ver = params.add(source), params.add(mappings.version)
+    src, ver, sch = params.add(source), params.add(mappings.version), params.add(schedule)
     override = params.add(class_override)
     rules = mappings.active_rules
     # One CASE picks the first matching rule (lowest priority number); its class and name come from a VALUES list.
@@ -121,15 +122,18 @@ def classify_assets(
     sql = f"""
         WITH changed AS MATERIALIZED (
             SELECT {", ".join(f'{expr} AS "{name}"' for name, expr in SOURCE_COLUMNS.items())},
-                   a.content_hash AS _content_hash,
+                   v.content_hash AS _content_hash,
                    CASE {when_rules or "WHEN false THEN NULL"} END AS _rule_no,
                    jsonb_strip_nulls({payload}) AS _payload,
                    EXISTS (SELECT 1 FROM {nic} n WHERE n.source = a.source AND n.asset_id = a.asset_id
                            AND {identifying_mac_sql("n.mac_address")}) AS _has_nic
             FROM {SOURCE_FROM}
-            LEFT JOIN "{SCHEMA}".asset_classification c ON c.source = a.source AND c.asset_id = a.asset_id
+            JOIN "{SCHEMA}".schedule_asset v
+                 ON v.schedule = {sch} AND v.source = a.source AND v.asset_id = a.asset_id
+            LEFT JOIN "{SCHEMA}".asset_classification c
+                 ON c.schedule = {sch} AND c.source = a.source AND c.asset_id = a.asset_id
             WHERE a.source = {src}
-              AND (c.asset_id IS NULL OR c.mapping_version <> {ver} OR c.content_hash <> a.content_hash
+              AND (c.asset_id IS NULL OR c.mapping_version <> {ver} OR c.content_hash <> v.content_hash
                    OR c.class_override IS DISTINCT FROM {override})
         ),
         hardware(category1, category2, target_class) AS (VALUES {hardware}),
@@ -173,13 +177,13 @@ def classify_assets(
         INSERT INTO "{SCHEMA}".asset_classification AS ac
             (source, asset_id, schedule, target_class, matched_by, class_override, mapping_version, content_hash,
              payload, payload_hash, state, reason, failure_code, classified_run, classified_at)
-        SELECT j.source, j.asset_id, {params.add(schedule)}, j._class, j._matched, {override}, {ver},
+        SELECT j.source, j.asset_id, {sch}, j._class, j._matched, {override}, {ver},
                j._content_hash, j._ci, md5(j._ci::text || j._content_hash || coalesce(j._class, '')),
                CASE WHEN j._failure IS NOT NULL THEN 'failed' ELSE 'pending' END, j._failure, j._failure_code,
                {params.add(run_id)}, now()
         FROM judged j
-        ON CONFLICT (source, asset_id) DO UPDATE SET
-            schedule = excluded.schedule, target_class = excluded.target_class, matched_by = excluded.matched_by,
+        ON CONFLICT (schedule, source, asset_id) DO UPDATE SET
+            target_class = excluded.target_class, matched_by = excluded.matched_by,
             class_override = excluded.class_override, mapping_version = excluded.mapping_version,
             content_hash = excluded.content_hash, payload = excluded.payload, payload_hash = excluded.payload_hash,
             classified_run = excluded.classified_run, classified_at = excluded.classified_at,
@@ -191,13 +195,21 @@ def classify_assets(
             reason = excluded.reason, failure_code = excluded.failure_code,
             decided_by = CASE WHEN ac.payload_hash = excluded.payload_hash THEN ac.decided_by END,
             decided_at = CASE WHEN ac.payload_hash = excluded.payload_hash THEN ac.decided_at END
-        RETURNING state, target_class
+        RETURNING source, asset_id
     """
     result = ClassifyResult()
     with engine.begin() as conn:
-        lock_schedule_for_transaction(conn, Step.STAGE, schedule)  # never beside a stage of the same schedule
-        for state, cls in conn.execute(text(sql), params.values):
-            result.classified += 1
+        lock_for_transaction(conn, Step.CLASSIFY, schedule)  # one classify of a schedule at a time
+        result.classified = len(conn.execute(text(sql), params.values).all())
+        result.conflicts = _settle_class_conflicts(conn, schedule, source, run_id)
+        counted = conn.execute(
+            text(
+                f'SELECT state, target_class FROM "{SCHEMA}".asset_classification '
+                "WHERE schedule = :schedule AND source = :source AND classified_run = :run"
+            ),
+            {"schedule": schedule, "source": source, "run": run_id},
+        )
+        for state, cls in counted:
             if state == "failed":
                 result.failed += 1
                 continue
@@ -207,3 +219,50 @@ def classify_assets(
             elif state == "pending":
                 result.pending += 1
     return result
+
+
+def _settle_class_conflicts(conn: Connection, schedule: str, source: str, run_id: str) -> int:
+    """BY-12: an asset two schedules select, classified into different classes (different overrides or rules),
+    would switch its CI's class on every run of either. The schedule that loaded it first (or, before any load,
+    classified it first) keeps it; the other holds it as failed ``CLASS_CONFLICT``, naming the other schedule and
+    class, until the conflict is gone (then it is pending again). Returns how many this schedule holds."""
+    params = {"schedule": schedule, "source": source, "run": run_id}
+    mine = f"""
+        SELECT m.source, m.asset_id, m.target_class, m.classified_at FROM "{SCHEMA}".asset_classification m
+        WHERE m.schedule = :schedule AND m.source = :source AND m.target_class IS NOT NULL
+          AND (m.classified_run = :run OR m.failure_code = 'CLASS_CONFLICT')
+    """
+    rival = f"""
+        SELECT DISTINCT ON (m.source, m.asset_id) m.source, m.asset_id, o.schedule AS other, o.target_class AS cls
+        FROM ({mine}) m
+        JOIN "{SCHEMA}".asset_classification o
+             ON o.source = m.source AND o.asset_id = m.asset_id AND o.schedule <> :schedule
+        WHERE o.target_class IS NOT NULL AND o.target_class <> m.target_class
+          AND o.failure_code IS DISTINCT FROM 'CLASS_CONFLICT'
+          AND (o.loaded_at IS NOT NULL OR (o.classified_at, o.schedule) < (m.classified_at, CAST(:schedule AS text)))
+        ORDER BY m.source, m.asset_id, o.loaded_at NULLS LAST, o.classified_at
+    """
+    held = conn.execute(
+        text(f"""
+            WITH rival AS ({rival})
+            UPDATE "{SCHEMA}".asset_classification c
+            SET state = 'failed', failure_code = 'CLASS_CONFLICT', decided_by = NULL, decided_at = NULL,
+                reason = format('CLASS_CONFLICT: schedule %s classifies this asset as %s, this schedule as %s; held so '
+                                'that its CI does not switch class on every run. Make the two schedules agree (class '
+                                'override, rules, or their QQL/tag slices), then retry it.', r.other, r.cls,
+                                c.target_class)
+            FROM rival r
+            WHERE c.schedule = :schedule AND c.source = r.source AND c.asset_id = r.asset_id
+        """),
+        params,
+    ).rowcount
+    conn.execute(  # conflicts that are gone: the asset waits for a decision again
+        text(f"""
+            UPDATE "{SCHEMA}".asset_classification c
+            SET state = 'pending', failure_code = NULL, reason = NULL
+            WHERE c.schedule = :schedule AND c.source = :source AND c.failure_code = 'CLASS_CONFLICT'
+              AND NOT EXISTS (SELECT 1 FROM ({rival}) r WHERE r.source = c.source AND r.asset_id = c.asset_id)
+        """),
+        params,
+    )
+    return int(held or 0)

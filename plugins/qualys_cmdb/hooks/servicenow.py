@@ -193,6 +193,15 @@ class ServiceNowHook(BaseHook):
         """The hook for the configured CMDB connection, with the API timeout property (PR-4)."""
         return cls(properties.cmdb_connection_id, timeout_s=properties.api_timeout_ms / 1000, **kwargs)
 
+    def user_name(self) -> str | None:
+        """The instance user this hook writes as (what ``sys_updated_by`` shows for its writes), when the connection
+        names it: basic auth and the OAuth password grant. None for client credentials (the OAuth application's
+        user, which the connection does not name)."""
+        self._load()
+        if self._auth_mode == "oauth_client_credentials":
+            return None
+        return self._secrets["username"] or None
+
     # ------------------------------------------------------------------------------------------ connection
     def _load(self) -> None:
         if self._session is not None:

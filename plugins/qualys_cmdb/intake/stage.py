@@ -1,9 +1,11 @@
 """*stage*: set-based upsert from landing into the staging tables, in one transaction.
 
 For the parsed queue records given: pick each asset's newest landing row (an asset may sit in several records),
-compare its content hash with the staged one, and for the assets that changed replace the asset row and all its
-detail rows; unchanged assets only get their "last seen" run. A record processed again (re-queued, re-run) finds
-the same hash and changes nothing: no row is ever duplicated, and an older response never overwrites newer data.
+compare its content hash with the staged one, and for the assets that changed replace the asset row and the detail
+kinds the schedule fetches; unchanged assets only get their "last seen" run. Each schedule's own view of its assets
+(``schedule_asset``) records which assets it selected and their content as it fetched them. A record processed
+again (re-queued, re-run) finds the same hash and changes nothing: no row is ever duplicated, and an older response
+never overwrites newer data.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, text
 
+from qualys_cmdb.config import DetailFlags
 from qualys_cmdb.intake.landing import clear_landing
-from qualys_cmdb.staging.locks import Step, lock_schedule_for_transaction
+from qualys_cmdb.staging.locks import Step, lock_for_transaction
 from qualys_cmdb.staging.schema import (
     CHILD_COLUMNS,
     SCHEMA,
@@ -46,17 +49,34 @@ _ASSET_COLS = [c.name for c in landing_asset.columns if c.name != "queue_id"]
 _SOFTWARE_CATALOG_COLS = [c.name for c in staged_software.columns if c.name not in ("first_seen", "last_seen")]
 
 
-def stage_records(engine: Engine, schedule: str, run_id: str) -> StageResult:
+#: Detail kinds a schedule fetches only when its detail flag is on (QS-4); the other kinds come with every asset.
+KIND_FLAGS = {
+    "open_port": "ports",
+    "volume": "volumes",
+    "network_interface": "interfaces",
+    "processor": "processors",
+    "software_install": "software",
+}
+
+
+def stage_records(
+    engine: Engine, schedule: str, run_id: str, *, source: str | None = None, details: DetailFlags | None = None
+) -> StageResult:
     """Stage every parsed record of ``schedule``; mark them Success with per-record notes.
 
-    Runs under the schedule's stage lock, so a second run of the schedule waits instead of computing its changes
-    from landing rows the first one is about to clear. A record whose landing rows are not all there (the landing
-    tables are UNLOGGED, and a PostgreSQL crash empties them) is never marked Success: it goes back to Queued, its
-    id in ``requeued``, to be parsed again from its stored response.
+    Staged data is one copy per (source, asset), whichever schedule fetched it; ``schedule_asset`` is each
+    schedule's view of it (which assets it selected, the content hash as it fetched them). A schedule replaces only
+    the detail kinds its ``details`` flags fetch, so two schedules with different flags never wipe each other's
+    rows. Runs under the source's stage lock: a second run of the schedule, or another schedule of the source, waits
+    instead of computing its changes from landing rows or staged rows the first one is about to replace. A record
+    whose landing rows are not all there (the landing tables are UNLOGGED, and a PostgreSQL crash empties them) is
+    never marked Success: it goes back to Queued, its id in ``requeued``, to be parsed again from its stored
+    response.
     """
     result = StageResult()
+    details = details or DetailFlags()
     with engine.begin() as conn:
-        lock_schedule_for_transaction(conn, Step.STAGE, schedule)
+        lock_for_transaction(conn, Step.STAGE, source or _source_of(conn, schedule))
         queue_ids = _parsed_records(conn, schedule)
         result.requeued = _requeue_incomplete(conn, queue_ids)
         queue_ids = [q for q in queue_ids if q not in result.requeued]
@@ -65,17 +85,70 @@ def stage_records(engine: Engine, schedule: str, run_id: str) -> StageResult:
             return result
         _choose(conn, queue_ids)
         result.assets = _scalar(conn, "SELECT count(*) FROM chosen")
-        result.changed = _scalar(conn, "SELECT count(*) FROM changed")
+        result.changed = _view_changes(conn, schedule)
         result.unchanged = result.assets - result.changed
         _upsert_assets(conn, run_id)
         for kind in CHILD_COLUMNS:
-            staged_rows = _replace_children(conn, kind)
+            if kind in KIND_FLAGS and not getattr(details, KIND_FLAGS[kind]):
+                continue  # not fetched by this schedule: another schedule's rows stay
+            staged_rows = _replace_children(conn, kind, partial=kind == "ip_address" and not details.interfaces)
             if kind == "software_install":
                 result.software_rows = staged_rows
-        _upsert_software_catalog(conn)
+        if details.software:
+            _upsert_software_catalog(conn)
+        _upsert_view(conn, schedule, run_id)
         _mark_success(conn, queue_ids)
         clear_landing(conn, queue_ids)
     return result
+
+
+def _source_of(conn: Connection, schedule: str) -> str:
+    found = conn.execute(
+        text(f"SELECT source FROM \"{SCHEMA}\".sync_queue WHERE schedule = :s AND direction = 'download' LIMIT 1"),
+        {"s": schedule},
+    ).scalar()
+    return str(found or schedule)
+
+
+def _view_changes(conn: Connection, schedule: str) -> int:
+    """How many chosen assets are new to the schedule or changed since it last staged them."""
+    return _scalar_params(
+        conn,
+        f"""
+        SELECT count(*) FROM chosen c
+        LEFT JOIN "{SCHEMA}".schedule_asset v
+               ON v.schedule = :schedule AND v.source = c.source AND v.asset_id = c.asset_id
+        WHERE v.asset_id IS NULL OR v.content_hash <> c.content_hash
+        """,
+        {"schedule": schedule},
+    )
+
+
+def _upsert_view(conn: Connection, schedule: str, run_id: str) -> None:
+    """The schedule's view: every chosen asset is one of its assets, with the content as it fetched it (an older
+    response than what is staged does not move it back)."""
+    conn.execute(
+        text(
+            f"""
+            INSERT INTO "{SCHEMA}".schedule_asset AS v (schedule, source, asset_id, content_hash, first_seen_run,
+                                                       last_seen_run, changed_run, staged_at, changed_at)
+            SELECT :schedule, c.source, c.asset_id, c.content_hash, :run, :run, :run, now(), now()
+            FROM chosen c
+            JOIN "{SCHEMA}".staged_asset s ON s.source = c.source AND s.asset_id = c.asset_id
+            WHERE s.last_modified_date IS NULL OR c.last_modified_date IS NULL
+               OR c.last_modified_date >= s.last_modified_date
+            ON CONFLICT (schedule, source, asset_id) DO UPDATE SET
+                last_seen_run = :run, staged_at = now(), content_hash = excluded.content_hash,
+                changed_run = CASE WHEN v.content_hash <> excluded.content_hash THEN :run ELSE v.changed_run END,
+                changed_at = CASE WHEN v.content_hash <> excluded.content_hash THEN now() ELSE v.changed_at END
+            """
+        ),
+        {"schedule": schedule, "run": run_id},
+    )
+
+
+def _scalar_params(conn: Connection, sql: str, params: dict[str, object]) -> int:
+    return int(conn.execute(text(sql), params).scalar_one())
 
 
 def _parsed_records(conn: Connection, schedule: str) -> list[int]:
@@ -183,16 +256,26 @@ def _upsert_assets(conn: Connection, run_id: str) -> None:
     )
 
 
-def _replace_children(conn: Connection, kind: str) -> int:
-    """Replace the ``kind`` rows of the changed assets with their landing rows; the number of rows staged."""
+def _replace_children(conn: Connection, kind: str, partial: bool = False) -> int:
+    """Replace the ``kind`` rows of the changed assets with their landing rows; the number of rows staged.
+
+    ``partial``: the landing rows are a part of the kind (IP addresses without the interfaces' ones: the schedule
+    does not fetch interfaces), so only assets no schedule fetched interfaces for are replaced.
+    """
     staged = STAGED_CHILDREN[kind]
     landing = f"landing_{'software' if kind == 'software_install' else kind}"
     cols = [c.name for c in staged.columns]
+    only = (
+        f"""AND NOT EXISTS (SELECT 1 FROM "{SCHEMA}".staged_network_interface n
+                            WHERE n.source = c.source AND n.asset_id = c.asset_id)"""
+        if partial
+        else ""
+    )
     conn.execute(
         text(
             f"""
             DELETE FROM "{SCHEMA}".{staged.name} s USING changed c
-            WHERE s.source = c.source AND s.asset_id = c.asset_id
+            WHERE s.source = c.source AND s.asset_id = c.asset_id {only}
             """
         )
     )
@@ -201,6 +284,7 @@ def _replace_children(conn: Connection, kind: str) -> int:
             f"""
             INSERT INTO "{SCHEMA}".{staged.name} ({_cols(cols)})
             SELECT {_cols(cols, "l.")} FROM "{SCHEMA}".{landing} l JOIN changed c USING (queue_id, source, asset_id)
+            WHERE true {only}
             """
         )
     )

@@ -34,6 +34,7 @@ class LoadResult:
     operations: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     shared_ci: int = 0  # assets held because another Qualys asset holds the CI the CMDB matched them to
+    by_siblings: int = 0  # recorded without a call: another schedule of the source wrote the same values
     refused: list[tuple[str, str]] = field(default_factory=list)  # ("source/asset id", reason), for the task log
     switches: list[tuple[str, str]] = field(default_factory=list)  # ("source/asset id", "class sys_id") switched
 
@@ -55,7 +56,7 @@ class Recorded:
     loaded: int = 0
     failed: list[dict[str, object]] = field(default_factory=list)
     shared_ci: int = 0
-    restored: list[tuple[str, int]] = field(default_factory=list)
+    restored: list[tuple[str, str, int]] = field(default_factory=list)  # (schedule, source, asset id) to send again
 
 
 def waiting(engine: Engine, schedule: str, state: str, limit: int) -> list[tuple[str, int]]:
@@ -68,55 +69,118 @@ def waiting(engine: Engine, schedule: str, state: str, limit: int) -> list[tuple
         return [(s, int(a)) for s, a in conn.execute(text(sql), {"schedule": schedule, "state": state, "limit": limit})]
 
 
-def _asset_of(payload: Payload) -> list[tuple[str, int]]:
-    """For every item index, the asset it belongs to (dependents follow their main item)."""
-    owners: list[tuple[str, int]] = []
-    order = sorted(payload.main_index.items(), key=lambda kv: kv[1])
-    for n, (key, start) in enumerate(order):
-        end = order[n + 1][1] if n + 1 < len(order) else len(payload.items)
-        owners.extend([key] * (end - start))
-    return owners
-
-
 def load_approved(
-    engine: Engine, hook: ServiceNowHook, mappings: Mappings, schedule: str, batch_size: int = 200
+    engine: Engine,
+    hook: ServiceNowHook,
+    mappings: Mappings,
+    schedule: str,
+    batch_size: int = 200,
+    *,
+    source: str | None = None,
 ) -> LoadResult:
     """Send every approved, changed asset of ``schedule`` to IRE; record each outcome.
 
-    Holds the schedule's load lock: a second run of the schedule waits, then finds what the first one confirmed
-    (and sends nothing twice). Each batch's outcomes move its assets out of 'approved', so the batches walk through
-    them all once. While the CMDB works on one batch, the next one is read and built (the request waits in a thread
-    of its own, the wait frees the interpreter); its outcomes are stored before the next batch is sent.
+    Holds the load lock of the schedule's ``source``: a second run of the schedule, or another schedule of the
+    source, waits, then finds what the first one confirmed and sends nothing twice (an asset another schedule of
+    the source already wrote with the same values is recorded without a call, see :func:`sent_by_siblings`).
+    Each batch's outcomes move its assets out of 'approved', so the batches walk through them all once. While the
+    CMDB works on one batch, the next one is read and built (the request waits in a thread of its own, the wait
+    frees the interpreter); its outcomes are stored before the next batch is sent.
     """
     batch_size = max(1, min(batch_size, MAX_IRE_BATCH))
     result = LoadResult()
     calls_before = hook.calls
-    with schedule_held(engine, Step.LOAD, schedule), ThreadPoolExecutor(1, "ire-request") as requests:
-        payload = _next_batch(engine, mappings, schedule, batch_size, in_flight=set())
+    with schedule_held(engine, Step.LOAD, source or schedule), ThreadPoolExecutor(1, "ire-request") as requests:
+        payload = _next_batch(engine, mappings, schedule, batch_size, set(), result)
         while payload is not None:
             answer = requests.submit(
                 hook.identify_reconcile, payload.items, mappings.discovery_source, relations=payload.relations
             )
-            following = _next_batch(engine, mappings, schedule, batch_size, in_flight=set(payload.main_index))
-            recorded = _record_batch(engine, payload, answer.result(), result)
-            if recorded.restored and following is None:  # a CI's keeper goes back: there is one more batch
-                following = _next_batch(engine, mappings, schedule, batch_size, in_flight=set())
+            following = _next_batch(engine, mappings, schedule, batch_size, set(payload.main_index), result)
+            recorded = _record_batch(engine, schedule, payload, answer.result(), result)
+            if (
+                any(r[0] == schedule for r in recorded.restored) and following is None
+            ):  # a CI's keeper goes back: there is one more batch
+                following = _next_batch(engine, mappings, schedule, batch_size, set(), result)
             payload = following
     result.calls = hook.calls - calls_before
     return result
 
 
+def sent_by_siblings(engine: Engine, schedule: str, hashes: dict[tuple[str, int], str]) -> int:
+    """BY-12: the CI is written once. The assets of ``hashes`` that another schedule of the source has loaded with
+    exactly what this schedule would send (same digest of the items, see :meth:`Payload.sent_hashes`) are already
+    in the CMDB as this schedule would write them: record them as loaded, with no call. Returns how many."""
+    if not hashes:
+        return 0
+    with engine.begin() as conn:
+        return int(
+            conn.execute(
+                text(f"""
+                    UPDATE "{SCHEMA}".asset_classification c
+                    SET state = 'loaded', loaded_hash = c.payload_hash, loaded_at = now(), cmdb_sys_id = o.cmdb_sys_id,
+                        cmdb_class = o.cmdb_class, last_operation = 'NO_CHANGE', failure_code = NULL,
+                        sent_hash = o.sent_hash, reason = 'written by schedule ' || o.schedule || ', the same values'
+                    FROM unnest(CAST(:s AS text[]), CAST(:i AS bigint[]), CAST(:h AS text[])) AS k(source, asset_id, h),
+                         "{SCHEMA}".asset_classification o
+                    WHERE c.schedule = :schedule AND c.source = k.source AND c.asset_id = k.asset_id
+                      AND c.state = 'approved'
+                      AND o.source = k.source AND o.asset_id = k.asset_id AND o.schedule <> :schedule
+                      AND o.state = 'loaded' AND o.cmdb_sys_id IS NOT NULL AND o.sent_hash = k.h
+                """),
+                {
+                    "schedule": schedule,
+                    "s": [k[0] for k in hashes],
+                    "i": [k[1] for k in hashes],
+                    "h": list(hashes.values()),
+                },
+            ).rowcount
+            or 0
+        )
+
+
 def _next_batch(
-    engine: Engine, mappings: Mappings, schedule: str, batch_size: int, in_flight: set[tuple[str, int]]
+    engine: Engine,
+    mappings: Mappings,
+    schedule: str,
+    batch_size: int,
+    in_flight: set[tuple[str, int]],
+    result: LoadResult,
 ) -> Payload | None:
-    """The payload of the next ``batch_size`` approved assets that are not in the batch being sent."""
-    keys = [k for k in waiting(engine, schedule, "approved", batch_size + len(in_flight)) if k not in in_flight]
-    return build_payload(engine, mappings, keys[:batch_size]) if keys else None
+    """The payload of the next ``batch_size`` approved assets that are not in the batch being sent (assets another
+    schedule of the source already wrote the same way are recorded on the way, and not sent)."""
+    while True:
+        keys = [k for k in waiting(engine, schedule, "approved", batch_size + len(in_flight)) if k not in in_flight]
+        if not keys:
+            return None
+        payload = build_payload(engine, mappings, schedule, keys[:batch_size])
+        skipped = sent_by_siblings(engine, schedule, payload.sent_hashes())
+        if not skipped:
+            return payload
+        result.by_siblings += skipped
+        still = set(waiting_among(engine, schedule, list(payload.main_index)))
+        if still:
+            return payload.without(set(payload.main_index) - still)
 
 
-def _record_batch(engine: Engine, payload: Payload, outcomes: list[IreOutcome], result: LoadResult) -> Recorded:
+def waiting_among(engine: Engine, schedule: str, keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Those of ``keys`` still approved and changed (not recorded meanwhile)."""
+    sql = f"""
+        SELECT source, asset_id FROM "{SCHEMA}".asset_classification
+        WHERE schedule = :schedule AND state = 'approved' AND payload_hash IS DISTINCT FROM loaded_hash
+          AND (source, asset_id) IN (SELECT * FROM unnest(CAST(:s AS text[]), CAST(:i AS bigint[])))
+    """
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql), {"schedule": schedule, "s": [k[0] for k in keys], "i": [k[1] for k in keys]})
+        return [(str(s), int(a)) for s, a in rows]
+
+
+def _record_batch(
+    engine: Engine, schedule: str, payload: Payload, outcomes: list[IreOutcome], result: LoadResult
+) -> Recorded:
     """Check every item of one batch's outcomes; store its assets' outcomes and add them to ``result``."""
-    owners = _asset_of(payload)
+    owners = payload.owners()
+    hashes = payload.sent_hashes()
     problems: dict[tuple[str, int], list[str]] = defaultdict(list)
     codes: dict[tuple[str, int], str] = {}
     for outcome, owner in zip(outcomes, owners, strict=True):
@@ -156,15 +220,18 @@ def _record_batch(engine: Engine, payload: Payload, outcomes: list[IreOutcome], 
                     "cls": main.class_name,
                     "op": op,
                     "note": note,
+                    "sent_hash": hashes[key],
                 }
             )
-    recorded = record_outcomes(engine, loaded, failed)
+    recorded = record_outcomes(engine, schedule, loaded, failed)
     result.add(recorded)
     return recorded
 
 
-def record_outcomes(engine: Engine, loaded: list[dict[str, object]], failed: list[dict[str, object]]) -> Recorded:
-    """Store a batch's outcomes in one transaction (executemany).
+def record_outcomes(
+    engine: Engine, schedule: str, loaded: list[dict[str, object]], failed: list[dict[str, object]]
+) -> Recorded:
+    """Store a batch's outcomes for ``schedule`` in one transaction (executemany).
 
     BY-10: when the CMDB confirms an asset as a CI another Qualys asset already holds (or two assets of the batch
     as one CI), two different assets would share one CI and overwrite each other on every run (a cloned MAC
@@ -174,18 +241,21 @@ def record_outcomes(engine: Engine, loaded: list[dict[str, object]], failed: lis
     may have been written over it).
     """
     with engine.begin() as conn:
-        held, restored = _shared_ci(conn, loaded)
-        loaded = [r for r in loaded if (r["source"], r["asset_id"]) not in held]
-        failed = failed + list(held.values())
+        held, restored = _shared_ci(conn, schedule, loaded)
+        loaded = [
+            {"sent_hash": None, **r, "schedule": schedule} for r in loaded if (r["source"], r["asset_id"]) not in held
+        ]
+        failed = [{**f, "schedule": schedule, "code": f.get("code") or "CMDB_ERROR"} for f in failed]
+        failed += [{**h, "schedule": schedule} for h in held.values()]
         if loaded:
             conn.execute(
                 text(f"""
                     UPDATE "{SCHEMA}".asset_classification
                     SET state = 'loaded', loaded_hash = payload_hash, loaded_at = now(), cmdb_sys_id = :sys_id,
                         cmdb_class = :cls, last_operation = :op, reason = :note, failure_code = NULL,
-                        load_attempt_at = NULL, load_attempt_hash = NULL
-                    WHERE source = :source AND asset_id = :asset_id
-                """).bindparams(bindparam("note")),
+                        load_attempt_at = NULL, load_attempt_hash = NULL, sent_hash = :sent_hash
+                    WHERE schedule = :schedule AND source = :source AND asset_id = :asset_id
+                """).bindparams(bindparam("note"), bindparam("sent_hash")),
                 loaded,
             )
         if failed:
@@ -194,31 +264,32 @@ def record_outcomes(engine: Engine, loaded: list[dict[str, object]], failed: lis
                     UPDATE "{SCHEMA}".asset_classification
                     SET state = 'failed', reason = :reason, failure_code = :code,
                         load_attempt_at = NULL, load_attempt_hash = NULL
-                    WHERE source = :source AND asset_id = :asset_id
+                    WHERE schedule = :schedule AND source = :source AND asset_id = :asset_id
                 """),
-                [{**f, "code": f.get("code") or "CMDB_ERROR"} for f in failed],
+                failed,
             )
         if restored:
             conn.execute(
                 text(f"""
                     UPDATE "{SCHEMA}".asset_classification SET state = 'approved', loaded_hash = NULL
-                    WHERE source = :source AND asset_id = :asset_id AND state = 'loaded'
+                    WHERE schedule = :schedule AND source = :source AND asset_id = :asset_id AND state = 'loaded'
                 """),
-                [{"source": s, "asset_id": a} for s, a in restored],
+                [{"schedule": k, "source": s, "asset_id": a} for k, s, a in restored],
             )
     return Recorded(len(loaded), failed, len(held), restored)
 
 
 def _shared_ci(
-    conn: Connection, loaded: list[dict[str, object]]
-) -> tuple[dict[tuple[object, object], dict[str, object]], list[tuple[str, int]]]:
+    conn: Connection, schedule: str, loaded: list[dict[str, object]]
+) -> tuple[dict[tuple[object, object], dict[str, object]], list[tuple[str, str, int]]]:
     """The loaded outcomes that would make two Qualys assets share one CI (as failed rows), and the keepers."""
     if not loaded:
         return {}, []
-    holders: dict[str, tuple[str, int, str | None]] = {}
+    holders: dict[str, tuple[str, int, str | None, str | None]] = {}
     rows = conn.execute(
         text(f"""
-            SELECT c.cmdb_sys_id, c.source, c.asset_id, coalesce(s.name, s.dns_name, s.netbios_name, s.ip_address)
+            SELECT c.cmdb_sys_id, c.source, c.asset_id, coalesce(s.name, s.dns_name, s.netbios_name, s.ip_address),
+                   c.schedule
             FROM "{SCHEMA}".asset_classification c
             LEFT JOIN "{SCHEMA}".staged_asset s ON s.source = c.source AND s.asset_id = c.asset_id
             WHERE c.state = 'loaded' AND c.cmdb_sys_id = ANY(:sys_ids)
@@ -226,18 +297,18 @@ def _shared_ci(
         """),
         {"sys_ids": sorted({str(r["sys_id"]) for r in loaded})},
     )
-    for sys_id, source, asset_id, name in rows:  # the asset that has held the CI longest (maybe one of this batch)
-        holders.setdefault(str(sys_id), (str(source), int(asset_id), name))
+    for sys_id, source, asset_id, name, holder_schedule in rows:  # who has held the CI longest (maybe of this batch)
+        holders.setdefault(str(sys_id), (str(source), int(asset_id), name, str(holder_schedule)))
     held: dict[tuple[object, object], dict[str, object]] = {}
-    restored: list[tuple[str, int]] = []
+    restored: list[tuple[str, str, int]] = []
     for row in loaded:
         sys_id = str(row["sys_id"])
         keeper = holders.get(sys_id)
         if keeper is None:  # the first asset of the batch confirmed as this CI keeps it
-            holders[sys_id] = (str(row["source"]), int(str(row["asset_id"])), None)
+            holders[sys_id] = (str(row["source"]), int(str(row["asset_id"])), None, schedule)
             continue
         if (keeper[0], keeper[1]) == (row["source"], row["asset_id"]):
-            continue
+            continue  # the same Qualys asset (maybe seen by another schedule of the source): the same CI
         held[(row["source"], row["asset_id"])] = {
             "source": row["source"],
             "asset_id": row["asset_id"],
@@ -250,8 +321,9 @@ def _shared_ci(
                 "truncated name); retry after a fix, or leave it if they really are one machine."
             ),
         }
-        if (keeper[0], keeper[1]) not in restored:
-            restored.append((keeper[0], keeper[1]))
+        again = (keeper[3] or schedule, keeper[0], keeper[1])
+        if again not in restored:
+            restored.append(again)
     return held, restored
 
 
@@ -263,12 +335,13 @@ def preview_pending(
     done = 0
     for start in range(0, len(keys), max(1, min(batch_size, MAX_IRE_BATCH))):
         batch = keys[start : start + batch_size]
-        payload = build_payload(engine, mappings, batch)
+        payload = build_payload(engine, mappings, schedule, batch)
         outcomes = hook.identify_reconcile(
             payload.items, mappings.discovery_source, relations=payload.relations, mode="query"
         )
         rows = [
             {
+                "schedule": schedule,
                 "source": key[0],
                 "asset_id": key[1],
                 "op": outcomes[i].operation or "ERROR",
@@ -281,7 +354,7 @@ def preview_pending(
                 text(f"""
                     UPDATE "{SCHEMA}".asset_classification
                     SET preview_operation = :op, preview_sys_id = :sys_id, preview_at = now()
-                    WHERE source = :source AND asset_id = :asset_id
+                    WHERE schedule = :schedule AND source = :source AND asset_id = :asset_id
                 """),
                 rows,
             )

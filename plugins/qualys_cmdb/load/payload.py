@@ -13,16 +13,19 @@ Values longer than the target field are cut to its length, and each cut is repor
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import Engine, text
 
 from qualys_cmdb.classify.identifiers import placeholder_mac
 from qualys_cmdb.classify.mappings import FieldSource, Mappings
 from qualys_cmdb.classify.source import SOURCE_COLUMNS, SOURCE_FROM
+from qualys_cmdb.load.pushed_cis import PushedCi, pushed_cis
 from qualys_cmdb.staging.schema import SCHEMA, STAGED_CHILDREN
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2}|Z)$")
@@ -47,6 +50,42 @@ class Payload:
     main_index: dict[tuple[str, int], int] = field(default_factory=dict)  # (source, asset id) -> item index
     truncated: dict[tuple[str, int], list[str]] = field(default_factory=dict)
 
+    def owners(self) -> list[tuple[str, int]]:
+        """For every item index, the asset it belongs to (an asset's dependents follow its main item)."""
+        owners: list[tuple[str, int]] = []
+        order = sorted(self.main_index.items(), key=lambda kv: kv[1])
+        for n, (key, start) in enumerate(order):
+            end = order[n + 1][1] if n + 1 < len(order) else len(self.items)
+            owners.extend([key] * (end - start))
+        return owners
+
+    def without(self, keys: set[tuple[str, int]]) -> Payload:
+        """This payload without the items (and relations) of the assets ``keys``."""
+        out = Payload()
+        dropped: set[str] = set()
+        starts = {index: key for key, index in self.main_index.items()}
+        for index, (owner, item) in enumerate(zip(self.owners(), self.items, strict=True)):
+            if owner in keys:
+                dropped.add(str(item.get("internal_id")))
+                continue
+            if index in starts:
+                out.main_index[owner] = len(out.items)
+            out.items.append(item)
+        out.relations = [r for r in self.relations if r["parent_id"] not in dropped and r["child_id"] not in dropped]
+        out.truncated = {k: v for k, v in self.truncated.items() if k not in keys}
+        return out
+
+    def sent_hashes(self) -> dict[tuple[str, int], str]:
+        """Per asset, a digest of everything its items tell the CMDB (the CI, lookups, related and dependent
+        items): two schedules that would send an asset the same way get the same digest."""
+        grouped: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for owner, item in zip(self.owners(), self.items, strict=True):
+            grouped.setdefault(owner, []).append(item)
+        return {
+            key: hashlib.md5(msgspec.json.encode(items, order="sorted"), usedforsecurity=False).hexdigest()
+            for key, items in grouped.items()
+        }
+
 
 def _rows_sql(kind: str, columns: list[str]) -> str:
     """A JSON array of the asset's rows of a staging detail table, with the given columns."""
@@ -61,8 +100,8 @@ def _columns_of(sources: dict[str, FieldSource]) -> list[str]:
     return sorted({a for fs in sources.values() for a in fs.attributes})
 
 
-def build_payload(engine: Engine, mappings: Mappings, keys: list[tuple[str, int]]) -> Payload:
-    """The IRE payload for the classified assets ``keys`` (read from staging in one query)."""
+def build_payload(engine: Engine, mappings: Mappings, schedule: str, keys: list[tuple[str, int]]) -> Payload:
+    """The IRE payload for the assets ``keys`` as ``schedule`` classified them (read from staging in one query)."""
     payload = Payload()
     if not keys:
         return payload
@@ -88,15 +127,17 @@ def build_payload(engine: Engine, mappings: Mappings, keys: list[tuple[str, int]
                {_rows_sql("ip_address", _columns_of(maps["ip_address"]))} AS ip_address,
                {software} AS software
         FROM {SOURCE_FROM}
-        JOIN "{SCHEMA}".asset_classification c ON c.source = a.source AND c.asset_id = a.asset_id
+        JOIN "{SCHEMA}".asset_classification c
+             ON c.schedule = :schedule AND c.source = a.source AND c.asset_id = a.asset_id
         WHERE (a.source, a.asset_id) IN (SELECT * FROM unnest(CAST(:sources AS text[]), CAST(:ids AS bigint[])))
         ORDER BY a.source, a.asset_id
     """
-    params = {"sources": [k[0] for k in keys], "ids": [k[1] for k in keys]}
+    params = {"schedule": schedule, "sources": [k[0] for k in keys], "ids": [k[1] for k in keys]}
     with engine.connect() as conn:
         rows = conn.execute(text(sql), params).mappings().all()
+    pushed = pushed_cis(engine, keys)  # BY-11: assets that are CIs the CMDB pushed to Qualys
     for row in rows:
-        _add_asset(payload, mappings, dict(row))
+        _add_asset(payload, mappings, dict(row), pushed.get((row["source"], int(row["asset_id"]))))
     return payload
 
 
@@ -124,7 +165,7 @@ def _mapped(row: dict[str, Any], fields: dict[str, FieldSource]) -> dict[str, st
     return out
 
 
-def _add_asset(payload: Payload, mappings: Mappings, row: dict[str, Any]) -> None:
+def _add_asset(payload: Payload, mappings: Mappings, row: dict[str, Any], pushed: PushedCi | None = None) -> None:
     key = (row["source"], int(row["asset_id"]))
     main_id = f"qualys-{row['source']}-{row['asset_id']}"
     values, cut = truncate(dict(row["payload"] or {}), mappings.field_lengths)
@@ -163,6 +204,8 @@ def _add_asset(payload: Payload, mappings: Mappings, row: dict[str, Any]) -> Non
             **({"source_recency_timestamp": modified.strftime("%Y-%m-%d %H:%M:%S")} if modified else {}),
         },
     }
+    if pushed is not None:
+        _as_pushed_ci(item, mappings, pushed)
     payload.main_index[key] = len(payload.items)
     payload.items.append(item)
     for section, (cls, _, relation) in DEPENDENTS.items():
@@ -175,6 +218,27 @@ def _add_asset(payload: Payload, mappings: Mappings, row: dict[str, Any]) -> Non
             payload.relations.append({"parent_id": main_id, "child_id": dep_id, "type": relation})
     if cut:
         payload.truncated[key] = cut
+
+
+def _as_pushed_ci(item: dict[str, Any], mappings: Mappings, pushed: PushedCi) -> None:
+    """BY-11: the asset is a CI the CMDB pushed to Qualys; its item updates that CI, never a second one.
+
+    Until the CMDB has confirmed the asset as the CI, the item names it by sys_id (IRE's shortcut: no identification
+    rule runs, reference §2.5). That load also makes IRE record the asset's source key (``sys_object_source``), which
+    finds the CI from then on; so a CI deleted in the CMDB later is created again, not refused on every load.
+
+    The CMDB owns the class of a CI it pushed: Qualys may refine it (a cmdb_ci_computer its scan finds to be a Linux
+    server becomes one, as Discovery would do), never demote it or move it sideways (to a printer, say, by its
+    hardware category). So the item's class is the classified one when that is the pushed CI's class or a kind of
+    it, else the pushed CI's class; and the settings tell IRE, which knows the CI's class today (the CMDB may have
+    changed it since the push), to keep that class rather than downgrade or switch it. None of this enters classify's
+    payload hash (which decides what is sent): linking the CIs of an estate re-sends nothing.
+    """
+    if not pushed.confirmed:
+        item["values"]["sys_id"] = pushed.sys_id
+    if pushed.ci_class and not mappings.is_a(item["className"], pushed.ci_class):
+        item["className"] = pushed.ci_class
+    item["settings"] = {"updateWithoutDowngrade": True, "updateWithoutSwitch": True}
 
 
 def truncate(values: dict[str, Any], lengths: dict[str, int]) -> tuple[dict[str, Any], list[str]]:

@@ -15,14 +15,16 @@ again. Without that check, an asset with no coalesce match (no serial number, sa
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import Engine, text
 
 from qualys_cmdb.classify.mappings import Mappings
 from qualys_cmdb.hooks.servicenow import ServiceNowAnswerLost, ServiceNowHook
-from qualys_cmdb.load.ire import LoadResult, record_outcomes, waiting
+from qualys_cmdb.load.ire import LoadResult, record_outcomes, sent_by_siblings, waiting
 from qualys_cmdb.load.payload import truncate
 from qualys_cmdb.staging.locks import Step, schedule_held
 from qualys_cmdb.staging.schema import SCHEMA
@@ -40,6 +42,7 @@ _RESULT_COLUMNS = (
 
 @dataclass(frozen=True)
 class _Row:
+    schedule: str
     source: str
     asset_id: int
     target_class: str | None
@@ -52,6 +55,11 @@ class _Row:
     def correlation_id(self) -> str:
         return str(self.values["u_correlation_id"])
 
+    @property
+    def sent_hash(self) -> str:
+        """A digest of the row as sent (another schedule that sent the same row wrote the same CI values)."""
+        return hashlib.md5(msgspec.json.encode(self.values, order="sorted"), usedforsecurity=False).hexdigest()
+
 
 def load_via_import_set(
     engine: Engine,
@@ -61,38 +69,43 @@ def load_via_import_set(
     staging_table: str,
     copy_empty_fields: bool = False,
     batch_size: int = 200,
+    *,
+    source: str | None = None,
 ) -> LoadResult:
     """Send every approved, changed asset of ``schedule`` through the Import Set table ``staging_table``.
 
-    Holds the schedule's load lock (a second run waits and then finds the outcomes this one recorded). Raises
+    Holds the load lock of the schedule's ``source`` (a second run, or another schedule of the source, waits and then
+    finds the outcomes this one recorded). Raises
     :class:`ServiceNowAnswerLost` when an answer is lost: what was confirmed before it is recorded.
     """
     result = LoadResult()
     calls_before = hook.calls
-    with schedule_held(engine, Step.LOAD, schedule):
+    with schedule_held(engine, Step.LOAD, source or schedule):
         try:
             while True:
                 keys = waiting(engine, schedule, "approved", batch_size)
                 if not keys:
                     break
-                for row in _rows(engine, mappings, keys, copy_empty_fields):
+                for row in _rows(engine, mappings, schedule, keys, copy_empty_fields):
                     _send(engine, hook, staging_table, row, result)
         finally:
             result.calls = hook.calls - calls_before
     return result
 
 
-def _rows(engine: Engine, mappings: Mappings, keys: list[tuple[str, int]], copy_empty_fields: bool) -> list[_Row]:
+def _rows(
+    engine: Engine, mappings: Mappings, schedule: str, keys: list[tuple[str, int]], copy_empty_fields: bool
+) -> list[_Row]:
     with engine.connect() as conn:
         found = conn.execute(
             text(
                 f"SELECT source, asset_id, target_class, payload, payload_hash, "
                 f"load_attempt_at IS NOT NULL AND load_attempt_hash = payload_hash AS unconfirmed "
-                f'FROM "{SCHEMA}".asset_classification '
-                "WHERE (source, asset_id) IN (SELECT * FROM unnest(CAST(:s AS text[]), CAST(:i AS bigint[]))) "
+                f'FROM "{SCHEMA}".asset_classification WHERE schedule = :schedule '
+                "AND (source, asset_id) IN (SELECT * FROM unnest(CAST(:s AS text[]), CAST(:i AS bigint[]))) "
                 "ORDER BY source, asset_id"
             ),
-            {"s": [k[0] for k in keys], "i": [k[1] for k in keys]},
+            {"schedule": schedule, "s": [k[0] for k in keys], "i": [k[1] for k in keys]},
         ).all()
     rows = []
     for source, asset_id, cls, payload, payload_hash, unconfirmed in found:
@@ -104,12 +117,15 @@ def _rows(engine: Engine, mappings: Mappings, keys: list[tuple[str, int]], copy_
             "u_correlation_id": f"{source}:{asset_id}",
             **{f"u_{k}": v for k, v in values.items()},
         }
-        rows.append(_Row(source, int(asset_id), cls, row, cut, str(payload_hash), bool(unconfirmed)))
+        rows.append(_Row(schedule, source, int(asset_id), cls, row, cut, str(payload_hash), bool(unconfirmed)))
     return rows
 
 
 def _send(engine: Engine, hook: ServiceNowHook, staging_table: str, row: _Row, result: LoadResult) -> None:
     """One row: reconcile an unconfirmed earlier send, or record the attempt, send, and record the answer."""
+    if sent_by_siblings(engine, row.schedule, {(row.source, row.asset_id): row.sent_hash}):
+        result.by_siblings += 1  # another schedule of the source sent this very row: the CI has it
+        return
     entry = _committed_before(hook, staging_table, row) if row.unconfirmed else None
     if entry is None:
         _mark_attempt(engine, row)
@@ -149,9 +165,9 @@ def _mark_attempt(engine: Engine, row: _Row) -> None:
         conn.execute(
             text(
                 f'UPDATE "{SCHEMA}".asset_classification SET load_attempt_at = now(), load_attempt_hash = :hash '
-                "WHERE source = :source AND asset_id = :asset_id"
+                "WHERE schedule = :schedule AND source = :source AND asset_id = :asset_id"
             ),
-            {"hash": row.payload_hash, "source": row.source, "asset_id": row.asset_id},
+            {"hash": row.payload_hash, "schedule": row.schedule, "source": row.source, "asset_id": row.asset_id},
         )
 
 
@@ -166,7 +182,7 @@ def _record(engine: Engine, row: _Row, entry: dict[str, Any], result: LoadResult
             "code": "TRANSFORM_ERROR",
         }
         result.errors["TRANSFORM_ERROR"] = result.errors.get("TRANSFORM_ERROR", 0) + 1
-        result.add(record_outcomes(engine, [], [failed]))
+        result.add(record_outcomes(engine, row.schedule, [], [failed]))
         return
     op = OPERATIONS.get(status, status.upper())
     notes = []
@@ -181,8 +197,9 @@ def _record(engine: Engine, row: _Row, entry: dict[str, Any], result: LoadResult
         "cls": entry.get("table") or row.target_class,
         "op": op,
         "note": "; ".join(notes) or None,
+        "sent_hash": row.sent_hash,
     }
-    recorded = record_outcomes(engine, [loaded], [])
+    recorded = record_outcomes(engine, row.schedule, [loaded], [])
     if recorded.loaded:
         result.operations[op] = result.operations.get(op, 0) + 1
     result.add(recorded)

@@ -39,13 +39,20 @@ class ClassifyAssetsOperator(ScheduleOperator):
             "pending": result.pending,
             "failed": result.failed,
             "unchanged_since_load": result.unchanged_since_load,
+            "class_conflicts": result.conflicts,
             "by_class": result.by_class,
             "mapping_version": mappings.version,
         }
-        app_log.info(
+        app_log.write(
+            "warning" if result.conflicts else "info",
             "classify",
             f"classified {result.classified} asset(s): {result.pending} to approve, "
-            f"{result.failed} failed, {result.unchanged_since_load} unchanged since their last load",
+            f"{result.failed} failed, {result.unchanged_since_load} unchanged since their last load"
+            + (
+                f"; {result.conflicts} held because another schedule of the source gives them another class"
+                if result.conflicts
+                else ""
+            ),
             **counts,
         )
         return counts

@@ -71,15 +71,23 @@ class LoadCmdbOperator(ScheduleOperator):
     ui_color = "#d4efdf"
 
     def execute(self, context: Context) -> dict[str, object]:
-        config, schedule, _, engine, app_log = self.setup(context)
+        config, schedule, source, engine, app_log = self.setup(context)
         props = config.properties
         hook = ServiceNowHook.for_properties(props)
         try:
             if props.insertion_method == "ire":
-                result = load_approved(engine, hook, load_mappings(), schedule.name, props.ire_batch_size)
+                result = load_approved(
+                    engine, hook, load_mappings(), schedule.name, props.ire_batch_size, source=source.name
+                )
             else:
                 result = load_via_import_set(
-                    engine, hook, load_mappings(), schedule.name, props.transform_map_table, props.copy_empty_fields
+                    engine,
+                    hook,
+                    load_mappings(),
+                    schedule.name,
+                    props.transform_map_table,
+                    props.copy_empty_fields,
+                    source=source.name,
                 )
         finally:
             hook.close()
@@ -92,6 +100,7 @@ class LoadCmdbOperator(ScheduleOperator):
             "operations": result.operations,
             "errors": result.errors,
             "shared_ci": result.shared_ci,
+            "written_by_other_schedules": result.by_siblings,
         }
         message = f"{method}: {result.loaded} loaded, {result.failed} failed, {result.calls} CMDB call(s)"
         if result.failed:

@@ -97,7 +97,7 @@ class StageAssetsOperator(ScheduleOperator):
 
     def execute(self, context: Context) -> dict[str, object]:
         _, schedule, source, engine, app_log = self.setup(context)
-        result = stage_records(engine, schedule.name, context["run_id"])
+        result = stage_records(engine, schedule.name, context["run_id"], source=source.name, details=schedule.details)
         if result.requeued:
             # Their landing rows were lost (a database crash empties the UNLOGGED landing tables): parse the stored
             # responses again, here, so the run still stages everything it fetched.
@@ -112,7 +112,9 @@ class StageAssetsOperator(ScheduleOperator):
                 outcome = parse_record(engine, queue_id, schedule.details, processor)
                 if outcome.status == "Error":
                     app_log.error("download processor", f"queue record {queue_id}: {outcome.note}")
-            again = stage_records(engine, schedule.name, context["run_id"])
+            again = stage_records(
+                engine, schedule.name, context["run_id"], source=source.name, details=schedule.details
+            )
             result = StageResult(
                 records=result.records + again.records,
                 assets=result.assets + again.assets,

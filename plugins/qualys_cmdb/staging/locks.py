@@ -7,13 +7,13 @@ rows the first had already cleared (every staged detail row was lost). So the da
 
 * **fetch** and **load** hold a *session* lock on the schedule for their whole step: a second run waits, then
   plans from the state the first left (its watermark, the outcomes it stored);
-* **stage** and **classify** take a *transaction* lock on the schedule, so what they read and what they write
-  belong to one consistent moment;
+* **stage** takes a *transaction* lock on the schedule's **source** (several schedules may share a source, and its
+  staged data is one copy), **classify** one on the schedule, so what they read and write belong to one moment;
 * **parse** holds a session lock on each queue record while it parses it; a record marked Processing whose lock is
   free was left by a parser that died, and only such a record may be claimed again.
 
 A lock held by a crashed process is released with its connection. Locks are PostgreSQL advisory locks: keys in
-the two-integer space are (step, hash of the schedule name); queue records use the one-bigint space.
+the two-integer space are (step, hash of the schedule or source name); queue records use the one-bigint space.
 """
 
 from __future__ import annotations
@@ -34,16 +34,16 @@ _RECORD_TAG = 0x51C3 << 40
 class Step(IntEnum):
     """The lock namespace of each serialised step (the first key of a two-integer advisory lock)."""
 
-    FETCH = 0x51C30001
-    STAGE = 0x51C30002
-    LOAD = 0x51C30003
+    FETCH = 0x51C30001  # per schedule
+    STAGE = 0x51C30002  # per source
+    LOAD = 0x51C30003  # per schedule
+    CLASSIFY = 0x51C30004  # per schedule
 
 
-def lock_schedule_for_transaction(conn: Connection, step: Step, schedule: str) -> None:
-    """Wait for, then hold until the end of ``conn``'s transaction, the lock of ``step`` on ``schedule``."""
-    conn.execute(
-        text("SELECT pg_advisory_xact_lock(:step, hashtext(:schedule))"), {"step": int(step), "schedule": schedule}
-    )
+def lock_for_transaction(conn: Connection, step: Step, name: str) -> None:
+    """Wait for, then hold until the end of ``conn``'s transaction, the lock of ``step`` on ``name`` (a schedule's,
+    or for stage a source's)."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:step, hashtext(:name))"), {"step": int(step), "name": name})
 
 
 @contextlib.contextmanager

@@ -381,12 +381,29 @@ Index("ix_app_log_created", app_log.c.created_at)
 # --------------------------------------------------------------------------------------------- CMDB side
 CLASSIFICATION_STATES = ("pending", "approved", "rejected", "failed", "loaded")
 
+#: Which staged assets each schedule selected (FM-8, BY-12): several schedules may share a source, each with its own
+#: slice (QQL, tag) and detail flags. Staged data is one copy per (source, asset); this is each schedule's view of it.
+schedule_asset = Table(
+    "schedule_asset",
+    metadata,
+    Column("schedule", String(128), primary_key=True),
+    Column("source", String(128), primary_key=True),
+    Column("asset_id", BigInteger, primary_key=True),
+    Column("content_hash", String(32), nullable=False),  # the content as this schedule fetched it
+    Column("first_seen_run", String(250)),
+    Column("last_seen_run", String(250)),
+    Column("changed_run", String(250)),
+    _ts("staged_at", nullable=False, server_default=func.now()),
+    _ts("changed_at", nullable=False, server_default=func.now()),
+)
+Index("ix_schedule_asset_asset", schedule_asset.c.source, schedule_asset.c.asset_id)
+
 asset_classification = Table(
     "asset_classification",
     metadata,
+    Column("schedule", String(128), primary_key=True),  # one row per schedule that selects the asset
     Column("source", String(128), primary_key=True),
     Column("asset_id", BigInteger, primary_key=True),
-    Column("schedule", String(128), nullable=False),
     Column("target_class", String(80)),
     Column("matched_by", Text),  # "rule: <name>", "hardware: <category1> / <category2>" or "schedule override"
     Column("class_override", String(80)),
@@ -413,9 +430,13 @@ asset_classification = Table(
     # transform map: a row sent whose answer was not recorded (lost); checked against the instance before a resend
     _ts("load_attempt_at"),
     Column("load_attempt_hash", String(32)),
+    _ts("cmdb_retired_at"),  # BY-7: the CI of this (stale) asset was retired
+    Column("sent_hash", String(32)),  # digest of what the last confirmed load sent (BY-12: written once)
     CheckConstraint(f"state IN {CLASSIFICATION_STATES!r}", name="asset_classification_state"),
 )
 Index("ix_asset_classification_schedule_state", asset_classification.c.schedule, asset_classification.c.state)
+Index("ix_asset_classification_asset", asset_classification.c.source, asset_classification.c.asset_id)
+Index("ix_asset_classification_sys_id", asset_classification.c.cmdb_sys_id)
 
 approval_decision = Table(
     "approval_decision",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime
 from typing import Any, Self
 from urllib.parse import urlencode
 
@@ -166,6 +167,7 @@ class AssetFilters(_Filters):
     eol_software: bool = False
     database: bool = False
     search: str | None = None  # case-insensitive substring of name, DNS name, NetBIOS name or IP address
+    modified_before: str | None = None  # ISO 8601: Qualys last modified the asset before then (BY-7 stale assets)
 
 
 #: AssetFilters fields that compare one column of the asset, its OS, hardware or classification row.
@@ -257,7 +259,19 @@ def _asset_conditions(filters: AssetFilters, *, software: bool = True) -> list[C
         conds.append(_install_exists(on_install))
     if filters.search:
         conds.append(_search([_a.c.name, _a.c.dns_name, _a.c.netbios_name, _a.c.ip_address], filters.search))
+    if filters.modified_before is not None:
+        conds.append(_modified_before(filters.modified_before))
     return conds
+
+
+def _modified_before(value: str) -> ColumnElement[bool]:
+    """Qualys last modified the asset before ``value`` (ISO 8601, UTC without a zone); a value that is not a date-time
+    matches nothing."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return false()
+    return _a.c.last_modified_date < (moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 def _first_mac() -> ColumnElement[Any]:

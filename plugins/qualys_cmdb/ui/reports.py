@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from qualys_cmdb.ui.listing import AssetFilters, SoftwareFilters, asset_counts, software_counts
 
@@ -136,6 +136,15 @@ _SPECS = (
         base=AssetFilters(state="loaded"),
         by=("cmdb_class",),
     ),
+    ReportSpec(
+        "stale_cis",
+        "Stale CIs",
+        "Assets",
+        "CIs of loaded assets Qualys has not modified for their schedule's stale_after_days before the schedule's "
+        "watermark (BY-7), retired or not, by schedule and CI class; `qcmdb stale list` says which would be retired.",
+        base=AssetFilters(state="loaded"),
+        by=("schedule", "cmdb_class"),
+    ),
     # ------------------------------------------------------------------------------------------- Applications
     ReportSpec(
         "application_categories",
@@ -244,6 +253,7 @@ def build_report(
     spec = REPORTS[report_id]
     root = base_url.rstrip("/")
     limit = max(0, limit)
+    all_href: str | None
     with engine.connect() as conn:
         if isinstance(spec.base, SoftwareFilters):
             soft_base = spec.base.replace(source=source) if source is not None else spec.base
@@ -253,6 +263,10 @@ def build_report(
                 (soft_base.replace(**{by: label}), (label,), n) for label, n in counted
             ]
             all_href = _href(root, spec.page, soft_base)
+        elif spec.id == "stale_cis":
+            base = spec.base.replace(source=source) if source is not None else spec.base
+            groups, total, whole = _stale_groups(conn, base)
+            all_href = _href(root, spec.page, whole) if whole is not None else None
         else:
             base = spec.base.replace(source=source) if source is not None else spec.base
             grouped, total = asset_counts(conn, base, spec.by)
@@ -273,6 +287,32 @@ def build_report(
         href=all_href,
         groups=len(groups),
     )
+
+
+def _stale_groups(
+    conn: Connection, base: AssetFilters
+) -> tuple[list[tuple[AssetFilters | SoftwareFilters, tuple[str, ...], int]], int, AssetFilters | None]:
+    """BY-7: for each schedule with ``stale_after_days``, its loaded assets Qualys last modified before the schedule's
+    cutoff (those days before its own watermark), by CI class. The cutoff differs by schedule, so each schedule is
+    counted with its own filter (a bar links to exactly its assets); the whole report has one list only when one
+    schedule looks for stale assets (returned third)."""
+    from qualys_cmdb.config import ConfigError, Schedule, load_config
+    from qualys_cmdb.load.stale import configured_cutoffs
+
+    try:
+        config = load_config()
+    except ConfigError:  # no DAG runs on an invalid file either; the Sources page shows why
+        return [], 0, None
+    schedules = [(s.name, s.stale_after_days) for s in config.schedules if isinstance(s, Schedule)]
+    groups: list[tuple[AssetFilters | SoftwareFilters, tuple[str, ...], int]] = []
+    wholes: list[AssetFilters] = []
+    for name, cutoff in sorted(configured_cutoffs(conn, schedules).items()):
+        whole = base.replace(schedule=name, modified_before=cutoff.isoformat())
+        counted, _ = asset_counts(conn, whole, ("cmdb_class",))
+        groups += [(whole.replace(cmdb_class=cls), (name, cls), n) for (cls,), n in counted]
+        wholes.append(whole)
+    groups.sort(key=lambda g: (-g[2], g[1]))
+    return groups, sum(n for _, _, n in groups), wholes[0] if len(wholes) == 1 else None
 
 
 def build_reports(
