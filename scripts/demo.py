@@ -2,10 +2,11 @@
 
 Starts the embedded PostgreSQL (Airflow metadata + staging) and the two simulators, runs the demo schedule's DAG
 with `airflow dags test`, prints the summary and writes it to .qcmdb/demo-summary.json; changes a few assets and
-runs it again. Then the CMDB → Qualys direction: CIs imported from an acquired company's inventory are pushed into
-Qualys and its "New Acquisitions" asset group (twice, to show the second run skips them), Qualys scans some of them
-and the host-id updater records their host ids. Everything started here is stopped here (the embedded PostgreSQL
-keeps running so the result can be queried; `make clean` stops it).
+runs it again. A second schedule on the same source, whose class override disagrees, shows its assets held as
+conflicts (its run fails on purpose, saying so). Then the CMDB → Qualys direction: CIs imported from an acquired
+company's inventory are pushed into Qualys and its "New Acquisitions" asset group (twice, to show the second run
+skips them), Qualys scans some of them and the host-id updater records their host ids. Everything started here is
+stopped here (the embedded PostgreSQL keeps running so the result can be queried; `make clean` stops it).
 """
 
 from __future__ import annotations
@@ -93,12 +94,51 @@ def main() -> int:
             ],
             env,
         )
+        shared_source(env)
         reverse(env, url, cmdb_url)
     finally:
         for proc in sims:
             proc.terminate()
             proc.wait(timeout=15)
     return 0
+
+
+def shared_source(env: dict[str, str]) -> None:
+    """A second schedule on the demo source whose class override disagrees with the demo schedule's classes: its
+    run reports the held conflicts (its summary step fails on purpose), and no CI switches class."""
+    print("\nA second schedule on the same source: linux_servers (its class override disagrees)")
+    command = [str(BIN / "airflow"), "dags", "test", "qualys_to_cmdb__linux_servers"]
+    print(f"$ {' '.join(command)}", flush=True)
+    result = subprocess.run(command, env=env, text=True, capture_output=True)
+    if result.returncode == 0 or "CLASS_CONFLICT" not in result.stdout + result.stderr:
+        print(result.stdout[-4000:], result.stderr[-4000:], sep="\n")
+        raise SystemExit("demo failed: linux_servers was expected to report its held class conflicts")
+    print("the run reported its held class conflicts (its summary step failed, as it should); the first three:")
+    run(
+        [
+            str(BIN / "qcmdb"),
+            "assets",
+            "list",
+            "--schedule",
+            "linux_servers",
+            "--code",
+            "CLASS_CONFLICT",
+            "--limit",
+            "3",
+        ],
+        env,
+    )
+    run(
+        [
+            str(BIN / "qcmdb"),
+            "summary",
+            "--schedule",
+            "linux_servers",
+            "--json",
+            str(HOME / "demo-summary-linux-servers.json"),
+        ],
+        env,
+    )
 
 
 def reverse(env: dict[str, str], url: str, cmdb_url: str) -> None:

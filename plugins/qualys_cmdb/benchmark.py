@@ -370,6 +370,7 @@ class Bench:
         first = self._child(env, "_run_dag")
         cpu_first = {name: round(s - cpu_before[name], 1) for name, s in _cpu_seconds(simulators).items()}
         figures = _figures(engine, first["run_id"])
+        identity = _identity(engine, figures["load"])
         print(f"[{size:,} assets] yardstick …", flush=True)
         yard = self._child(env, "_yardstick", first["run_id"], str(self.processors))
         changed = max(1, size // 100)
@@ -428,6 +429,7 @@ class Bench:
                 "sent": incremental["load"].get("sent", 0),
             },
             "unchanged": {"seconds": third["wall_s"], "cmdb_calls": unchanged["load"].get("cmdb_calls", 0)},
+            "identity": identity,
             "memory": {"peak_rss_mb": first["peak_rss_mb"], "passes_mb": [second["peak_rss_mb"], third["peak_rss_mb"]]},
             "states": {"first": first["state"], "incremental": second["state"], "unchanged": third["state"]},
             "wall_s": first["wall_s"],
@@ -490,6 +492,34 @@ def _figures(engine: Any, run_id: str) -> dict[str, Any]:
     return {"run": run, "rows": int(rows), "load": load or {}}
 
 
+def _identity(engine: Any, load: dict[str, Any]) -> dict[str, int]:
+    """BY-10 after the first sync: CIs that two Qualys assets were loaded as (false merges), assets held instead
+    (SHARED_CI, SHARED_IDENTIFIER), and class switches."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        merged = conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT cmdb_sys_id FROM \"qcmdb\".asset_classification WHERE state = 'loaded' "
+                "GROUP BY cmdb_sys_id HAVING count(DISTINCT (source, asset_id)) > 1) x"
+            )
+        ).scalar_one()
+        held = dict(
+            conn.execute(
+                text(
+                    'SELECT failure_code, count(*) FROM "qcmdb".asset_classification '
+                    "WHERE failure_code IN ('SHARED_CI', 'SHARED_IDENTIFIER') GROUP BY 1"
+                )
+            ).all()
+        )
+    return {
+        "merged_cis": int(merged),
+        "held_shared_ci": int(held.get("SHARED_CI", 0)),
+        "held_shared_identifier": int(held.get("SHARED_IDENTIFIER", 0)),
+        "class_switches": int((load.get("operations") or {}).get("UPDATE_WITH_SWITCH", 0)),
+    }
+
+
 def render(report: dict[str, Any]) -> str:
     """The table ``make bench`` prints."""
     sizes = report["sizes"]
@@ -533,6 +563,18 @@ def render(report: dict[str, Any]) -> str:
             [f"{s['incremental']['cmdb_calls']} ({s['incremental']['max_calls']})" for s in sizes],
         ),
         line("unchanged pass: CMDB calls (0)", [f"{s['unchanged']['cmdb_calls']}" for s in sizes]),
+        line(
+            "CIs holding 2 assets (0); held",
+            [
+                f"{s['identity']['merged_cis']}; {s['identity']['held_shared_ci']} + "
+                f"{s['identity']['held_shared_identifier']}"
+                for s in sizes
+                if "identity" in s
+            ],
+        ),
+        line(
+            "class switches in the first sync", [f"{s['identity']['class_switches']}" for s in sizes if "identity" in s]
+        ),
         line(
             "simulators' CPU in the first sync",
             [

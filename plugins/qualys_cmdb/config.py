@@ -113,6 +113,9 @@ class Schedule(_Model):
     approval_wait_minutes: Annotated[int, Field(ge=0, le=10080)] = 60
     approval_poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
     target_class: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9_]*$")] = None
+    #: QS-5: the schedule's target transform map, named by its import set table (the transform-map path sends the
+    #: schedule's rows there); None: ``properties.transform_map_table``.
+    transform_map_table: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=80)] = None
     #: BY-7: an asset Qualys has not modified for this many days before the schedule's watermark is stale (its CI is
     #: listed by ``qcmdb stale list`` and the Overview); None: stale assets are not looked for.
     stale_after_days: Annotated[int | None, Field(ge=1, le=3650)] = None
@@ -329,7 +332,17 @@ class QualysCmdbConfig(_Model):
                 )
             if sch.active and not self.source(sch.source).active:
                 out.append(f"schedules[{i}].source: source {sch.source!r} is inactive, so {sch.name!r} builds no DAG")
+            if isinstance(sch, Schedule) and sch.transform_map_table and self.properties.insertion_method == "ire":
+                out.append(
+                    f"schedules[{i}].transform_map_table: {sch.name!r} names a transform map, but the CMDB is written "
+                    "through IRE (properties.insertion_method: ire), so it is not used; its CI-class rules (or "
+                    "target_class) choose where the assets go"
+                )
         return out
+
+    def transform_map_table(self, schedule: Schedule) -> str:
+        """QS-5: the import set table (target transform map) the schedule's assets go through."""
+        return schedule.transform_map_table or self.properties.transform_map_table
 
 
 def config_path(path: str | Path | None = None) -> Path:

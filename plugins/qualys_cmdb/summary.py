@@ -102,6 +102,14 @@ def _cmdb(conn: Connection, schedule: str) -> dict[str, Any]:
             .order_by(func.count().desc())
         ).all()
     )
+    by_code: dict[str, int] = dict(
+        conn.execute(
+            select(cls.c.failure_code, func.count())
+            .where(cls.c.schedule == schedule, cls.c.state == "failed", cls.c.failure_code.is_not(None))
+            .group_by(cls.c.failure_code)
+            .order_by(func.count().desc())
+        ).all()
+    )
     reason = func.left(cls.c.reason, literal_column("160"))
     reasons = conn.execute(
         select(reason, func.count())
@@ -119,6 +127,8 @@ def _cmdb(conn: Connection, schedule: str) -> dict[str, Any]:
     return {
         "assets_by_state": states,
         "cis_by_class": by_class,
+        # BY-10, BY-12: SHARED_CI (two Qualys assets confirmed as one CI), SHARED_IDENTIFIER, CLASS_CONFLICT …
+        "failed_by_code": by_code,
         "top_failure_reasons": [{"reason": r, "assets": n} for r, n in reasons],
         "last_load": last_load or {},
     }
@@ -223,7 +233,10 @@ def render(summary: dict[str, Any]) -> str:
         f"{sum(v for k, v in ops.items() if k.startswith('UPDATE'))} updated, {ops.get('NO_CHANGE', 0)} unchanged, "
         f"{load.get('failed', 0)} failed, {load.get('cmdb_calls', 0)} CMDB call(s)",
         "  CIs by class:         " + ", ".join(f"{k} {v}" for k, v in cmdb["cis_by_class"].items()),
+        f"  class switches:       {ops.get('UPDATE_WITH_SWITCH', 0)} in the last load",
     ]
+    if cmdb["failed_by_code"]:
+        lines.append("  failed by code:       " + ", ".join(f"{k} {v}" for k, v in cmdb["failed_by_code"].items()))
     for item in cmdb["top_failure_reasons"]:
         lines.append(f"  failed ({item['assets']}): {item['reason']}")
     if run["stopped_reason"]:

@@ -189,7 +189,7 @@ def _interfaces(rng: random.Random, prof: Profile) -> list[Interface]:
             name=first_name,
             ipv4=ipv4,
             ipv6=ipv6,
-            mac=mac_address(rng, oui),
+            mac=_first_mac(prof, mac_address(rng, oui)),
             gateway=gateway,
             netmask="255.255.255.0",
             dns="10.0.0.53, 10.0.1.53" if arch.site in (10, 20) else None,
@@ -393,3 +393,8 @@ def _software(seed_text: str, prof: Profile, bumps: list[int], modified: int) ->
         row.step += 1
         row.updated_ms = modified
     return rows
+
+
+def _first_mac(prof: Profile, drawn: str) -> str:
+    """The first adapter's MAC address: a clone's is its template's (drawn anyway, so later draws stay put)."""
+    return prof.clone_mac or drawn

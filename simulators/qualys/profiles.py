@@ -91,6 +91,7 @@ class Profile:
     agent_version: str | None
     last_vuln_scan_ms: int
     last_compliance_ms: int | None
+    clone_mac: str | None = None  # a VM cloned with its template's first MAC address
 
     @property
     def asset_name(self) -> str:
@@ -280,6 +281,7 @@ def make_profile(
     if has_agent:
         agent_version = rng.choice(("5.2.0.27", "6.1.0.28", "6.0.0.41", "4.9.0.10", "1.8.0.11"))
     scanned_around = created_ms + (BASE_MS - created_ms) // 2
+    serial, hostname, domain, clone_mac = _identifier_oddities(seed, index, cloud, serial, hostname, domain)
     return Profile(
         index=index,
         asset_id=asset_id,
@@ -295,7 +297,7 @@ def make_profile(
         domain=domain,
         has_name=has_name,
         serial=serial,
-        serial_absent=no_serial and rng.random() < 0.5,
+        serial_absent=no_serial and serial is None and rng.random() < 0.5,
         address=address,
         site=site,
         secondary_ip=secondary,
@@ -314,4 +316,34 @@ def make_profile(
         agent_version=agent_version,
         last_vuln_scan_ms=scanned_around - rng.randrange(0, 30) * DAY_MS,
         last_compliance_ms=(scanned_around - rng.randrange(0, 60) * DAY_MS) if rng.random() < 0.4 else None,
+        clone_mac=clone_mac,
     )
+
+
+#: Identifiers real estates get wrong (BY-10; reference/servicenow-api.md §5.7): firmware that reports a placeholder
+#: for the serial number, VMs cloned from one template that keep its serial and MAC address, and a host name two
+#: machines share. Drawn from random streams of their own, so every other value of the estate stays as it was.
+#: Small estates always have them: asset 11 a placeholder serial, 12 and 13 clones, 14 and 15 one name.
+PLACEHOLDER_SERIALS = ("To be filled by O.E.M.", "Default string", "Not Specified", "0", "System Serial Number")
+PLACEHOLDER_SERIAL_RATIO = 0.015
+CLONE_PAIR_RATIO = 0.01
+SHARED_NAME_PAIR_RATIO = 0.01
+
+
+def _identifier_oddities(
+    seed: int, index: int, cloud: str | None, serial: str | None, hostname: str, domain: str
+) -> tuple[str | None, str, str, str | None]:
+    """The asset's serial, host name and domain after the oddities, and its cloned first MAC address (or None)."""
+    odd = random.Random(f"qualys-odd:{seed}:{index}")
+    pair = index // 2  # assets 2k and 2k + 1 draw their pair's oddities from one stream
+    pair_rng = random.Random(f"qualys-pair:{seed}:{pair}")
+    clones, same_name = pair_rng.random() < CLONE_PAIR_RATIO or pair == 6, pair_rng.random() < SHARED_NAME_PAIR_RATIO
+    clone_mac = None
+    if not cloud and serial is not None and (index == 11 or odd.random() < PLACEHOLDER_SERIAL_RATIO):
+        serial = odd.choice(PLACEHOLDER_SERIALS)
+    if clones:
+        serial = "VMware-" + " ".join(f"{pair_rng.randrange(256):02x}" for _ in range(8))
+        clone_mac = mac_address(pair_rng, "00:50:56")
+    if same_name or pair == 7:
+        hostname, domain = f"app{(pair * 7919 + seed * 31) % 100_000:05d}", "corp.acme-demo.com"
+    return serial, hostname, domain, clone_mac

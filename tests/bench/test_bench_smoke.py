@@ -40,6 +40,8 @@ def test_the_benchmark_runs_and_counts_right(airflow_db: None, tmp_path: Path) -
     assert size["incremental"]["fetched"] == size["incremental"]["changed"] == max(1, ASSETS // 100)
     assert size["incremental"]["cmdb_calls"] <= size["incremental"]["max_calls"]
     assert size["unchanged"]["cmdb_calls"] == 0
+    assert size["identity"]["merged_cis"] == 0  # BY-10: no CI holds two Qualys assets
+    assert "CIs holding 2 assets" in result.stdout
     assert size["memory"]["peak_rss_mb"] > 50  # the task processes (the executor's children) were measured
     # the simulators' own CPU is reported (both served the first sync), and the run's whole time
     assert set(size["simulators_cpu_s"]) == {"qualys", "servicenow"}

@@ -158,7 +158,8 @@ def test_unclassifiable_or_unidentifiable_assets_fail_with_the_reason(staging) -
     assert got[nothing]["reason"].startswith("no CI-class rule or hardware mapping matches (os_category_1=Plan9")
     assert (
         got[anonymous]["reason"]
-        == "nothing identifies it in the CMDB: no serial number, no name and no network adapter"
+        == "nothing identifies it in the CMDB: no serial number of its own, no name and no network adapter with a "
+        "MAC address of its own"
     )
     assert got[vm_without_id]["reason"] == (
         "cmdb_ci_vm_instance is identified by object_id, and the asset has no cloud instance id"
@@ -211,3 +212,54 @@ def test_text_conditions_ignore_case(staging, op: str) -> None:  # type: ignore[
     asset = stage(staging, os={"os_category_1": "Windows"})
     run(staging, mappings=replace(MAPPINGS, rules=(rule,), version=f"probe-{op}"))
     assert classified(staging)[asset]["matched_by"] == "rule: probe"
+
+
+def test_placeholder_and_shared_identifiers_never_identify_an_asset(staging) -> None:  # type: ignore[no-untyped-def]
+    """BY-10: a placeholder serial, or a serial, MAC address or name more than one asset of the source holds, is
+    never sent as an identifier; an asset that only such a value could identify is held, not merged."""
+    linux = {"os_category_1": "Linux", "os_category_2": "Server"}
+    oem = stage(staging, os=linux, bios_serial_number="To be filled by O.E.M.")
+    zeros = stage(staging, os=linux, bios_serial_number="0000000")
+    clone_a = stage(staging, os=linux, bios_serial_number="VMware-42 1a 2b", nic=False)
+    clone_b = stage(staging, os=linux, bios_serial_number="vmware-42 1A 2B ", nic=False)  # the same, other case
+    unique = stage(staging, os=linux, bios_serial_number="CZ1234XYZ")
+    # two hosts called "build", identified by nothing else: held; a third one with a MAC of its own is fine
+    twin_a = stage(staging, os=linux, name="build", bios_serial_number=None, nic=False)
+    twin_b = stage(staging, os=linux, name="Build", bios_serial_number=None, nic=False)
+    named_with_nic = stage(staging, os=linux, name="build ", bios_serial_number=None)
+    # cloned MAC addresses identify neither host
+    mac_a = stage(staging, os=linux, name="mac-a", bios_serial_number=None, nic=False)
+    mac_b = stage(staging, os=linux, name="mac-b", bios_serial_number=None, nic=False)
+    with staging.begin() as conn:
+        for asset in (mac_a, mac_b):
+            conn.execute(
+                insert(STAGED_CHILDREN["network_interface"]).values(
+                    source="s", asset_id=asset, interface_name="eth0", mac_address="00:0c:29:aa:bb:cc"
+                )
+            )
+    run(staging)
+    got = classified(staging)
+    for asset in (oem, zeros, clone_a, clone_b):
+        assert got[asset]["state"] == "pending" and "serial_number" not in got[asset]["payload"], asset
+    assert got[unique]["payload"]["serial_number"] == "CZ1234XYZ"
+    for asset in (twin_a, twin_b):
+        assert (got[asset]["state"], got[asset]["failure_code"]) == ("failed", "SHARED_IDENTIFIER")
+        assert "'build'" in got[asset]["reason"].lower() and "held" in got[asset]["reason"]
+    assert got[named_with_nic]["state"] == "pending"  # its own MAC address identifies it
+    # mac-a and mac-b: their names are their own, so they are identified by name, not by the shared MAC
+    assert got[mac_a]["state"] == got[mac_b]["state"] == "pending"
+
+
+def test_an_asset_the_cmdb_already_knows_is_not_held_for_a_name_that_became_shared(staging) -> None:  # type: ignore[no-untyped-def]
+    linux = {"os_category_1": "Linux", "os_category_2": "Server"}
+    first = stage(staging, os=linux, name="db01", bios_serial_number=None, nic=False)
+    run(staging)
+    with staging.begin() as conn:  # the CMDB confirmed it: from now on its Qualys asset id identifies it
+        conn.execute(update(asset_classification).values(state="loaded", cmdb_sys_id="a" * 32))
+    second = stage(staging, os=linux, name="DB01", bios_serial_number=None, nic=False)
+    with staging.begin() as conn:
+        change(conn, first, "first-changed")
+    run(staging)
+    got = classified(staging)
+    assert got[first]["state"] == "pending"
+    assert (got[second]["state"], got[second]["failure_code"]) == ("failed", "SHARED_IDENTIFIER")

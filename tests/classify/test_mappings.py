@@ -72,3 +72,55 @@ def test_a_field_map_naming_a_missing_staging_attribute_is_rejected(tmp_path: Pa
     maps.write_text(maps.read_text().replace("asset_tag: bios_asset_tag", "asset_tag: bios_asset_label"))
     with pytest.raises(MappingError, match=r"field_maps.yaml:\d+: ci.asset_tag: staging attribute 'bios_asset_label'"):
         load_mappings(folder)
+
+
+def test_related_tables_of_staged_rows_are_read_with_their_identity() -> None:
+    related = load_mappings(SHIPPED).related_tables
+    assert (related["u_qualys_open_ports"].rows, related["u_qualys_open_ports"].identified_by) == (
+        "open_port",
+        ("u_port", "u_protocol"),
+    )
+    assert related["u_qualys_processors"].rows == "processor"
+    software = related["u_qualys_software_details"]
+    assert (software.rows, software.identified_by) == ("software", ("u_name", "u_version"))
+    assert software.fields["u_publisher"].attributes == ("publisher",)  # from the package's catalog row
+    assert related["u_qualys_asset_details"].rows is None  # one row per CI, from the asset's attributes
+
+
+def test_a_bad_related_table_is_named_with_file_and_line(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    maps = folder / "field_maps.yaml"
+    bad = (
+        "related_tables:\n"
+        "  u_qualys_ports_2:\n"  # line 54
+        "    rows: open_ports\n"
+        "    identified_by: [u_port]\n"
+        "    fields: {u_port: port}\n"
+        "  u_qualys_cpus:\n"  # line 58
+        "    rows: processor\n"
+        "    fields: {u_speed: processor_speed}\n"
+        "  u_qualys_apps:\n"  # line 61
+        "    rows: software\n"
+        "    identified_by: [u_name, u_build]\n"
+        "    fields:\n"
+        "      u_name: name\n"
+        "      u_vendor: vendor\n"
+        "      u_bits: {attribute: architecture, transform: bits}\n"
+        "  u_qualys_misc:\n"  # line 68
+        "    identified_by: [u_x]\n"
+        "    fields: {u_x: timezone}\n"
+        "  U-Qualys Details:\n"  # line 71
+        "    u_x: timezone\n"
+    )
+    maps.write_text(maps.read_text().replace("related_tables:\n", bad, 1))
+    with pytest.raises(MappingError) as err:
+        load_mappings(folder)
+    problems = "\n".join(err.value.problems)
+    at = f"{maps}:"
+    assert f"{at}55: related table u_qualys_ports_2: rows: 'open_ports' is not a staged detail kind (use" in problems
+    assert f"{at}59: related table u_qualys_cpus: identified_by must list the fields that tell its rows" in problems
+    assert f"{at}62: related table u_qualys_apps: identified_by names 'u_build', not one of its fields" in problems
+    assert "u_qualys_apps.fields.u_vendor: staging attribute 'vendor' does not exist" in problems
+    assert "u_qualys_apps.fields.u_bits: transforms apply to the CI's fields only" in problems
+    assert f"{at}69: related table u_qualys_misc: identified_by and fields go with rows:" in problems
+    assert "related table 'U-Qualys Details' is not a table name" in problems

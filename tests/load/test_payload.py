@@ -103,3 +103,43 @@ def test_a_placeholder_mac_is_not_sent_as_an_identifier(staging) -> None:  # typ
         {"name": "eth0", "mac_address": mac_of(asset)},
         {"name": "lo"},  # still an adapter of the CI, without the address
     ]
+
+
+def test_shared_and_placeholder_identifiers_are_not_sent_as_lookups_and_the_asset_says_so(staging) -> None:  # type: ignore[no-untyped-def]
+    """BY-10: cloned VMs keep their template's MAC address and serial; neither may identify either VM."""
+    linux = {"os_category_1": "Linux", "os_category_2": "Server"}
+    first, second = stage(staging, os=linux, nic=False), stage(staging, os=linux, nic=False)
+    with staging.begin() as conn:
+        for asset in (first, second):
+            conn.execute(
+                insert(STAGED_CHILDREN["serial_number"]).values(
+                    source="s", asset_id=asset, serial_number="VMware-42 11 22", serial_type="bios"
+                )
+            )
+            conn.execute(
+                insert(STAGED_CHILDREN["serial_number"]).values(
+                    source="s", asset_id=asset, serial_number=f"OWN-{asset}", serial_type="system"
+                )
+            )
+            conn.execute(
+                insert(STAGED_CHILDREN["network_interface"]).values(
+                    source="s", asset_id=asset, interface_name="ens160", mac_address="00:0C:29:11:22:33"
+                )
+            )
+        conn.execute(
+            insert(STAGED_CHILDREN["serial_number"]).values(
+                source="s", asset_id=first, serial_number="To be filled by O.E.M.", serial_type="board"
+            )
+        )
+    run(staging)
+    payload = build_payload(staging, MAPPINGS, "t", [("s", first), ("s", second)])
+    for asset in (first, second):
+        main = payload.items[payload.main_index[("s", asset)]]
+        serials = [lk["values"]["serial_number"] for lk in main["lookup"] if lk["className"] == "cmdb_serial_number"]
+        adapters = [lk["values"] for lk in main["lookup"] if lk["className"] == "cmdb_ci_network_adapter"]
+        assert serials == [f"OWN-{asset}"]  # its own serial still identifies it
+        assert adapters == [{"name": "ens160"}]
+        note = " ".join(payload.notes[("s", asset)])
+        assert "serial number 'VMware-42 11 22' (shared with another asset)" in note
+        assert "MAC address 00:0C:29:11:22:33 (shared with another asset)" in note
+    assert "'To be filled by O.E.M.' (a placeholder)" in " ".join(payload.notes[("s", first)])

@@ -314,3 +314,30 @@ def test_software_sorts(estate, sort: str) -> None:  # type: ignore[no-untyped-d
     key = sort.lstrip("-")
     values = [r[key] for r in rows if r[key] is not None]
     assert values == sorted(values, reverse=sort.startswith("-")) or key in ("name", "version", "publisher")
+
+
+def test_an_asset_two_schedules_select_is_a_row_per_schedule(estate) -> None:  # type: ignore[no-untyped-def]
+    """FM-8: each schedule keeps its own state for an asset; the list shows both and pages over rows."""
+    asset = column(estate, "SELECT asset_id FROM qcmdb.asset_classification WHERE source = 'sim' ORDER BY 1 LIMIT 1")[0]
+    with estate.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO qcmdb.asset_classification (schedule, source, asset_id, target_class, state, "
+                "failure_code, reason, mapping_version, content_hash) SELECT 'second', source, asset_id, target_class, "
+                "'failed', 'CLASS_CONFLICT', 'CLASS_CONFLICT: held', mapping_version, content_hash "
+                "FROM qcmdb.asset_classification WHERE source = 'sim' AND asset_id = :a"
+            ),
+            {"a": asset},
+        )
+    try:
+        rows, n = list_assets(estate, AssetFilters(), page_size=100, sort="asset_id")
+        assert n == len(rows) == 43
+        mine = [r for r in rows if (r["source"], r["asset_id"]) == ("sim", asset)]
+        assert [r["schedule"] for r in mine] == sorted(r["schedule"] for r in mine) and len(mine) == 2
+        assert "second" in {r["schedule"] for r in mine}
+        assert total(estate, schedule="second") == 1
+        assert total(estate, state="failed", schedule="second") == 1
+        assert list_assets(estate, AssetFilters(), page=5, page_size=10, sort="asset_id")[0] == rows[40:]
+    finally:
+        with estate.begin() as conn:
+            conn.execute(text("DELETE FROM qcmdb.asset_classification WHERE schedule = 'second'"))

@@ -26,7 +26,10 @@ properties: {download_batch_size: 300}
 
 def test_the_shipped_configuration_is_valid() -> None:
     config = load_config(REPO / "include/config/qualys_cmdb.yaml")
-    assert [s.dag_id for s in config.active_intake_schedules()] == ["qualys_to_cmdb__demo"]
+    assert [s.dag_id for s in config.active_intake_schedules()] == [
+        "qualys_to_cmdb__demo",
+        "qualys_to_cmdb__linux_servers",
+    ]
 
 
 def test_a_valid_file_gives_typed_settings_with_the_seed_defaults() -> None:
@@ -251,3 +254,24 @@ def test_the_task_timeout_has_a_default_and_a_range() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config(GOOD.replace("{download_batch_size: 300}", "{task_timeout_minutes: 5}"))
     assert "properties.task_timeout_minutes: Input should be greater than or equal to 10" in err.value.problems
+
+
+def test_a_schedule_may_name_its_own_target_transform_map() -> None:
+    """QS-5: the schedule's import set table wins over the properties' one; with IRE it is unused, and said so."""
+    text = """
+sources: [{name: s, pod: US1, connection_id: c}]
+schedules:
+  - {name: servers, source: s, transform_map_table: u_server_import}
+  - {name: rest, source: s}
+properties: {insertion_method: transform_map, transform_map_table: u_qualys_computer_import}
+"""
+    config = parse_config(text)
+    assert [config.transform_map_table(config.schedule(n)) for n in ("servers", "rest")] == [
+        "u_server_import",
+        "u_qualys_computer_import",
+    ]
+    assert config.warnings() == []
+    ire = parse_config(text.replace("insertion_method: transform_map", "insertion_method: ire"))
+    assert any("schedules[0].transform_map_table: 'servers' names a transform map" in w for w in ire.warnings())
+    with pytest.raises(ConfigError, match=r"schedules\[0\]\.transform_map_table: String should match pattern"):
+        parse_config(text.replace("u_server_import", "'u_server_import; drop'"))

@@ -15,14 +15,20 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from qualys_cmdb.classify.identifiers import identifying_mac_sql
+from qualys_cmdb.classify.identifiers import (
+    identifying_mac_sql,
+    normal_mac_sql,
+    normal_serial_sql,
+    placeholder_serial_sql,
+    shared_values_sql,
+)
 from qualys_cmdb.classify.mappings import Condition, FieldSource, Mappings
 from qualys_cmdb.classify.source import SOURCE_COLUMNS, SOURCE_FROM
 from qualys_cmdb.staging.locks import Step, lock_for_transaction
 from qualys_cmdb.staging.schema import SCHEMA
 
 #: failure_code of an asset classify could not give a class, or nothing to identify it by.
-CLASSIFICATION_FAILURES = ("NO_CLASS", "NO_INSTANCE_ID", "NOT_IDENTIFIABLE", "CLASS_CONFLICT")
+CLASSIFICATION_FAILURES = ("NO_CLASS", "NO_INSTANCE_ID", "NOT_IDENTIFIABLE", "SHARED_IDENTIFIER", "CLASS_CONFLICT")
 
 
 @dataclass
@@ -117,16 +123,31 @@ def classify_assets(
         or "'{}'::jsonb"
     )
     nic = f'"{SCHEMA}".staged_network_interface'
+    shared = shared_values_sql(SCHEMA, src)
+    name_field = mappings.ci_fields.get("name")
+    shared_name = (
+        f"SELECT lower(btrim({field_sql(name_field)})) AS v FROM {SOURCE_FROM} WHERE a.source = {src} "
+        "GROUP BY 1 HAVING count(*) > 1"
+        if name_field
+        else "SELECT NULL::text AS v WHERE false"
+    )
     # MATERIALIZED: each asset's payload is built once. Inlined, the CTE's expressions would be copied into every
     # place that reads them (the CI, its hash, three failure checks): 7 payloads per asset, and 1.7x the time.
     sql = f"""
-        WITH changed AS MATERIALIZED (
+        WITH shared_serial AS ({shared["serial"]}),
+        shared_mac AS ({shared["mac"]}),
+        shared_name AS ({shared_name}),
+        changed AS MATERIALIZED (
             SELECT {", ".join(f'{expr} AS "{name}"' for name, expr in SOURCE_COLUMNS.items())},
                    v.content_hash AS _content_hash,
                    CASE {when_rules or "WHEN false THEN NULL"} END AS _rule_no,
                    jsonb_strip_nulls({payload}) AS _payload,
                    EXISTS (SELECT 1 FROM {nic} n WHERE n.source = a.source AND n.asset_id = a.asset_id
-                           AND {identifying_mac_sql("n.mac_address")}) AS _has_nic
+                           AND {identifying_mac_sql("n.mac_address")}
+                           AND {normal_mac_sql("n.mac_address")} NOT IN (SELECT v FROM shared_mac)) AS _has_nic,
+                   EXISTS (SELECT 1 FROM "{SCHEMA}".asset_classification k
+                           WHERE k.source = a.source AND k.asset_id = a.asset_id AND k.cmdb_sys_id IS NOT NULL
+                          ) AS _known
             FROM {SOURCE_FROM}
             JOIN "{SCHEMA}".schedule_asset v
                  ON v.schedule = {sch} AND v.source = a.source AND v.asset_id = a.asset_id
@@ -140,6 +161,11 @@ def classify_assets(
         rules(rule_no, target_class, name) AS (VALUES {rule_rows}),
         decided AS (
             SELECT x.*,
+                   x._payload ->> 'serial_number' IS NOT NULL AND (
+                       {placeholder_serial_sql("x._payload ->> 'serial_number'")}
+                       OR {normal_serial_sql("x._payload ->> 'serial_number'")} IN (SELECT v FROM shared_serial)
+                   ) AS _bad_serial,
+                   lower(btrim(x._payload ->> 'name')) IN (SELECT v FROM shared_name) AS _shared_name,
                    coalesce({override}, r.target_class, hw.target_class) AS _class,
                    CASE WHEN {override} IS NOT NULL THEN 'schedule override'
                         WHEN r.target_class IS NOT NULL THEN r.name
@@ -153,7 +179,8 @@ def classify_assets(
         judged AS (
             SELECT d.*,
                    CASE WHEN d._class = ANY({vm_classes}) THEN d._payload
-                        ELSE d._payload - 'object_id' END AS _ci,
+                        ELSE d._payload - 'object_id' END
+                   - CASE WHEN d._bad_serial THEN 'serial_number' ELSE '' END AS _ci,
                    CASE
                      WHEN d._class IS NULL THEN
                        'no CI-class rule or hardware mapping matches (os_category_1=' || coalesce(d.os_category_1, '-')
@@ -162,15 +189,25 @@ def classify_assets(
                        || coalesce(d.hardware_category_2, '-') || '): add a rule or a hardware mapping'
                      WHEN d._class = ANY({vm_classes}) AND d._payload ->> 'object_id' IS NULL THEN
                        d._class || ' is identified by object_id, and the asset has no cloud instance id'
-                     WHEN NOT (d._class = ANY({vm_classes})) AND d._payload ->> 'serial_number' IS NULL
-                          AND d._payload ->> 'name' IS NULL AND NOT d._has_nic THEN
-                       'nothing identifies it in the CMDB: no serial number, no name and no network adapter'
+                     WHEN NOT (d._class = ANY({vm_classes})) AND (d._payload ->> 'serial_number' IS NULL
+                          OR d._bad_serial) AND d._payload ->> 'name' IS NULL AND NOT d._has_nic THEN
+                       'nothing identifies it in the CMDB: no serial number of its own, no name and no network '
+                       || 'adapter with a MAC address of its own'
+                     WHEN NOT (d._class = ANY({vm_classes})) AND (d._payload ->> 'serial_number' IS NULL
+                          OR d._bad_serial) AND d._shared_name AND NOT d._has_nic AND NOT d._known THEN
+                       'SHARED_IDENTIFIER: only its name could identify it, and another asset of the source has the '
+                       || 'name ' || quote_literal(d._payload ->> 'name') || ' too: held so that the CMDB does not '
+                       || 'merge them into one CI. Give it a serial number or a network adapter in Qualys (or rename '
+                       || 'one of them), then retry it'
                    END AS _failure,
                    CASE
                      WHEN d._class IS NULL THEN 'NO_CLASS'
                      WHEN d._class = ANY({vm_classes}) AND d._payload ->> 'object_id' IS NULL THEN 'NO_INSTANCE_ID'
-                     WHEN NOT (d._class = ANY({vm_classes})) AND d._payload ->> 'serial_number' IS NULL
-                          AND d._payload ->> 'name' IS NULL AND NOT d._has_nic THEN 'NOT_IDENTIFIABLE'
+                     WHEN NOT (d._class = ANY({vm_classes})) AND (d._payload ->> 'serial_number' IS NULL
+                          OR d._bad_serial) AND d._payload ->> 'name' IS NULL AND NOT d._has_nic THEN 'NOT_IDENTIFIABLE'
+                     WHEN NOT (d._class = ANY({vm_classes})) AND (d._payload ->> 'serial_number' IS NULL
+                          OR d._bad_serial) AND d._shared_name AND NOT d._has_nic AND NOT d._known
+                     THEN 'SHARED_IDENTIFIER'
                    END AS _failure_code
             FROM decided d
         )
@@ -178,7 +215,8 @@ def classify_assets(
             (source, asset_id, schedule, target_class, matched_by, class_override, mapping_version, content_hash,
              payload, payload_hash, state, reason, failure_code, classified_run, classified_at)
         SELECT j.source, j.asset_id, {sch}, j._class, j._matched, {override}, {ver},
-               j._content_hash, j._ci, md5(j._ci::text || j._content_hash || coalesce(j._class, '')),
+               j._content_hash, j._ci,
+               md5(j._ci::text || j._content_hash || coalesce(j._class, '') || {params.add(mappings.sent_maps_digest)}),
                CASE WHEN j._failure IS NOT NULL THEN 'failed' ELSE 'pending' END, j._failure, j._failure_code,
                {params.add(run_id)}, now()
         FROM judged j

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,13 @@ CHILD_MAPS = {
     "software": (staged_software,),
     "software_instance": (STAGED_CHILDREN["software_install"], staged_software),
 }
+#: Where the rows of a multi-row related table may come from (``rows:``): a staged detail table, or ``software``
+#: (an asset's installs, each read with its package's catalog row: publisher, lifecycle, license …).
+ROW_SOURCES = {
+    **{kind: (table,) for kind, table in STAGED_CHILDREN.items() if kind not in ("os", "hardware", "software_install")},
+    "software": (STAGED_CHILDREN["software_install"], staged_software),
+}
+_TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # related tables are named in Table API paths: nothing else passes
 
 
 class MappingError(ValueError):
@@ -93,6 +101,22 @@ class FieldSource:
 
 
 @dataclass(frozen=True)
+class RelatedTable:
+    """A related table (CM-4): CMDB rows under the CI for values the CI's class has no column for.
+
+    Without ``rows``, one row per CI from the asset's own attributes (asset, OS, hardware details). With ``rows``,
+    one row per row of a staged detail kind (:data:`ROW_SOURCES`: open ports, processors, software …), told apart
+    under the CI by the fields ``identified_by`` (as the related entry of the instance's identification rule does):
+    a row without a value for one of them, or with the same values as an earlier row, is not sent, as IRE would
+    refuse the whole CI for it.
+    """
+
+    fields: dict[str, FieldSource]
+    rows: str | None = None
+    identified_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Mappings:
     """Everything classify and load need, validated."""
 
@@ -103,8 +127,12 @@ class Mappings:
     discovery_source: str
     ci_fields: dict[str, FieldSource]
     child_fields: dict[str, dict[str, FieldSource]]
-    related_tables: dict[str, dict[str, FieldSource]]
+    related_tables: dict[str, RelatedTable]
     field_lengths: dict[str, int] = field(default_factory=dict)
+    #: A digest of everything besides the CI's values that shapes what a load sends (lookup, related and dependent
+    #: field maps, lengths, discovery source): part of each asset's payload hash, so that a change of these maps
+    #: sends the assets again, and only such a change (a new rule or comment re-classifies, but sends nothing new).
+    sent_maps_digest: str = ""
 
     @property
     def active_rules(self) -> list[CiClassRule]:
@@ -182,17 +210,14 @@ def load_mappings(path: str | Path | None = None) -> Mappings:
         k: _field_map(maps.get(k), f"{where}", k, problems, {c.name for t in tables for c in t.columns})
         for k, tables in CHILD_MAPS.items()
     }
-    related = {
-        table: _field_map(cols, f"{where}", table, problems)
-        for table, cols in (maps.get("related_tables") or {}).items()
-        if table != "__line__"
-    }
+    related = _related_tables(maps.get("related_tables"), f"{where}", problems)
     lengths = {k: int(v) for k, v in (maps.get("field_lengths") or {"default": 255}).items() if k != "__line__"}
     source = maps.get("discovery_source")
     if not isinstance(source, str) or not source:
         problems.append(f"{where}:{maps.get('__line__', 1)}: discovery_source is required (e.g. Qualys)")
     if problems:
         raise MappingError(problems)
+    sent_maps = repr((children, related, sorted(lengths.items()), source))
     return Mappings(
         version=digest.hexdigest()[:16],
         classes=classes,
@@ -203,6 +228,7 @@ def load_mappings(path: str | Path | None = None) -> Mappings:
         child_fields=children,
         related_tables=related,
         field_lengths=lengths,
+        sent_maps_digest=hashlib.md5(sent_maps.encode(), usedforsecurity=False).hexdigest(),
     )
 
 
@@ -312,8 +338,68 @@ def _hardware(text: str, where: Path, classes: dict[str, str | None], problems: 
     return out
 
 
+def _related_tables(raw: Any, where: str, problems: list[str]) -> dict[str, RelatedTable]:
+    """The ``related_tables:`` section: per table, its fields (one row per CI), or ``rows``, ``identified_by`` and
+    ``fields`` (one row per staged detail row)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problems.append(f"{where}:1: related_tables must map each related table to its fields")
+        return {}
+    out: dict[str, RelatedTable] = {}
+    for table, spec in raw.items():
+        if table == "__line__":
+            continue
+        at = f"{where}:{spec.get('__line__', raw['__line__']) if isinstance(spec, dict) else raw['__line__']}"
+        if not _TABLE_NAME.match(str(table)):
+            problems.append(f"{at}: related table {table!r} is not a table name (lower case, digits, underscores)")
+            continue
+        if not isinstance(spec, dict):
+            problems.append(f"{at}: related table {table}: expected its fields, or rows, identified_by and fields")
+            continue
+        if "rows" not in spec:
+            if {"identified_by", "fields"} & set(spec):
+                problems.append(
+                    f"{at}: related table {table}: identified_by and fields go with rows: (the staged detail kind "
+                    "that gives one row each); a table with one row per CI maps its fields directly"
+                )
+                continue
+            out[str(table)] = RelatedTable(_field_map(spec, where, table, problems, transforms=False))
+            continue
+        unknown = set(spec) - {"rows", "identified_by", "fields", "__line__"}
+        if unknown:
+            problems.append(f"{at}: related table {table}: unknown setting(s) {', '.join(sorted(unknown))}")
+        kind = spec.get("rows")
+        if not isinstance(kind, str) or kind not in ROW_SOURCES:
+            problems.append(
+                f"{at}: related table {table}: rows: {kind!r} is not a staged detail kind "
+                f"(use one of {', '.join(sorted(ROW_SOURCES))})"
+            )
+            continue
+        columns = {c.name for t in ROW_SOURCES[kind] for c in t.columns} - {"source", "asset_id"}
+        fields = _field_map(spec.get("fields"), where, f"{table}.fields", problems, columns, transforms=False)
+        identity = spec.get("identified_by")
+        if not isinstance(identity, list) or not identity or not all(isinstance(f, str) for f in identity):
+            problems.append(
+                f"{at}: related table {table}: identified_by must list the fields that tell its rows apart under "
+                "one CI (those of the related entry of the CI's identification rule, e.g. [u_port, u_protocol])"
+            )
+            continue
+        for name in identity:
+            if name not in fields:
+                problems.append(f"{at}: related table {table}: identified_by names {name!r}, not one of its fields")
+        out[str(table)] = RelatedTable(fields, kind, tuple(identity))
+    return out
+
+
 def _field_map(
-    raw: Any, where: str, section: str, problems: list[str], columns: set[str] | None = None
+    raw: Any,
+    where: str,
+    section: str,
+    problems: list[str],
+    columns: set[str] | None = None,
+    *,
+    transforms: bool = True,
 ) -> dict[str, FieldSource]:
     """A ``CMDB field: attribute(s)`` section; attributes must be ``columns`` (default: the classification source)."""
     known = columns if columns is not None else set(SOURCE_COLUMNS)
@@ -326,6 +412,12 @@ def _field_map(
         if target == "__line__":
             continue
         transform = None
+        if isinstance(spec, dict) and not transforms:
+            problems.append(
+                f"{where}:{spec.get('__line__', line)}: {section}.{target}: transforms apply to the CI's fields only; "
+                "map a staging attribute (or a list of them)"
+            )
+            continue
         if isinstance(spec, dict):
             transform = spec.get("transform")
             if transform not in TRANSFORMS:

@@ -387,9 +387,14 @@ class ServiceNowHook(BaseHook):
         return {str(a.get("element")) for a in result.get("attributes") or [] if a.get("element")}
 
     def table_insert(self, table: str, values: dict[str, Any]) -> dict[str, Any]:
-        """Insert one row; returns it."""
+        """Insert one row; returns it. Never sent twice by the retry policy (a second POST is a second row): raises
+        :class:`ServiceNowAnswerLost` when the answer is lost, and the caller reads back what the instance did."""
         response = self.request(
-            "POST", f"/api/now/table/{table}", json=values, headers={"Content-Type": "application/json"}
+            "POST",
+            f"/api/now/table/{table}",
+            idempotent=False,
+            json=values,
+            headers={"Content-Type": "application/json"},
         )
         return dict(response.json().get("result") or {})
 

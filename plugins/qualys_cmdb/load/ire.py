@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, bindparam, text
 
+from qualys_cmdb.classify.identifiers import SharedIdentifiers, shared_identifiers
 from qualys_cmdb.classify.mappings import Mappings
 from qualys_cmdb.hooks.servicenow import IreOutcome, ServiceNowHook
-from qualys_cmdb.load.payload import Payload, build_payload
+from qualys_cmdb.load.payload import Payload, SkippedRows, build_payload
 from qualys_cmdb.staging.locks import Step, schedule_held
 from qualys_cmdb.staging.schema import SCHEMA
 
@@ -37,6 +38,7 @@ class LoadResult:
     by_siblings: int = 0  # recorded without a call: another schedule of the source wrote the same values
     refused: list[tuple[str, str]] = field(default_factory=list)  # ("source/asset id", reason), for the task log
     switches: list[tuple[str, str]] = field(default_factory=list)  # ("source/asset id", "class sys_id") switched
+    skipped: SkippedRows = field(default_factory=SkippedRows)  # detail rows not sent (nameless, duplicate software …)
 
     def add(self, recorded: Recorded) -> None:
         """Count what :func:`record_outcomes` stored for a batch."""
@@ -91,17 +93,18 @@ def load_approved(
     result = LoadResult()
     calls_before = hook.calls
     with schedule_held(engine, Step.LOAD, source or schedule), ThreadPoolExecutor(1, "ire-request") as requests:
-        payload = _next_batch(engine, mappings, schedule, batch_size, set(), result)
+        shared = shared_identifiers(engine, {source} if source else sources_of(engine, schedule))
+        payload = _next_batch(engine, mappings, schedule, batch_size, set(), result, shared)
         while payload is not None:
             answer = requests.submit(
                 hook.identify_reconcile, payload.items, mappings.discovery_source, relations=payload.relations
             )
-            following = _next_batch(engine, mappings, schedule, batch_size, set(payload.main_index), result)
+            following = _next_batch(engine, mappings, schedule, batch_size, set(payload.main_index), result, shared)
             recorded = _record_batch(engine, schedule, payload, answer.result(), result)
             if (
                 any(r[0] == schedule for r in recorded.restored) and following is None
             ):  # a CI's keeper goes back: there is one more batch
-                following = _next_batch(engine, mappings, schedule, batch_size, set(), result)
+                following = _next_batch(engine, mappings, schedule, batch_size, set(), result, shared)
             payload = following
     result.calls = hook.calls - calls_before
     return result
@@ -146,6 +149,7 @@ def _next_batch(
     batch_size: int,
     in_flight: set[tuple[str, int]],
     result: LoadResult,
+    shared: SharedIdentifiers,
 ) -> Payload | None:
     """The payload of the next ``batch_size`` approved assets that are not in the batch being sent (assets another
     schedule of the source already wrote the same way are recorded on the way, and not sent)."""
@@ -153,7 +157,7 @@ def _next_batch(
         keys = [k for k in waiting(engine, schedule, "approved", batch_size + len(in_flight)) if k not in in_flight]
         if not keys:
             return None
-        payload = build_payload(engine, mappings, schedule, keys[:batch_size])
+        payload = build_payload(engine, mappings, schedule, keys[:batch_size], shared)
         skipped = sent_by_siblings(engine, schedule, payload.sent_hashes())
         if not skipped:
             return payload
@@ -161,6 +165,16 @@ def _next_batch(
         still = set(waiting_among(engine, schedule, list(payload.main_index)))
         if still:
             return payload.without(set(payload.main_index) - still)
+
+
+def sources_of(engine: Engine, schedule: str) -> set[str]:
+    """The sources of the schedule's classified assets (one, for a schedule)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(f'SELECT DISTINCT source FROM "{SCHEMA}".asset_classification WHERE schedule = :schedule'),
+            {"schedule": schedule},
+        )
+        return {str(r[0]) for r in rows}
 
 
 def waiting_among(engine: Engine, schedule: str, keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -181,6 +195,7 @@ def _record_batch(
     """Check every item of one batch's outcomes; store its assets' outcomes and add them to ``result``."""
     owners = payload.owners()
     hashes = payload.sent_hashes()
+    result.skipped.update(payload.skipped)
     problems: dict[tuple[str, int], list[str]] = defaultdict(list)
     codes: dict[tuple[str, int], str] = {}
     for outcome, owner in zip(outcomes, owners, strict=True):
@@ -211,7 +226,8 @@ def _record_batch(
             result.operations[op] = result.operations.get(op, 0) + 1
             if op == "UPDATE_WITH_SWITCH":
                 result.switches.append((f"{key[0]}/{key[1]}", f"{main.class_name} {main.sys_id}"))
-            note = ("truncated: " + ", ".join(payload.truncated[key])) if key in payload.truncated else None
+            notes = [("truncated: " + ", ".join(payload.truncated[key]))] if key in payload.truncated else []
+            note = "; ".join(notes + payload.notes.get(key, [])) or None
             loaded.append(
                 {
                     "source": key[0],
@@ -223,13 +239,22 @@ def _record_batch(
                     "sent_hash": hashes[key],
                 }
             )
-    recorded = record_outcomes(engine, schedule, loaded, failed)
+    unnamed = [
+        (schedule, str(r["source"]), int(str(r["asset_id"])))
+        for r in loaded
+        if (r["source"], r["asset_id"]) in payload.unnamed
+    ]
+    recorded = record_outcomes(engine, schedule, loaded, failed, send_again=unnamed)
     result.add(recorded)
     return recorded
 
 
 def record_outcomes(
-    engine: Engine, schedule: str, loaded: list[dict[str, object]], failed: list[dict[str, object]]
+    engine: Engine,
+    schedule: str,
+    loaded: list[dict[str, object]],
+    failed: list[dict[str, object]],
+    send_again: list[tuple[str, str, int]] | None = None,
 ) -> Recorded:
     """Store a batch's outcomes for ``schedule`` in one transaction (executemany).
 
@@ -238,10 +263,12 @@ def record_outcomes(
     address, a placeholder serial, a reused or truncated name led identification astray). The asset that held the
     CI first keeps it; the others are held as failed (``SHARED_CI``) with a reason that names the keeper and the
     CI; and the keeper goes back to *approved*, so that the CI gets the keeper's data again (a held asset's values
-    may have been written over it).
+    may have been written over it). ``send_again`` (assets sent without their shared name) go back too: known to
+    the CMDB by their Qualys asset id now, they get their name without the risk of a match by name.
     """
     with engine.begin() as conn:
         held, restored = _shared_ci(conn, schedule, loaded)
+        restored += [k for k in send_again or [] if (k[1], k[2]) not in held and k not in restored]
         loaded = [
             {"sent_hash": None, **r, "schedule": schedule} for r in loaded if (r["source"], r["asset_id"]) not in held
         ]
@@ -332,10 +359,11 @@ def preview_pending(
 ) -> int:
     """BY-2: ask IRE's dry run what it would do with each pending asset; store INSERT/UPDATE and the CI matched."""
     keys = waiting(engine, schedule, "pending", 1_000_000)
+    shared = shared_identifiers(engine, {k[0] for k in keys})
     done = 0
     for start in range(0, len(keys), max(1, min(batch_size, MAX_IRE_BATCH))):
         batch = keys[start : start + batch_size]
-        payload = build_payload(engine, mappings, schedule, batch)
+        payload = build_payload(engine, mappings, schedule, batch, shared)
         outcomes = hook.identify_reconcile(
             payload.items, mappings.discovery_source, relations=payload.relations, mode="query"
         )

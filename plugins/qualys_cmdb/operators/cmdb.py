@@ -85,13 +85,18 @@ class LoadCmdbOperator(ScheduleOperator):
                     hook,
                     load_mappings(),
                     schedule.name,
-                    props.transform_map_table,
+                    config.transform_map_table(schedule),
                     props.copy_empty_fields,
                     source=source.name,
                 )
         finally:
             hook.close()
         method = "identification engine" if props.insertion_method == "ire" else "transform map"
+        if props.insertion_method != "ire":
+            method += f" {config.transform_map_table(schedule)}"
+        for message, details in result.skipped.log_entries():  # guide 2.2: listed in the application log, once a load
+            app_log.warning("load", message, **details)
+            self.log.warning("%s", message)
         out: dict[str, object] = {
             "sent": result.sent,
             "loaded": result.loaded,
@@ -101,6 +106,7 @@ class LoadCmdbOperator(ScheduleOperator):
             "errors": result.errors,
             "shared_ci": result.shared_ci,
             "written_by_other_schedules": result.by_siblings,
+            "detail_rows_not_sent": sum(sum(map(len, a.values())) for a in result.skipped.by_reason.values()),
         }
         message = f"{method}: {result.loaded} loaded, {result.failed} failed, {result.calls} CMDB call(s)"
         if result.failed:

@@ -396,6 +396,7 @@ def _approval_routes(app: FastAPI) -> None:
             "failed.html",
             title="Failed assets",
             schedules=[s.name for s in config.active_intake_schedules()],
+            codes=views.failure_codes(_engine()),
             **_asset_list(_engine(), request, "failed"),
         )
 

@@ -154,6 +154,7 @@ class AssetFilters(_Filters):
     cmdb_class: str | None = None
     run: str | None = None  # the run that classified the asset
     reason: str | None = None  # exact failure reason
+    code: str | None = None  # failure code: NO_CLASS, SHARED_CI, CLASS_CONFLICT, … or the CMDB's error code
     os_category_1: str | None = None
     os_name: str | None = None
     hardware_category_1: str | None = None
@@ -179,6 +180,7 @@ _ASSET_COLUMNS: dict[str, ColumnElement[Any]] = {
     "cmdb_class": _c.c.cmdb_class,
     "run": _c.c.classified_run,
     "reason": _c.c.reason,
+    "code": _c.c.failure_code,
     "os_category_1": _os.c.os_category_1,
     "os_name": _os.c.os_name,
     "hardware_category_1": _hw.c.hardware_category_1,
@@ -198,7 +200,8 @@ _OS_TEXT = func.coalesce(func.nullif(_os.c.os_full_name, ""), _os.c.os_name)
 
 
 def _asset_from(filters: AssetFilters | None = None, by: Sequence[str] = ()) -> FromClause:
-    """Staged assets outer-joined to their OS, hardware and classification rows (at most one each per asset).
+    """Staged assets outer-joined to their OS and hardware rows (at most one each per asset) and classification rows
+    (one per schedule that classified the asset).
 
     With ``filters``, only the tables its set fields (or the grouped fields ``by``) need: counting over millions of
     joined install rows must not drag along joins that decide nothing. Without, all of them (for the list rows).
@@ -324,6 +327,7 @@ ASSET_COLUMNS: tuple[str, ...] = (
     "target_class",
     "state",
     "reason",
+    "failure_code",
     "preview_operation",
     "preview_sys_id",
     "cmdb_sys_id",
@@ -356,6 +360,7 @@ def _asset_select_columns() -> list[ColumnElement[Any]]:
         "target_class": _c.c.target_class,
         "state": _c.c.state,
         "reason": _c.c.reason,
+        "failure_code": _c.c.failure_code,
         "preview_operation": _c.c.preview_operation,
         "preview_sys_id": _c.c.preview_sys_id,
         "cmdb_sys_id": _c.c.cmdb_sys_id,
@@ -387,6 +392,7 @@ ASSET_SORTS: dict[str, ColumnElement[Any]] = {
     "target_class": _c.c.target_class,
     "state": _c.c.state,
     "reason": _c.c.reason,
+    "failure_code": _c.c.failure_code,
     "preview_operation": _c.c.preview_operation,
     "cmdb_class": _c.c.cmdb_class,
     "classified_run": _c.c.classified_run,
@@ -426,22 +432,30 @@ def count_assets(conn: Connection, filters: AssetFilters) -> int:
 def list_assets(
     engine: Engine, filters: AssetFilters, *, page: int = 1, page_size: int = 50, sort: str = "name"
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of staged assets matching ``filters`` (columns: :data:`ASSET_COLUMNS`) and how many match in all.
+    """One page of staged assets matching ``filters`` (columns: :data:`ASSET_COLUMNS`) and how many rows match in all.
 
-    ``sort`` is a key of :data:`ASSET_SORTS`, "-" first for descending; ties are broken by (source, asset id).
+    An asset that several schedules of its source select is one row per schedule (each schedule keeps its own
+    classification, decision and load state, FM-8); an asset no schedule classified yet is one row.
+    ``sort`` is a key of :data:`ASSET_SORTS`, "-" first for descending; ties are broken by (source, asset id,
+    schedule).
     """
     size, offset = _page(page, page_size)
     name, descending = resolve_sort(sort, ASSET_SORTS, "name")
+    conds = _asset_conditions(filters)
     query = (
         select(*_asset_select_columns())
         .select_from(_asset_from())
-        .where(*_asset_conditions(filters))
-        .order_by(_ordering(ASSET_SORTS[name], descending), _a.c.source, _a.c.asset_id)
+        .where(*conds)
+        .order_by(_ordering(ASSET_SORTS[name], descending), _a.c.source, _a.c.asset_id, _c.c.schedule)
         .limit(size)
         .offset(offset)
     )
     with engine.connect() as conn:
-        total = count_assets(conn, filters)
+        total = int(
+            conn.execute(
+                select(func.count()).select_from(_asset_from(filters, by=("schedule",))).where(*conds)
+            ).scalar_one()
+        )
         rows = [dict(r) for r in conn.execute(query).mappings()] if total > offset else []
     return rows, total
 

@@ -98,10 +98,11 @@ _SPECS = (
         "failed",
         "Failed Qualys assets",
         "Assets",
-        "Assets that could not be classified or that the CMDB refused, by reason.",
+        "Assets that could not be classified, were held (shared CI or identifier, class conflict between schedules) "
+        "or that the CMDB refused, by failure code.",
         page="failed",
         base=AssetFilters(state="failed"),
-        by=("reason",),
+        by=("code",),
     ),
     ReportSpec(
         "hardware_manufacturers",

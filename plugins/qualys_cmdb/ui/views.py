@@ -181,6 +181,19 @@ def classification_counts(engine: Engine) -> dict[str, dict[str, int]]:
     return out
 
 
+def failure_codes(engine: Engine) -> list[str]:
+    """The failure codes of the failed assets (for the Failed assets page's filter), most frequent first."""
+    c = asset_classification.c
+    query = (
+        select(c.failure_code)
+        .where(c.state == "failed", c.failure_code.is_not(None))
+        .group_by(c.failure_code)
+        .order_by(func.count().desc(), c.failure_code)
+    )
+    with engine.connect() as conn:
+        return [str(code) for code in conn.execute(query).scalars()]
+
+
 def runs_of(engine: Engine, schedule: str | None, state: str = "pending", limit: int = 30) -> list[str]:
     """Runs that classified assets now in ``state`` (for "decide all of a run")."""
     c = asset_classification.c
