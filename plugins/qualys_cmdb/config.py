@@ -1,6 +1,7 @@
 """Typed configuration: API sources, schedules and properties from one YAML file, with clear validation errors.
 
-The file is ``include/config/qualys_cmdb.yaml`` by default; ``QUALYS_CMDB_CONFIG`` names another one. Every problem
+The file is ``include/config/qualys_cmdb.yaml`` by default (in the working directory, else the copy shipped in the
+package: see :data:`DEFAULTS_DIR`); ``QUALYS_CMDB_CONFIG`` names another one. Every problem
 is reported with its place (``schedules[2].interval: ...``), all at once; an invalid file yields no configuration
 at all, so no DAG is ever half-built from it. Credentials never appear here: a source names the Airflow connection
 that holds them.
@@ -22,7 +23,15 @@ from qualys_cmdb.pods import PLATFORMS
 from qualys_cmdb.qql import QqlError, QqlFilter, parse_qql
 
 CONFIG_ENV = "QUALYS_CMDB_CONFIG"
+#: The project's configuration, relative to the working directory (an Astro-style project's ``include/``).
 DEFAULT_CONFIG = Path("include") / "config" / "qualys_cmdb.yaml"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+#: The default configuration and mappings shipped with the package: ``qualys_cmdb/defaults/`` in an installed wheel
+#: (built from the repository's ``include/``, see pyproject.toml), ``include/`` itself next to ``plugins/`` in a source
+#: checkout or an editable install.
+DEFAULTS_DIR = (
+    _PACKAGE_DIR / "defaults" if (_PACKAGE_DIR / "defaults").is_dir() else _PACKAGE_DIR.parents[1] / "include"
+)
 
 #: Page-size limits of the two asset APIs (reference/qualys-api.md §3.2 and §4.3).
 PAGE_SIZE_LIMIT = {"csam": 300, "hostasset": 1000}
@@ -32,6 +41,10 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 #: 16-character prefix (``qualys_to_cmdb__``, ``cmdb_to_qualys__``) and task ids (``fetch_tags__<source>``), which
 #: Airflow caps at 250 characters; 100 fits all of them with room to spare.
 NAME_MAX_LENGTH = 100
+#: A schedule's Qualys tag filter is one tag name; QPS tag names are at most 255 characters.
+TAG_NAME_MAX_LENGTH = 255
+#: A QQL filter is a handful of ``token:`value``` pairs; anything longer is a paste gone wrong.
+FILTER_MAX_LENGTH = 2000
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 _PRESETS = {
     "@hourly": "0 * * * *",
@@ -105,8 +118,8 @@ class Schedule(_Model):
     direction: Literal["qualys_to_cmdb"] = "qualys_to_cmdb"
     interval: str | None = None
     download_assets_since: datetime | None = None
-    qql_filter: str | None = None
-    tag_filter: str | None = None
+    qql_filter: Annotated[str | None, Field(max_length=FILTER_MAX_LENGTH)] = None
+    tag_filter: Annotated[str | None, Field(min_length=1, max_length=TAG_NAME_MAX_LENGTH)] = None
     details: DetailFlags = DetailFlags()
     auto_approve: bool = False
     batch_approval: bool = False  # approve or reject the whole run in Airflow's "Required actions" (HITL)
@@ -148,6 +161,13 @@ class Schedule(_Model):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
+        return value
+
+    @field_validator("qql_filter", "tag_filter")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("must be one line of printable characters (no tab, line break or control character)")
         return value
 
     @field_validator("qql_filter")
@@ -346,11 +366,14 @@ class QualysCmdbConfig(_Model):
 
 
 def config_path(path: str | Path | None = None) -> Path:
-    """The file to read: ``path``, else ``$QUALYS_CMDB_CONFIG``, else ``include/config/qualys_cmdb.yaml``."""
+    """The file to read: ``path``, else ``$QUALYS_CMDB_CONFIG``, else ``include/config/qualys_cmdb.yaml`` if the
+    working directory has one, else the default configuration shipped with the package."""
     if path:
         return Path(path)
     env = os.environ.get(CONFIG_ENV)
-    return Path(env) if env else DEFAULT_CONFIG
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else DEFAULTS_DIR / "config" / "qualys_cmdb.yaml"
 
 
 def load_config(path: str | Path | None = None) -> QualysCmdbConfig:

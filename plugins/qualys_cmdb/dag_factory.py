@@ -12,6 +12,7 @@ the next run, carries on from what was stored.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -91,6 +92,17 @@ def _timetable(schedule: Schedule | ReverseSchedule) -> Any:
     return CronDataIntervalTimetable(spec, timezone="UTC")
 
 
+def _code(value: str | None) -> str:
+    """``value`` as a Markdown code span in the DAG's doc, whatever it holds: the fence is one backtick longer than
+    the longest run of backticks in it (CommonMark), so a filter never ends the span and turns into markup."""
+    if not value:
+        return "`-`"
+    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
+
+
 def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | None = None) -> DAG:
     """The ``qualys_to_cmdb__<name>`` DAG: fetch → parse (mapped) → stage → classify → approve → load
     [→ retire_stale_cis, when the schedule asks for it] → summary."""
@@ -98,8 +110,8 @@ def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | 
     doc = (
         f"Qualys → CMDB sync **{schedule.name}** from source **{source.name}** ({source.api}).\n\n"
         f"Interval: `{schedule.interval or 'manual'}` · Download assets since: "
-        f"`{schedule.download_assets_since or 'everything'}` · QQL: `{schedule.qql_filter or '-'}` · "
-        f"tag: `{schedule.tag_filter or '-'}` · details: {schedule.details.model_dump()}\n\n"
+        f"`{schedule.download_assets_since or 'everything'}` · QQL: {_code(schedule.qql_filter)} · "
+        f"tag: {_code(schedule.tag_filter)} · details: {schedule.details.model_dump()}\n\n"
         "Trigger with `since` (ISO date-time) to re-sync assets modified after that moment; "
         "`airflow backfill create` re-syncs past intervals."
     )

@@ -275,3 +275,35 @@ properties: {insertion_method: transform_map, transform_map_table: u_qualys_comp
     assert any("schedules[0].transform_map_table: 'servers' names a transform map" in w for w in ire.warnings())
     with pytest.raises(ConfigError, match=r"schedules\[0\]\.transform_map_table: String should match pattern"):
         parse_config(text.replace("u_server_import", "'u_server_import; drop'"))
+
+
+def test_a_tag_filter_is_one_printable_line_of_at_most_255_characters() -> None:
+    """A tag name Qualys could hold; a line break or control character (a paste gone wrong) is refused."""
+    base = "sources: [{name: s, api: hostasset, api_url: 'https://q.example.org', connection_id: c}]\n"
+    ok = parse_config(base + f"schedules: [{{name: t, source: s, tag_filter: '{'x' * 255}'}}]\n")
+    assert ok.active_intake_schedules()[0].tag_filter == "x" * 255
+    with pytest.raises(ConfigError) as err:
+        parse_config(base + f"schedules: [{{name: t, source: s, tag_filter: '{'x' * 256}'}}]\n")
+    assert "schedules[0].tag_filter: String should have at most 255 characters" in err.value.problems
+    with pytest.raises(ConfigError) as err:
+        parse_config(base + 'schedules: [{name: t, source: s, tag_filter: "Servers\\nEvil"}]\n')
+    assert any(p.startswith("schedules[0].tag_filter: ") and "one line" in p for p in err.value.problems)
+
+
+def test_filters_are_code_spans_in_the_dag_doc_whatever_they_hold() -> None:
+    """A backtick or markup in a tag name cannot end the code span and inject Markdown into the DAG's page."""
+    from qualys_cmdb.dag_factory import build_dags
+
+    tag = "a`b ``<img src=x onerror=alert(1)>** [link](javascript:x)"
+    text = (
+        "sources: [{name: s, api: hostasset, api_url: 'https://q.example.org', connection_id: c}]\n"
+        f"schedules: [{{name: t, source: s, tag_filter: '{tag}'}}]\n"
+    )
+    config_file = REPO / ".qcmdb" / "test-doc-config.yaml"
+    config_file.parent.mkdir(exist_ok=True)
+    config_file.write_text(text)
+    try:
+        doc = build_dags(str(config_file))["qualys_to_cmdb__t"].doc_md
+    finally:
+        config_file.unlink()
+    assert f"tag: ``` {tag} ``` ·" in doc or f"tag: ```{tag}``` ·" in doc, doc

@@ -1,6 +1,7 @@
 """Mappings as code (CM-1 … CM-7, BY-6): CI-class rules, the hardware table, field maps — loaded and validated once.
 
-Files in ``include/mappings/`` (or ``$QUALYS_CMDB_MAPPINGS``): ``cmdb_classes.yaml``, ``ci_class_rules.yaml``,
+Files in ``$QUALYS_CMDB_MAPPINGS``, else ``include/mappings/`` (in the working directory, else the defaults shipped with
+the package: see :func:`mappings_dir`): ``cmdb_classes.yaml``, ``ci_class_rules.yaml``,
 ``hardware_classes.csv``, ``field_maps.yaml``. Every problem is reported as ``file:line: message`` and nothing is
 classified or written while one remains. The mapping *version* is a hash of the four files: a change re-classifies
 the staged assets.
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 
 from qualys_cmdb.classify.source import SOURCE_COLUMNS
+from qualys_cmdb.config import DEFAULTS_DIR
 from qualys_cmdb.staging.schema import STAGED_CHILDREN, staged_software
 
 MAPPINGS_ENV = "QUALYS_CMDB_MAPPINGS"
@@ -150,13 +152,16 @@ class Mappings:
 
 
 def mappings_dir(path: str | Path | None = None) -> Path:
-    """``path``, else ``$QUALYS_CMDB_MAPPINGS``, else ``include/mappings`` next to the package's repository."""
+    """``path``, else ``$QUALYS_CMDB_MAPPINGS``, else ``include/mappings`` if the working directory has one, else the
+    shipped defaults: ``include/mappings`` next to the package's repository (source checkout, editable install),
+    ``qualys_cmdb/defaults/mappings`` in an installed wheel."""
     if path:
         return Path(path)
     env = os.environ.get(MAPPINGS_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "include" / "mappings"
+    project = Path("include") / "mappings"
+    return project if project.is_dir() else DEFAULTS_DIR / "mappings"
 
 
 class _LineLoader(yaml.SafeLoader):
