@@ -6,8 +6,92 @@ import argparse
 import importlib
 import json
 import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from qualys_cmdb.ui.spreadsheet import Column
+
+#: What ``--format`` of the list commands says in ``--help``.
+FORMAT_HELP = (
+    "text (default): lines to read; csv: the rows as CSV (UTF-8, RFC 4180) on stdout or in --output; xlsx: an Excel "
+    "workbook, written to --output FILE (or to stdout when stdout is redirected to a file or a pipe; refused on a "
+    "terminal). A cell that begins with = + - @ gets a leading ' (no formula runs); times are UTC"
+)
+#: Rows a text listing shows unless --limit says otherwise (csv and xlsx: every row).
+TEXT_LIMIT = 200
+
+
+def _add_output(p: argparse.ArgumentParser, limit: bool = True) -> None:
+    """--format and --output (and --limit) of a list command."""
+    p.add_argument("--format", choices=["text", "csv", "xlsx"], default="text", help=FORMAT_HELP)
+    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    if limit:
+        p.add_argument(
+            "--limit", type=int, help=f"at most this many rows (default: {TEXT_LIMIT} as text, every row as csv/xlsx)"
+        )
+
+
+def _limit(args: argparse.Namespace) -> int | None:
+    if args.limit is not None:
+        return max(0, int(args.limit))
+    return TEXT_LIMIT if args.format == "text" else None
+
+
+def _xlsx_refused(args: argparse.Namespace) -> bool:
+    """An Excel workbook (binary) asked for on a terminal without --output: say how to get it (exit status 2)."""
+    if args.format == "xlsx" and not args.output and sys.stdout.isatty():
+        print(
+            "qcmdb: --format xlsx writes a binary workbook: give --output FILE.xlsx (or redirect stdout to a file)",
+            file=sys.stderr,
+        )
+        return True
+    return False
+
+
+def _write_rows(
+    args: argparse.Namespace, columns: Sequence[Any], chunks: Iterable[Sequence[Mapping[str, Any]]], title: str
+) -> int:
+    """Write the rows of ``chunks`` as args.format (csv or xlsx) to args.output or stdout; how many were written."""
+    from qualys_cmdb.ui import spreadsheet
+
+    counted = 0
+
+    def counting() -> Iterator[Sequence[Mapping[str, Any]]]:
+        nonlocal counted
+        for chunk in chunks:
+            counted += len(chunk)
+            yield chunk
+
+    if args.format == "csv":
+        pieces: Iterable[bytes] = spreadsheet.csv_stream(columns, counting())
+    else:
+        workbook = spreadsheet.spooled_xlsx(columns, counting(), title=title)
+        pieces = spreadsheet.file_chunks(workbook)
+    if args.output:
+        with open(args.output, "wb") as out:
+            for piece in pieces:
+                out.write(piece)
+        print(f"{counted} row(s) written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.flush()
+        stdout = getattr(sys.stdout, "buffer", None)
+        for piece in pieces:
+            if stdout is not None:
+                stdout.write(piece)
+            else:  # a text-only stdout (some embedding): CSV is text; xlsx was refused unless stdout is redirected
+                sys.stdout.write(piece.decode("utf-8", errors="surrogateescape"))
+        (stdout or sys.stdout).flush()
+    return counted
+
+
+def _text_output(args: argparse.Namespace) -> Any:
+    """Where a text listing goes: --output FILE, or stdout."""
+    import contextlib
+
+    if args.format == "text" and args.output:
+        return contextlib.redirect_stdout(open(args.output, "w", encoding="utf-8"))
+    return contextlib.nullcontext()
 
 
 def _config_validate(args: argparse.Namespace) -> int:
@@ -149,6 +233,17 @@ def _queue(args: argparse.Namespace) -> int:
         print(f"re-queued {len(done)} record(s): {done}" + (f"; not found: {missing}" if missing else ""))
         print("They are parsed and staged by the schedule's next run (trigger it in Airflow).")
         return 1 if missing else 0
+    if _xlsx_refused(args):
+        return 2
+    if args.format != "text":
+        from qualys_cmdb.ui import spreadsheet, views
+        from qualys_cmdb.ui.exports import QUEUE_EXPORT_COLUMNS
+
+        rows = views.queue_query(
+            direction=None, status=args.status, schedule=args.schedule, run_id=None, newest_first=False
+        ).limit(_limit(args))
+        _write_rows(args, QUEUE_EXPORT_COLUMNS, spreadsheet.query_chunks(engine, rows), "Sync queue")
+        return 0
     query = select(
         sync_queue.c.id,
         sync_queue.c.direction,
@@ -164,8 +259,8 @@ def _queue(args: argparse.Namespace) -> int:
         query = query.where(sync_queue.c.schedule == args.schedule)
     if args.status:
         query = query.where(sync_queue.c.status == args.status)
-    with engine.connect() as conn:
-        for row in conn.execute(query.limit(args.limit)):
+    with _text_output(args), engine.connect() as conn:
+        for row in conn.execute(query.limit(_limit(args))):
             if row.direction == "upload":
                 what = f"upload   {(row.request or {}).get('step', '')!s:<6} {row.record_count or 0:>3} call(s)"
             else:
@@ -179,23 +274,50 @@ def _summary(args: argparse.Namespace) -> int:
     from qualys_cmdb.staging.database import get_engine
     from qualys_cmdb.summary import intake_summary, render
 
+    if _xlsx_refused(args):
+        return 2
     config = load_config(args.config)
     try:
         reverse = config.reverse_schedule(args.schedule)
     except KeyError:
         schedule = config.schedule(args.schedule)
         summary = intake_summary(get_engine(), schedule.name, schedule.source)
-        print(render(summary))
+        text = render(summary)
     else:
         from qualys_cmdb.export.report import export_summary, render_export
 
         summary = export_summary(get_engine(), reverse.name, reverse.source)
-        print(render_export(summary))
+        text = render_export(summary)
+    if args.format == "text":
+        with _text_output(args):
+            print(text)
+    else:
+        rows = [{"figure": k, "value": v} for k, v in _flatten(summary)]
+        _write_rows(args, SUMMARY_COLUMNS, [rows], f"Summary of {args.schedule}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(summary, indent=2, default=str) + "\n")
-        print(f"summary written to {args.json}")
+        print(f"summary written to {args.json}", file=sys.stdout if args.format == "text" else sys.stderr)
     return 0
+
+
+#: The columns of ``qcmdb summary --format csv|xlsx``: one row per figure, named by its path in ``--json``'s object.
+SUMMARY_COLUMNS = (Column("figure", "Figure"), Column("value", "Value"))
+
+
+def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``(dotted.path, value)`` of every figure of a nested summary (list items by their index; an empty dict or list
+    is one figure without a value)."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else None
+    if items is None:
+        yield prefix, value
+        return
+    empty = True
+    for key, item in items:
+        empty = False
+        yield from _flatten(item, f"{prefix}.{key}" if prefix else str(key))
+    if empty and prefix:
+        yield prefix, None
 
 
 def _uploads(args: argparse.Namespace) -> int:
@@ -212,6 +334,16 @@ def _uploads(args: argparse.Namespace) -> int:
         print(f"re-queued {len(done)} item(s): {done}" + (f"; not found or not in Error: {missing}" if missing else ""))
         print("The schedule's next run sends them (trigger its cmdb_to_qualys DAG in Airflow).")
         return 1 if missing else 0
+    if _xlsx_refused(args):
+        return 2
+    if args.format != "text":
+        from qualys_cmdb.ui import spreadsheet, views
+        from qualys_cmdb.ui.exports import UPLOAD_EXPORT_COLUMNS
+
+        rows = views.upload_query(schedule=args.schedule, status=args.status, kind=None, run_id=args.run)
+        chunks = spreadsheet.query_chunks(engine, rows.limit(_limit(args)))
+        _write_rows(args, UPLOAD_EXPORT_COLUMNS, chunks, "Upload items")
+        return 0
     u = upload_item.c
     query = select(u.id, u.schedule, u.kind, u.address, u.target, u.status, u.ci_name, u.message, u.qualys_host_id)
     if args.schedule:
@@ -220,8 +352,8 @@ def _uploads(args: argparse.Namespace) -> int:
         query = query.where(u.status == args.status)
     if args.run:
         query = query.where((u.run_id == args.run) | (u.last_run_id == args.run))
-    with engine.connect() as conn:
-        for row in conn.execute(query.order_by(u.id.desc()).limit(args.limit)):
+    with _text_output(args), engine.connect() as conn:
+        for row in conn.execute(query.order_by(u.id.desc()).limit(_limit(args))):
             target = f" → {row.target}" if row.target else ""
             host = f" host {row.qualys_host_id}" if row.qualys_host_id else ""
             print(
@@ -284,8 +416,11 @@ def _assets(args: argparse.Namespace) -> int:
             "(classification failures are classified again; CMDB failures are sent again)"
         )
         return 0 if done or args.all else 1
+    if _xlsx_refused(args):
+        return 2
     filters = ["c.schedule = :schedule"]
-    params: dict[str, object] = {"schedule": args.schedule, "limit": args.limit}
+    limit = _limit(args)
+    params: dict[str, object] = {"schedule": args.schedule, "limit": limit}
     if args.state:
         filters.append("c.state = :state")
         params["state"] = args.state
@@ -299,16 +434,36 @@ def _assets(args: argparse.Namespace) -> int:
         LEFT JOIN "{SCHEMA}".staged_asset a ON a.source = c.source AND a.asset_id = c.asset_id
         WHERE {" AND ".join(filters)} ORDER BY c.source, c.asset_id LIMIT :limit
     """  # noqa: S608 - fixed clauses; every value is a bound parameter
+    if args.format != "text":
+        from qualys_cmdb.ui import spreadsheet
+
+        chunks = spreadsheet.query_chunks(engine, text(sql), params)
+        _write_rows(args, ASSET_LIST_COLUMNS, chunks, f"Assets of {args.schedule}")
+        return 0
     with engine.connect() as conn:
         rows = conn.execute(text(sql), params).mappings().all()
-    for row in rows:
-        reason = (row["reason"] or "").replace("\n", " ")
-        print(
-            f"{row['source']}/{row['asset_id']}  {row['state']:<8} {row['target_class'] or '-':<28} "
-            f"{row['failure_code'] or '':<18} {row['name'] or ''}" + (f"\n    {reason[:300]}" if reason else "")
-        )
-    print(f"{len(rows)} asset(s)" + (f" (first {args.limit})" if len(rows) == args.limit else ""))
+    with _text_output(args):
+        for row in rows:
+            reason = (row["reason"] or "").replace("\n", " ")
+            print(
+                f"{row['source']}/{row['asset_id']}  {row['state']:<8} {row['target_class'] or '-':<28} "
+                f"{row['failure_code'] or '':<18} {row['name'] or ''}" + (f"\n    {reason[:300]}" if reason else "")
+            )
+        print(f"{len(rows)} asset(s)" + (f" (first {limit})" if len(rows) == limit else ""))
     return 0
+
+
+#: The columns of ``qcmdb assets list --format csv|xlsx``: what the text shows, the reason whole.
+ASSET_LIST_COLUMNS = (
+    Column("source", "Source"),
+    Column("asset_id", "Asset id"),
+    Column("name", "Name"),
+    Column("state", "State"),
+    Column("target_class", "Target class"),
+    Column("failure_code", "Failure code"),
+    Column("cmdb_sys_id", "CMDB sys_id"),
+    Column("reason", "Reason"),
+)
 
 
 def _stale(args: argparse.Namespace) -> int:
@@ -321,6 +476,8 @@ def _stale(args: argparse.Namespace) -> int:
     from qualys_cmdb.staging import store
     from qualys_cmdb.staging.database import get_engine
 
+    if _xlsx_refused(args):
+        return 2
     config = load_config(args.config)
     schedule = config.schedule(args.schedule)
     if args.days is not None and args.days < 1:
@@ -345,8 +502,29 @@ def _stale(args: argparse.Namespace) -> int:
             result = retire_stale_cis(engine, hook, schedule.name, days, rules, app_log)
     finally:
         hook.close()
-    print(render(result))
+    if args.format != "text":
+        rows = [{"ci": ci, "asset": ci.asset} for ci in result.cis]
+        _write_rows(args, STALE_COLUMNS, [rows], f"Stale CIs of {schedule.name}")
+        return 0
+    with _text_output(args):
+        print(render(result))
     return 0
+
+
+#: The columns of ``qcmdb stale list|retire --format csv|xlsx``: one row per CI, as the text lists them.
+STALE_COLUMNS = (
+    Column("source", "Source", get=lambda r: r["asset"].source),
+    Column("asset_id", "Asset id", get=lambda r: r["asset"].asset_id),
+    Column("name", "Name", get=lambda r: r["asset"].name),
+    Column("cmdb_class", "CI class", get=lambda r: r["asset"].cmdb_class),
+    Column("sys_id", "sys_id", get=lambda r: r["asset"].sys_id),
+    Column("last_modified", "Last modified in Qualys", get=lambda r: r["asset"].last_modified, when=True),
+    Column("last_load", "Last loaded", get=lambda r: r["asset"].last_load, when=True),
+    Column("retired_at", "Retired", get=lambda r: r["asset"].retired_at, when=True),
+    Column("verdict", "Verdict", get=lambda r: r["ci"].verdict),
+    Column("done", "Done", get=lambda r: r["ci"].done),
+    Column("reason", "Reason", get=lambda r: r["ci"].reason),
+)
 
 
 def _sim(args: argparse.Namespace, rest: list[str]) -> int:
@@ -362,7 +540,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("config", help="check the configuration file")
     p.add_argument("action", choices=["validate"])
-    p.add_argument("file", nargs="?", help="default: $QUALYS_CMDB_CONFIG or include/config/qualys_cmdb.yaml")
+    p.add_argument(
+        "file",
+        nargs="?",
+        help="default: $QUALYS_CMDB_CONFIG, else ./include/config/qualys_cmdb.yaml, else the packaged default",
+    )
     p.add_argument(
         "--online",
         action="store_true",
@@ -372,7 +554,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("mappings", help="check the mapping files (CI-class rules, hardware table, field maps)")
     p.add_argument("action", choices=["validate"])
-    p.add_argument("folder", nargs="?", help="default: $QUALYS_CMDB_MAPPINGS or include/mappings")
+    p.add_argument(
+        "folder", nargs="?", help="default: $QUALYS_CMDB_MAPPINGS, else ./include/mappings, else the packaged defaults"
+    )
     p.set_defaults(func=_mappings_validate)
 
     p = sub.add_parser("db", help="staging database schema (Alembic)")
@@ -394,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("ids", nargs="*", type=int)
     p.add_argument("--schedule")
     p.add_argument("--status", choices=["Queued", "Processing", "Success", "Error"])
-    p.add_argument("--limit", type=int, default=200)
+    _add_output(p)
     p.add_argument("--refetch", action="store_true", help="download the page again before re-queueing it")
     p.add_argument("--config")
     p.set_defaults(func=_queue)
@@ -405,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--schedule")
     p.add_argument("--run", help="items queued or processed by this DAG run id")
     p.add_argument("--status", choices=["Queued", "Processing", "Success", "Skipped", "Error"])
-    p.add_argument("--limit", type=int, default=200)
+    _add_output(p)
     p.set_defaults(func=_uploads)
 
     p = sub.add_parser("assets", help="list a schedule's assets by state, or retry failed ones after a fix")
@@ -415,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--state", choices=["pending", "approved", "rejected", "failed", "loaded"])
     p.add_argument("--code", help="failure code, e.g. SHARED_CI, NO_CLASS, TRANSFORM_ERROR or an IRE error code")
     p.add_argument("--all", action="store_true", help="retry-failed: every failed asset of the schedule")
-    p.add_argument("--limit", type=int, default=200)
+    _add_output(p)
     p.set_defaults(func=_assets)
 
     p = sub.add_parser("stale", help="CIs of assets Qualys no longer reports: list them (dry run) or retire them")
@@ -424,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, help="stale after this many days (default: the schedule's stale_after_days)")
     p.add_argument("--dry-run", action="store_true", help="retire: only say what would be done (as list does)")
     p.add_argument("--config")
+    _add_output(p, limit=False)
     p.set_defaults(func=_stale)
 
     p = sub.add_parser("qualys", help="Qualys reference data: fetch tags or asset groups, update host ids")
@@ -436,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--schedule", required=True)
     p.add_argument("--json", help="also write the summary as JSON to this file")
     p.add_argument("--config")
+    _add_output(p, limit=False)
     p.set_defaults(func=_summary)
 
     p = sub.add_parser("bench", help="measure the pipeline on simulated estates (make bench)", add_help=False)

@@ -7,17 +7,17 @@ application log, and sources and schedules. See :mod:`qualys_cmdb.ui.security` f
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request, status
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from qualys_cmdb.ui import views
+from qualys_cmdb.ui import exports, spreadsheet, views
 from qualys_cmdb.ui.security import check_csrf, csrf_token, may_run, require_run, username
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -163,10 +163,10 @@ def _safe_path(value: str | None, default: str) -> str:
 
 def _asset_list(engine: Any, request: Request, state: str | None = None) -> dict[str, Any]:
     """One page of the asset list for the request's filters (``state`` forced when given): the template context."""
-    from qualys_cmdb.ui.listing import AssetFilters, list_assets
+    from qualys_cmdb.ui.listing import list_assets
 
     params = dict(request.query_params)
-    filters = AssetFilters.from_query({**params, "state": state} if state else params)
+    filters = exports.asset_filters(params, state)
     page = _int(params.get("page"), 1)
     page_size = _int(params.get("page_size"), 50, 5, 500)
     rows, total = list_assets(engine, filters, page=page, page_size=page_size, sort=params.get("sort") or "name")
@@ -198,6 +198,7 @@ def create_app() -> FastAPI:
     _list_routes(app)
     _queue_routes(app)
     _admin_routes(app)
+    _export_routes(app)
     return app
 
 
@@ -308,12 +309,14 @@ def _asset_keys(values: list[str]) -> dict[str, dict[str, list[int]]]:
     return out
 
 
+def _approval_columns(engine: Any, user: Any) -> list[str]:
+    """The columns the user chose for the approval list (or the default ones)."""
+    stored = views.get_preference(engine, username(user), "approval_columns") or []
+    return [c for c in stored if c in APPROVAL_COLUMNS] or DEFAULT_APPROVAL_COLUMNS
+
+
 def _approval_routes(app: FastAPI) -> None:
     from qualys_cmdb.approval.decisions import Decision, Selection, decide, retry_failed
-
-    def columns_of(engine: Any, user: Any) -> list[str]:
-        stored = views.get_preference(engine, username(user), "approval_columns") or []
-        return [c for c in stored if c in APPROVAL_COLUMNS] or DEFAULT_APPROVAL_COLUMNS
 
     @app.get("/approvals", response_class=HTMLResponse)
     def approvals(request: Request, user: User) -> HTMLResponse:
@@ -326,7 +329,7 @@ def _approval_routes(app: FastAPI) -> None:
             "approvals.html",
             title="Approve assets",
             **listing,
-            columns=columns_of(engine, user),
+            columns=_approval_columns(engine, user),
             all_columns=APPROVAL_COLUMNS,
             schedules=[s.name for s in config.active_intake_schedules()],
             runs=views.runs_of(engine, listing["filters"].schedule),
@@ -441,7 +444,8 @@ def _list_routes(app: FastAPI) -> None:
         filters = SoftwareFilters.from_query(params)
         page = _int(params.get("page"), 1)
         page_size = _int(params.get("page_size"), 50, 5, 500)
-        rows, total = list_software(_engine(), filters, page=page, page_size=page_size)
+        sort = params.get("sort") or "name"
+        rows, total = list_software(_engine(), filters, page=page, page_size=page_size, sort=sort)
         return _render(
             request,
             user,
@@ -465,14 +469,7 @@ def _queue_routes(app: FastAPI) -> None:
     @app.get("/queue", response_class=HTMLResponse)
     def queue(request: Request, user: User) -> HTMLResponse:
         params = dict(request.query_params)
-        page = views.queue_records(
-            _engine(),
-            direction=params.get("direction") or None,
-            status=params.get("status") or None,
-            schedule=params.get("schedule") or None,
-            run_id=params.get("run") or None,
-            page=_int(params.get("page"), 1),
-        )
+        page = views.queue_records(_engine(), **exports.queue_filters(params), page=_int(params.get("page"), 1))
         config = _config()
         return _render(
             request, user, "queue.html", title="Sync queue", page=page, schedules=[s.name for s in config.schedules]
@@ -521,14 +518,7 @@ def _queue_routes(app: FastAPI) -> None:
     @app.get("/uploads", response_class=HTMLResponse)
     def uploads(request: Request, user: User) -> HTMLResponse:
         params = dict(request.query_params)
-        page = views.upload_items(
-            _engine(),
-            schedule=params.get("schedule") or None,
-            status=params.get("status") or None,
-            kind=params.get("kind") or None,
-            run_id=params.get("run") or None,
-            page=_int(params.get("page"), 1),
-        )
+        page = views.upload_items(_engine(), **exports.upload_filters(params), page=_int(params.get("page"), 1))
         config = _config()
         reverse = [s.name for s in config.schedules if s.direction == "cmdb_to_qualys"]
         return _render(request, user, "uploads.html", title="Upload items", page=page, schedules=reverse)
@@ -579,16 +569,7 @@ def _admin_routes(app: FastAPI) -> None:
     def log(request: Request, user: User) -> HTMLResponse:
         params = dict(request.query_params)
         engine = _engine()
-        page = views.log_entries(
-            engine,
-            level=params.get("level") or None,
-            schedule=params.get("schedule") or None,
-            run_id=params.get("run") or None,
-            since=_utc_input(params.get("since")),
-            until=_utc_input(params.get("until")),
-            search=params.get("search") or None,
-            page=_int(params.get("page"), 1),
-        )
+        page = views.log_entries(engine, **exports.log_filters(params), page=_int(params.get("page"), 1))
         config = _config()
         return _render(
             request,
@@ -645,12 +626,58 @@ def _admin_routes(app: FastAPI) -> None:
         return _back(request, "/sources", f"{name}: {message}", error=not ok)
 
 
-def _utc_input(value: str | None) -> datetime | None:
-    """A ``datetime-local`` form value, read as UTC (the page says so)."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+# ---------------------------------------------------------------------------------------------- CSV and Excel
+def _download(chunks: Any, columns: Any, fmt: spreadsheet.Format, stem: str, title: str) -> Response:
+    """Every row of ``chunks`` as a CSV (streamed as it is read) or Excel file (written to a temporary file first: a
+    workbook is a zip whose index comes last), to save under ``stem-<UTC date>.<fmt>``."""
+    chunks = iter(chunks)
+    first = next(chunks, None)  # the query runs now: a failure is an error page, not a cut-off file
+    rows = itertools.chain([first] if first else [], chunks)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{spreadsheet.filename(stem, fmt)}"',
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if fmt == "csv":
+        body = spreadsheet.csv_stream(columns, rows, bom=True)
+        return StreamingResponse(body, media_type=spreadsheet.MEDIA_TYPES["csv"], headers=headers)
+    file = spreadsheet.spooled_xlsx(columns, rows, title=title)
+    size = file.seek(0, 2)
+    file.seek(0)
+    headers["Content-Length"] = str(size)
+    return StreamingResponse(spreadsheet.file_chunks(file), media_type=spreadsheet.MEDIA_TYPES["xlsx"], headers=headers)
+
+
+def _format(fmt: str) -> spreadsheet.Format:
+    if fmt not in spreadsheet.FORMATS:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such download: .{fmt} (there are .csv and .xlsx)")
+    return "csv" if fmt == "csv" else "xlsx"
+
+
+def _export_routes(app: FastAPI) -> None:
+    """``<list page>.csv|.xlsx?<the page's query string>``: every row of the list matching the page's filters, in the
+    page's order, with its columns (paging ignored). ``/reports/<report id>.csv|.xlsx?source=``: every group of an
+    Overview report. Behind the same authentication as the pages: whoever may see a page may download it."""
+    from qualys_cmdb.ui.reports import REPORTS
+
+    @app.get("/reports/{report_id}.{fmt}")
+    def report_download(request: Request, user: User, report_id: str, fmt: str, source: str | None = None) -> Response:
+        chosen = _format(fmt)
+        if report_id not in REPORTS:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no report named {report_id!r}")
+        base = str(request.scope.get("root_path") or PREFIX).rstrip("/")
+        site = f"{request.url.scheme}://{request.url.netloc}"
+        engine = _engine()
+        title, columns, rows = exports.report_export(engine, report_id, base_url=base, site=site, source=source or None)
+        return _download(spreadsheet.chunks_of(rows), columns, chosen, f"{title} report", title)
+
+    @app.get("/{page}.{fmt}")
+    def list_download(request: Request, user: User, page: str, fmt: str) -> Response:
+        chosen = _format(fmt)
+        if page not in exports.LISTS:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no list named {page!r} to download")
+        engine = _engine()
+        approvals = [(c, APPROVAL_COLUMNS[c]) for c in _approval_columns(engine, user)] if page == "approvals" else []
+        export = exports.list_export(page, dict(request.query_params), approvals=approvals)
+        chunks = spreadsheet.query_chunks(engine, export.query)
+        return _download(chunks, export.columns, chosen, export.stem, export.title)

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Self
 from urllib.parse import urlencode
 
-from sqlalchemy import Connection, Engine, and_, case, distinct, exists, false, func, literal, null, or_, select
+from sqlalchemy import Connection, Engine, Select, and_, case, distinct, exists, false, func, literal, null, or_, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
@@ -440,16 +440,8 @@ def list_assets(
     schedule).
     """
     size, offset = _page(page, page_size)
-    name, descending = resolve_sort(sort, ASSET_SORTS, "name")
     conds = _asset_conditions(filters)
-    query = (
-        select(*_asset_select_columns())
-        .select_from(_asset_from())
-        .where(*conds)
-        .order_by(_ordering(ASSET_SORTS[name], descending), _a.c.source, _a.c.asset_id, _c.c.schedule)
-        .limit(size)
-        .offset(offset)
-    )
+    query = asset_query(filters, sort).limit(size).offset(offset)
     with engine.connect() as conn:
         total = int(
             conn.execute(
@@ -458,6 +450,18 @@ def list_assets(
         )
         rows = [dict(r) for r in conn.execute(query).mappings()] if total > offset else []
     return rows, total
+
+
+def asset_query(filters: AssetFilters, sort: str = "name") -> Select[Any]:
+    """Every row of the asset list matching ``filters`` in the list's order (see :func:`list_assets`), unpaged: the
+    list's pages and its exports read the same statement."""
+    name, descending = resolve_sort(sort, ASSET_SORTS, "name")
+    return (
+        select(*_asset_select_columns())
+        .select_from(_asset_from())
+        .where(*_asset_conditions(filters))
+        .order_by(_ordering(ASSET_SORTS[name], descending), _a.c.source, _a.c.asset_id, _c.c.schedule)
+    )
 
 
 def asset_counts(
@@ -632,15 +636,9 @@ def count_software(conn: Connection, filters: SoftwareFilters) -> int:
     return int(conn.execute(select(func.count()).select_from(_sw).where(*_catalog_conditions(filters))).scalar_one())
 
 
-def list_software(
-    engine: Engine, filters: SoftwareFilters, page: int = 1, page_size: int = 50, sort: str = "name"
-) -> tuple[list[dict[str, Any]], int]:
-    """One page of the software catalog matching ``filters`` (columns: :data:`SOFTWARE_COLUMNS`; ``installs`` is
-    the number of distinct assets installing the entry, of ``filters.source`` if set) and how many match in all."""
-    size, offset = _page(page, page_size)
-    name, descending = resolve_sort(sort, dict.fromkeys(SOFTWARE_SORTS), "name")
-    conds = _catalog_conditions(filters)
-    catalog = [
+def _catalog_columns() -> list[ColumnElement[Any]]:
+    """The software list's columns of the catalog entry (all of :data:`SOFTWARE_COLUMNS` but ``installs``)."""
+    return [
         _sw.c.software_key,
         _sw.c.name,
         _sw.c.version,
@@ -658,20 +656,38 @@ def list_software(
         _sw.c.first_seen,
         _sw.c.last_seen,
     ]
+
+
+def software_query(filters: SoftwareFilters, sort: str = "name") -> Select[Any]:
+    """Every row of the software list matching ``filters`` in the list's order (see :func:`list_software`), unpaged,
+    with the install counts of all entries in one aggregate: what the list's exports read."""
+    name, descending = resolve_sort(sort, dict.fromkeys(SOFTWARE_SORTS), "name")
+    counts = _install_counts(filters.source)
+    installs = func.coalesce(counts.c.installs, 0)
+    order = installs if name == "installs" else _sw.c[name]
+    return (
+        select(*_catalog_columns(), installs.label("installs"))
+        .select_from(_sw.outerjoin(counts, counts.c.software_key == _sw.c.software_key))
+        .where(*_catalog_conditions(filters))
+        .order_by(_ordering(order, descending), _sw.c.name, _sw.c.software_key)
+    )
+
+
+def list_software(
+    engine: Engine, filters: SoftwareFilters, page: int = 1, page_size: int = 50, sort: str = "name"
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the software catalog matching ``filters`` (columns: :data:`SOFTWARE_COLUMNS`; ``installs`` is
+    the number of distinct assets installing the entry, of ``filters.source`` if set) and how many match in all."""
+    size, offset = _page(page, page_size)
+    name, descending = resolve_sort(sort, dict.fromkeys(SOFTWARE_SORTS), "name")
+    conds = _catalog_conditions(filters)
+    catalog = _catalog_columns()
     with engine.connect() as conn:
         total = count_software(conn, filters)
         if total <= offset:
             return [], total
         if name == "installs":  # needs every entry's count: one aggregate over the installs
-            counts = _install_counts(filters.source)
-            query = (
-                select(*catalog, func.coalesce(counts.c.installs, 0).label("installs"))
-                .select_from(_sw.outerjoin(counts, counts.c.software_key == _sw.c.software_key))
-                .where(*conds)
-                .order_by(_ordering(func.coalesce(counts.c.installs, 0), descending), _sw.c.name, _sw.c.software_key)
-                .limit(size)
-                .offset(offset)
-            )
+            query = software_query(filters, sort).limit(size).offset(offset)
         else:  # the page first, then the installs of its entries only
             page_rows = (
                 select(*catalog)
@@ -718,6 +734,7 @@ __all__ = [
     "AssetFilters",
     "SoftwareFilters",
     "asset_counts",
+    "asset_query",
     "count_assets",
     "count_software",
     "is_database",
@@ -727,4 +744,5 @@ __all__ = [
     "match",
     "resolve_sort",
     "software_counts",
+    "software_query",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine
 
@@ -246,6 +246,26 @@ def _href(root: str, page: str, filters: AssetFilters | SoftwareFilters) -> str:
     return f"{root}/{page}?{query}" if query else f"{root}/{page}"
 
 
+_GroupRows = list[tuple[AssetFilters | SoftwareFilters, tuple[str, ...], int]]
+
+
+def _groups(
+    conn: Connection, spec: ReportSpec, source: str | None
+) -> tuple[_GroupRows, int, AssetFilters | SoftwareFilters | None]:
+    """Every group of a report (of one Qualys ``source`` if given), largest first: (the filters of the list it counts,
+    its values of ``spec.by``, its count); the report's total; the filters of the whole report's list, if it has one."""
+    if isinstance(spec.base, SoftwareFilters):
+        soft_base = spec.base.replace(source=source) if source is not None else spec.base
+        (by,) = spec.by
+        counted, total = software_counts(conn, soft_base, by)
+        return [(soft_base.replace(**{by: label}), (label,), n) for label, n in counted], total, soft_base
+    base = spec.base.replace(source=source) if source is not None else spec.base
+    if spec.id == "stale_cis":
+        return _stale_groups(conn, base)
+    grouped, total = asset_counts(conn, base, spec.by)
+    return [(base.replace(**dict(zip(spec.by, values, strict=True))), values, n) for values, n in grouped], total, base
+
+
 def build_report(
     engine: Engine, report_id: str, *, base_url: str, source: str | None = None, limit: int = 12
 ) -> Report:
@@ -254,25 +274,9 @@ def build_report(
     spec = REPORTS[report_id]
     root = base_url.rstrip("/")
     limit = max(0, limit)
-    all_href: str | None
     with engine.connect() as conn:
-        if isinstance(spec.base, SoftwareFilters):
-            soft_base = spec.base.replace(source=source) if source is not None else spec.base
-            (by,) = spec.by
-            counted, total = software_counts(conn, soft_base, by)
-            groups: list[tuple[AssetFilters | SoftwareFilters, tuple[str, ...], int]] = [
-                (soft_base.replace(**{by: label}), (label,), n) for label, n in counted
-            ]
-            all_href = _href(root, spec.page, soft_base)
-        elif spec.id == "stale_cis":
-            base = spec.base.replace(source=source) if source is not None else spec.base
-            groups, total, whole = _stale_groups(conn, base)
-            all_href = _href(root, spec.page, whole) if whole is not None else None
-        else:
-            base = spec.base.replace(source=source) if source is not None else spec.base
-            grouped, total = asset_counts(conn, base, spec.by)
-            groups = [(base.replace(**dict(zip(spec.by, values, strict=True))), values, n) for values, n in grouped]
-            all_href = _href(root, spec.page, base)
+        groups, total, whole = _groups(conn, spec, source)
+    all_href = _href(root, spec.page, whole) if whole is not None else None
     rows = [Bar(_label(values), n, _href(root, spec.page, filters)) for filters, values, n in groups[:limit]]
     return Report(
         id=spec.id,
@@ -290,9 +294,45 @@ def build_report(
     )
 
 
-def _stale_groups(
-    conn: Connection, base: AssetFilters
-) -> tuple[list[tuple[AssetFilters | SoftwareFilters, tuple[str, ...], int]], int, AssetFilters | None]:
+#: The heading of a report's column for each field a report groups by.
+GROUP_HEADINGS = {
+    "source": "Source",
+    "schedule": "Schedule",
+    "state": "State",
+    "target_class": "Target class",
+    "cmdb_class": "CI class",
+    "code": "Failure code",
+    "os_category_1": "OS category",
+    "os_name": "Operating system",
+    "hardware_category_1": "Hardware category",
+    "hardware_manufacturer": "Manufacturer",
+    "tag": "Tag",
+    "software": "Software",
+    "software_publisher": "Publisher",
+    "software_category": "Software category",
+    "software_lifecycle_stage": "Lifecycle stage",
+    "name": "Software",
+    "publisher": "Publisher",
+    "category": "Category",
+    "lifecycle_stage": "Lifecycle stage",
+}
+
+
+def report_rows(engine: Engine, report_id: str, *, base_url: str, source: str | None = None) -> list[dict[str, Any]]:
+    """Every group of a report (of one Qualys ``source`` if given), largest first, as rows: one key per field of
+    ``spec.by`` (its value; :data:`~qualys_cmdb.ui.listing.NONE` for a missing one), ``count`` and ``href`` (the
+    list it counts, under ``base_url``). What a report's export holds; KeyError for an unknown report id."""
+    spec = REPORTS[report_id]
+    with engine.connect() as conn:
+        groups, _, _ = _groups(conn, spec, source)
+    root = base_url.rstrip("/")
+    return [
+        {**dict(zip(spec.by, values, strict=True)), "count": n, "href": _href(root, spec.page, filters)}
+        for filters, values, n in groups
+    ]
+
+
+def _stale_groups(conn: Connection, base: AssetFilters) -> tuple[_GroupRows, int, AssetFilters | None]:
     """BY-7: for each schedule with ``stale_after_days``, its loaded assets Qualys last modified before the schedule's
     cutoff (those days before its own watermark), by CI class. The cutoff differs by schedule, so each schedule is
     counted with its own filter (a bar links to exactly its assets); the whole report has one list only when one
@@ -305,7 +345,7 @@ def _stale_groups(
     except ConfigError:  # no DAG runs on an invalid file either; the Sources page shows why
         return [], 0, None
     schedules = [(s.name, s.stale_after_days) for s in config.schedules if isinstance(s, Schedule)]
-    groups: list[tuple[AssetFilters | SoftwareFilters, tuple[str, ...], int]] = []
+    groups: _GroupRows = []
     wholes: list[AssetFilters] = []
     for name, cutoff in sorted(configured_cutoffs(conn, schedules).items()):
         whole = base.replace(schedule=name, modified_before=cutoff.isoformat())
@@ -328,4 +368,15 @@ def build_reports(
     return [build_report(engine, rid, base_url=base_url, source=source, limit=limit) for rid in report_ids]
 
 
-__all__ = ["DEFAULT_REPORTS", "GROUPS", "REPORTS", "Bar", "Report", "ReportSpec", "build_report", "build_reports"]
+__all__ = [
+    "DEFAULT_REPORTS",
+    "GROUPS",
+    "GROUP_HEADINGS",
+    "REPORTS",
+    "Bar",
+    "Report",
+    "ReportSpec",
+    "build_report",
+    "build_reports",
+    "report_rows",
+]

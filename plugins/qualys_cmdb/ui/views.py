@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, func, select
+from sqlalchemy import ColumnElement, Engine, Select, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from qualys_cmdb.staging.schema import (
@@ -47,17 +47,10 @@ def _page(query: Any, count: Any, engine: Engine, page: int, page_size: int) -> 
 
 
 # ---------------------------------------------------------------------------------------------- sync queue
-def queue_records(
-    engine: Engine,
-    *,
-    direction: str | None,
-    status: str | None,
-    schedule: str | None,
-    run_id: str | None,
-    page: int,
-    page_size: int = 50,
-) -> Page:
-    """Sync-queue records (SY-1), newest first, without their payloads."""
+def queue_query(
+    *, direction: str | None, status: str | None, schedule: str | None, run_id: str | None, newest_first: bool = True
+) -> Select[Any]:
+    """Sync-queue records (SY-1) matching the filters, without their payloads, newest first (or oldest first)."""
     q = sync_queue.c
     conditions: list[ColumnElement[bool]] = []
     if direction:
@@ -69,9 +62,27 @@ def queue_records(
     if run_id:
         conditions.append(q.run_id == run_id)
     columns = [c for c in sync_queue.columns if c.name != "payload"]
-    query = select(*columns).where(*conditions).order_by(q.id.desc())
-    count = select(func.count()).select_from(sync_queue).where(*conditions)
-    return _page(query, count, engine, page, page_size)
+    return select(*columns).where(*conditions).order_by(q.id.desc() if newest_first else q.id)
+
+
+def queue_records(
+    engine: Engine,
+    *,
+    direction: str | None,
+    status: str | None,
+    schedule: str | None,
+    run_id: str | None,
+    page: int,
+    page_size: int = 50,
+) -> Page:
+    """One page of the sync-queue records (SY-1), newest first, without their payloads."""
+    query = queue_query(direction=direction, status=status, schedule=schedule, run_id=run_id)
+    return _page(query, _count(query), engine, page, page_size)
+
+
+def _count(query: Select[Any]) -> Select[Any]:
+    """How many rows ``query`` returns."""
+    return select(func.count()).select_from(query.order_by(None).subquery())
 
 
 def raw_response(engine: Engine, queue_id: int) -> tuple[dict[str, Any], bytes] | None:
@@ -85,17 +96,10 @@ def raw_response(engine: Engine, queue_id: int) -> tuple[dict[str, Any], bytes] 
     return {k: v for k, v in row.items() if k != "payload"}, body
 
 
-def upload_items(
-    engine: Engine,
-    *,
-    schedule: str | None,
-    status: str | None,
-    kind: str | None,
-    run_id: str | None,
-    page: int,
-    page_size: int = 50,
-) -> Page:
-    """CMDB → Qualys upload items, newest first."""
+def upload_query(
+    *, schedule: str | None, status: str | None, kind: str | None, run_id: str | None, newest_first: bool = True
+) -> Select[Any]:
+    """CMDB → Qualys upload items matching the filters, newest first (or oldest first)."""
     u = upload_item.c
     conditions: list[ColumnElement[bool]] = []
     if schedule:
@@ -106,9 +110,22 @@ def upload_items(
         conditions.append(u.kind == kind)
     if run_id:
         conditions.append((u.run_id == run_id) | (u.last_run_id == run_id))
-    query = select(upload_item).where(*conditions).order_by(u.id.desc())
-    count = select(func.count()).select_from(upload_item).where(*conditions)
-    return _page(query, count, engine, page, page_size)
+    return select(upload_item).where(*conditions).order_by(u.id.desc() if newest_first else u.id)
+
+
+def upload_items(
+    engine: Engine,
+    *,
+    schedule: str | None,
+    status: str | None,
+    kind: str | None,
+    run_id: str | None,
+    page: int,
+    page_size: int = 50,
+) -> Page:
+    """One page of the CMDB → Qualys upload items, newest first."""
+    query = upload_query(schedule=schedule, status=status, kind=kind, run_id=run_id)
+    return _page(query, _count(query), engine, page, page_size)
 
 
 def schedules_of(engine: Engine, table: Any, ids: list[int]) -> set[str]:
@@ -118,8 +135,7 @@ def schedules_of(engine: Engine, table: Any, ids: list[int]) -> set[str]:
 
 
 # ---------------------------------------------------------------------------------------------- application log
-def log_entries(
-    engine: Engine,
+def log_query(
     *,
     level: str | None,
     schedule: str | None,
@@ -127,10 +143,8 @@ def log_entries(
     since: datetime | None,
     until: datetime | None,
     search: str | None,
-    page: int,
-    page_size: int = 100,
-) -> Page:
-    """Application-log entries (OB-1), newest first; ``level`` is the lowest level shown."""
+) -> Select[Any]:
+    """Application-log entries (OB-1) matching the filters, newest first; ``level`` is the lowest level shown."""
     a = app_log.c
     conditions: list[ColumnElement[bool]] = []
     if level in LEVELS:
@@ -145,9 +159,24 @@ def log_entries(
         conditions.append(a.created_at <= until)
     if search:
         conditions.append(a.message.ilike(f"%{_like(search)}%", escape="\\"))
-    query = select(app_log).where(*conditions).order_by(a.id.desc())
-    count = select(func.count()).select_from(app_log).where(*conditions)
-    return _page(query, count, engine, page, page_size)
+    return select(app_log).where(*conditions).order_by(a.id.desc())
+
+
+def log_entries(
+    engine: Engine,
+    *,
+    level: str | None,
+    schedule: str | None,
+    run_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    search: str | None,
+    page: int,
+    page_size: int = 100,
+) -> Page:
+    """One page of the application log (OB-1), newest first; ``level`` is the lowest level shown."""
+    query = log_query(level=level, schedule=schedule, run_id=run_id, since=since, until=until, search=search)
+    return _page(query, _count(query), engine, page, page_size)
 
 
 def _like(text: str) -> str:
