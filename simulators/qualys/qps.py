@@ -1,8 +1,10 @@
 """QPS Asset Management & Tagging endpoints (``/qps/rest/...``, section 3 and 6.3).
 
 Errors are HTTP 200 ``ServiceResponse`` documents with a non-SUCCESS ``responseCode`` (except the
-``no_api`` account state: HTTP 403).  Zero matches give only ``responseCode`` + ``count 0``; a single
-record is not wrapped in a list in JSON; no rate-limit headers are sent.
+``no_api`` account state: HTTP 403).  Zero matches give only ``responseCode`` + ``count 0``.  ``data`` holds
+one element per record in XML (a single record is one element, not wrapped) and is always a list of
+``{"<Type>": {...}}`` objects in JSON, one record included (reference 3.3, JSON form); no rate-limit
+headers are sent.
 
 ``search``/``count``/``get`` work on ``am/hostasset``, ``am/asset`` and ``am/tag``; ``create``,
 ``update/{id}`` and ``delete/{id}`` on ``am/tag`` only (POST only: another method gets HTTP 405 with an
@@ -27,7 +29,7 @@ from simulators.qualys.qps_criteria import (
     parse_service_request,
 )
 from simulators.qualys.qps_objects import Node, generic_asset, host_asset, render_xml, tag_object, to_json
-from simulators.qualys.qps_tags import parse_tag_data, tag_changes
+from simulators.qualys.qps_tags import child_tag_names, parse_tag_data, tag_changes
 from simulators.qualys.replies import Reply, Request
 from simulators.qualys.subscription import Subscription
 from simulators.qualys.tags import TAG_BY_ID, Tag, TagCatalog
@@ -167,8 +169,7 @@ class Envelope:
             head += '"data":'
             chunks.append(head.encode())
             items = [json.dumps({kind: to_json(obj)}, separators=(",", ":")) for obj in objects]
-            data = items[0] if len(items) == 1 else "[" + ",".join(items) + "]"
-            chunks.append(data.encode())
+            chunks.append(("[" + ",".join(items) + "]").encode())  # a list, even of one record
             chunks.append(b"}}")
             return Reply(200, chunks, "application/json", data_offset=len(chunks[0]), utf8_marker=b'"name":"')
         head = self._xml_head() + f"  <responseCode>SUCCESS</responseCode>\n  <count>{len(objects)}</count>\n"
@@ -315,13 +316,16 @@ def _tag_operation(sub: Subscription, req: Request, env: Envelope, operation: st
             if existing is None:
                 return _tag_not_found(env, object_id)
         try:
-            fields = parse_tag_data(req.body, req.header("Content-Type") or "")
-            changes = tag_changes(catalog, fields, existing)
+            data = parse_tag_data(req.body, req.header("Content-Type") or "")
+            children = child_tag_names(data, existing)
+            changes = tag_changes(catalog, data.fields, existing)
         except CriteriaError as exc:
             return env.error("INVALID_REQUEST", exc.message, exc.resolution)
         now = iso_s(sub.estate.now_ms())
         if existing is None:
             tag = catalog.create(changes, now)
+            for name in children:  # the vendor's sample: children/set/TagSimple{name} creates child tags
+                catalog.create({"name": name, "parent_id": tag.id}, now)
         else:
             updated = catalog.update(existing.id, changes, now)
             if updated is None:

@@ -1,9 +1,12 @@
 """QPS tag writes (``create``/``update`` on ``am/tag``, section 6.3): parse ``ServiceRequest/data/Tag`` and validate.
 
 Accepted Tag fields: ``name``, ``ruleType``, ``ruleText``, ``color`` (#RRGGBB), ``criticalityScore`` (1-5),
-``description``, ``parentTagId``.  Anything else is refused (INVALID_REQUEST at HTTP 200), and so is a
-NETWORK_RANGE / NETWORK_RANGE_ENHANCED ruleText that is not a comma-separated list of IPs, CIDRs or
-hyphen ranges.
+``description``, ``parentTagId``, and on create ``children/set/TagSimple{name}`` (child tags created with
+the new tag, as in the vendor's create-tag sample: ``<children><set><TagSimple><name>child_1</name>
+</TagSimple>...</set></children>``; JSON ``"children": {"set": {"TagSimple": [{"name": ...}]}}``).  Anything
+else is refused (INVALID_REQUEST at HTTP 200): other fields, ``children`` on update (``add``/``remove``
+are not simulated), a ``TagSimple`` naming an existing tag by ``id``, and a NETWORK_RANGE /
+NETWORK_RANGE_ENHANCED ruleText that is not a comma-separated list of IPs, CIDRs or hyphen ranges.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 
 from simulators.qualys.qps_criteria import CriteriaError
 from simulators.qualys.tags import NETWORK_RULE_TYPES, RULE_TYPES, Tag, TagCatalog, network_rule_ranges
@@ -33,12 +37,70 @@ def _bad_request(detail: str) -> CriteriaError:
     return CriteriaError(text("qps.bad_request", detail=detail), text("qps.bad_request_resolution"))
 
 
-def parse_tag_data(body: bytes, content_type: str) -> dict[str, str | None]:
-    """The ``data/Tag`` fields of an XML or JSON ServiceRequest (values as text, None for empty)."""
+@dataclass(slots=True)
+class TagData:
+    """A parsed ``data/Tag``: its scalar fields and its ``children`` actions (``{"set": [{"name": ...}]}``)."""
+
+    fields: dict[str, str | None] = field(default_factory=dict)
+    children: dict[str, list[dict[str, str | None]]] | None = None
+
+
+def _scalar(key: str, value: object) -> str | None:
+    if isinstance(value, (dict, list)):
+        raise CriteriaError(text("qps.unknown_tag_field", field=key), text("qps.tag_resolution"))
+    return None if value is None or str(value).strip() == "" else str(value)
+
+
+def _json_children(value: object) -> dict[str, list[dict[str, str | None]]]:
+    """``{"set": {"TagSimple": [...] | {...}}}`` or ``{"set": [{"TagSimple": {...}}, ...]}``."""
+    if not isinstance(value, dict):
+        raise CriteriaError(text("qps.bad_children"), text("qps.children_resolution"))
+    actions: dict[str, list[dict[str, str | None]]] = {}
+    for action, container in value.items():
+        if isinstance(container, dict) and set(container) == {"TagSimple"}:
+            simple = container["TagSimple"]
+            items = simple if isinstance(simple, list) else [simple]
+        elif isinstance(container, list):
+            items = []
+            for wrapper in container:
+                if not isinstance(wrapper, dict) or set(wrapper) != {"TagSimple"}:
+                    raise CriteriaError(text("qps.bad_children"), text("qps.children_resolution"))
+                items.append(wrapper["TagSimple"])
+        else:
+            raise CriteriaError(text("qps.bad_children"), text("qps.children_resolution"))
+        simples: list[dict[str, str | None]] = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise CriteriaError(text("qps.bad_children"), text("qps.children_resolution"))
+            simples.append({str(k): _scalar(f"children/{action}/TagSimple/{k}", v) for k, v in item.items()})
+        actions[str(action)] = simples
+    return actions
+
+
+def _xml_children(element: ET.Element) -> dict[str, list[dict[str, str | None]]]:
+    """``<children><set><TagSimple><name>...</name></TagSimple>...</set></children>``."""
+    actions: dict[str, list[dict[str, str | None]]] = {}
+    for action in element:
+        simples: list[dict[str, str | None]] = []
+        for simple in action:
+            if simple.tag != "TagSimple":
+                raise CriteriaError(text("qps.bad_children"), text("qps.children_resolution"))
+            values: dict[str, str | None] = {}
+            for child in simple:
+                if len(child):
+                    raise CriteriaError(text("qps.bad_children"), text("qps.children_resolution"))
+                values[child.tag] = (child.text or "").strip() or None
+            simples.append(values)
+        actions[action.tag] = simples
+    return actions
+
+
+def parse_tag_data(body: bytes, content_type: str) -> TagData:
+    """The ``data/Tag`` of an XML or JSON ServiceRequest (values as text, None for empty)."""
     stripped = body.strip()
     if not stripped:
         raise CriteriaError(text("qps.no_tag_data"), text("qps.bad_request_resolution"))
-    fields: dict[str, str | None] = {}
+    data = TagData()
     if stripped.startswith(b"{") or "json" in content_type.lower():
         try:
             document = json.loads(stripped)
@@ -51,10 +113,11 @@ def parse_tag_data(body: bytes, content_type: str) -> dict[str, str | None]:
         if not isinstance(tag, dict):
             raise CriteriaError(text("qps.no_tag_data"), text("qps.bad_request_resolution"))
         for key, value in tag.items():
-            if isinstance(value, (dict, list)):
-                raise CriteriaError(text("qps.unknown_tag_field", field=key), text("qps.tag_resolution"))
-            fields[str(key)] = None if value is None or str(value).strip() == "" else str(value)
-        return fields
+            if key == "children":
+                data.children = _json_children(value)
+            else:
+                data.fields[str(key)] = _scalar(str(key), value)
+        return data
     try:
         root_el = ET.fromstring(stripped)  # noqa: S314 - local simulator parsing its clients' requests
     except ET.ParseError as exc:
@@ -63,11 +126,36 @@ def parse_tag_data(body: bytes, content_type: str) -> dict[str, str | None]:
     if tag_el is None:
         raise CriteriaError(text("qps.no_tag_data"), text("qps.bad_request_resolution"))
     for child in tag_el:
+        if child.tag == "children":
+            data.children = _xml_children(child)
+            continue
         if len(child):
             raise CriteriaError(text("qps.unknown_tag_field", field=child.tag), text("qps.tag_resolution"))
         value = (child.text or "").strip()
-        fields[child.tag] = value or None
-    return fields
+        data.fields[child.tag] = value or None
+    return data
+
+
+def child_tag_names(data: TagData, existing: Tag | None) -> list[str]:
+    """The names of the child tags a create asks for (``children/set``); refuses what is not simulated."""
+    if data.children is None:
+        return []
+    if existing is not None:
+        raise CriteriaError(text("qps.children_update"), text("qps.children_resolution"))
+    unknown = sorted(set(data.children) - {"set"})
+    if unknown:
+        raise CriteriaError(text("qps.children_action", action=unknown[0]), text("qps.children_resolution"))
+    names: list[str] = []
+    for simple in data.children.get("set", []):
+        if set(simple) - {"name"}:
+            raise CriteriaError(
+                text("qps.children_field", field=sorted(set(simple) - {"name"})[0]), text("qps.children_resolution")
+            )
+        name = (simple.get("name") or "").strip()
+        if not name:
+            raise CriteriaError(text("qps.tag_name_required"), "Specify a name for every child TagSimple.")
+        names.append(name)
+    return names
 
 
 def _bad_value(field: str, value: object, hint: str) -> CriteriaError:

@@ -5,6 +5,10 @@ One port serves both "hosts" by path prefix:
 * API server: ``/api/...`` (FO), ``/qps/...`` (QPS)
 * Gateway: ``/auth``, ``/rest/...`` (CSAM v2), ``/am/...`` (GAV v1)
 * Control: ``/sim/control/...`` (no auth, no faults, not counted in stats)
+
+A path the simulator does not serve never answers 200: ``/api/...`` gets an FO SIMPLE_RETURN 404,
+``/qps/...`` a ServiceResponse ``INVALID_URL`` 404, ``/rest/...`` and ``/am/...`` the gateway's JSON 404,
+anything else (``/msp/about.php``) an HTML 404 page.  The README lists them under "Not simulated".
 """
 
 from __future__ import annotations
@@ -139,7 +143,9 @@ class QualysHandler(TrackedHandler):
             return qps.handle(sub, req)
         if family == "fo":
             return fo.handle(sub, req)
-        return json_reply(404, {"status": 404, "error": "Not Found", "message": f"No route for {req.path}"}), None
+        # Any other path (``/msp/about.php``, ...) is one the API server's web front does not serve: its HTML
+        # 404 page, the shape of the HTML pages the reference shows that front answering (the 414 page).
+        return html_error(404), None
 
     def _handle(self) -> None:
         sub = self.server.subscription

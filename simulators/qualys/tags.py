@@ -220,10 +220,9 @@ class TagCatalog:
         self._next_id = max(self._tags) + 13 if self._tags else TAG_BASE_ID
 
     def reset(self) -> None:
-        """Back to the seed catalog."""
+        """Back to the seed catalog (ids handed out before stay used: the next new tag gets a fresh one)."""
         with self._lock:
             self._tags = {t.id: t for t in TAGS}
-            self._next_id = max(self._tags) + 13 if self._tags else TAG_BASE_ID
 
     def all(self) -> list[Tag]:
         """Every tag, sorted by id (a snapshot)."""

@@ -70,6 +70,11 @@ UNVERIFIED_TEXTS: dict[str, str] = {
     "qps.bad_rule_text": "Invalid ruleText for {rule_type} tag: {value}",
     "qps.bad_rule_text_resolution": "Specify a comma-separated list of IP addresses, CIDR blocks or IP ranges (a-b).",
     "qps.tag_name_required": "Tag name is required.",
+    "qps.bad_children": "children must hold an action element (set) with TagSimple elements.",
+    "qps.children_resolution": "On create, list the new child tags as children/set/TagSimple/name.",
+    "qps.children_update": "children is not supported by the simulator on update (add/remove are not simulated).",
+    "qps.children_action": "children/{action} is not supported by the simulator on create; use children/set.",
+    "qps.children_field": "TagSimple field '{field}' in children/set is not supported by the simulator.",
     # Gateway (JWT, CSAM/GAV)
     "auth.bad_credentials": "Invalid username or password",  # 401 JSON from POST /auth
     "auth.expired": "Subscription expired",

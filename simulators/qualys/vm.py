@@ -133,6 +133,9 @@ class VmState:
         self.pc_existing: set[int] = set()  # estate IPs whose PC module was enabled through action=add
         self.attributes: dict[int, dict[str, str]] = {}  # owner/ud1-3/comment set on estate IPs (update)
         self._groups: dict[int, AssetGroup] | None = None
+        # the highest asset-group id ever handed out: a subscription never reuses an id, not after a
+        # delete and not after the control API's vm/reset either
+        self._last_group_id = 0
 
     # ------------------------------------------------------------------ IPs
     def in_subscription(self, ip: int) -> bool:
@@ -200,9 +203,12 @@ class VmState:
         return groups
 
     def next_group_id(self) -> int:
-        """An id above every existing group id."""
-        groups = self.groups()
-        return (max(groups) if groups else 1_180_000) + 1 + self.seed % 7
+        """A new group id, above every id this subscription ever had (deleted groups' ids are never reused)."""
+        with self.lock:
+            groups = self.groups()
+            floor = max(self._last_group_id, max(groups) if groups else 1_180_000)
+            self._last_group_id = floor + 1 + self.seed % 7
+            return self._last_group_id
 
     def group_by_title(self, title: str) -> AssetGroup | None:
         """The group with exactly this title (case-insensitive), or None."""

@@ -2,8 +2,10 @@
 
 * Basic: ``Authorization: Basic base64(user:password)`` on every request.
 * ``POST /oauth_token.do`` (form-encoded only) with ``grant_type`` ``password``, ``refresh_token`` or
-  ``client_credentials``.  Every failure (bad client, bad user, bad refresh token, unknown grant, JSON
-  body, client credentials disabled) answers HTTP 401
+  ``client_credentials``.  The client authenticates with ``client_id``/``client_secret`` in the body or
+  with ``Authorization: Basic base64(client_id:client_secret)`` (RFC 6749 section 2.3.1; a Basic header
+  that disagrees with body credentials is refused).  Every failure (bad client, bad user, bad refresh
+  token, unknown grant, JSON body, client credentials disabled) answers HTTP 401
   ``{"error": "server_error", "error_description": "access_denied"}``.
 * A password/client-credentials request while a token of the same user and client is still valid
   returns that same token (``expires_in`` counts down).
@@ -21,12 +23,18 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import unquote_plus
 
 from simulators.servicenow.replies import Reply, Request, json_reply
 
 DEFAULT_ROLES = ("itil", "asset", "import_transformer", "rest_service")
 REFRESH_TTL_SECONDS = 100 * 86_400
 _ACCESS_DENIED = {"error": "server_error", "error_description": "access_denied"}
+
+
+def user_sys_id(username: str) -> str:
+    """A stable 32-hex sys_id for an account (the simulator has no ``sys_user`` table to hold it)."""
+    return hashlib.md5(f"sys_user:{username}".encode(), usedforsecurity=False).hexdigest()
 
 
 @dataclass(slots=True)
@@ -36,6 +44,11 @@ class User:
     username: str
     password: str
     roles: tuple[str, ...]
+
+    @property
+    def sys_id(self) -> str:
+        """The account's ``sys_user`` sys_id (what the dynamic filter "Me" stands for)."""
+        return user_sys_id(self.username)
 
     def has_role(self, *roles: str) -> bool:
         """Whether the user has any of ``roles`` (``admin`` has every role)."""
@@ -182,6 +195,28 @@ class Auth:
         document["expires_in"] = max(0, math.floor(token.expires_at - time.time()))
         return document
 
+    @staticmethod
+    def _client_credentials(req: Request, form: dict[str, str]) -> tuple[str, str] | None:
+        """The client's id and secret: HTTP Basic (RFC 6749 2.3.1 ``client_secret_basic``) or the form body
+        (``client_secret_post``); None when the Basic header is malformed or disagrees with the body."""
+        header = (req.header("Authorization") or "").strip()
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() != "basic":
+            return form.get("client_id", ""), form.get("client_secret", "")
+        try:
+            decoded = base64.b64decode(credential.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        raw_id, sep, raw_secret = decoded.partition(":")
+        if not sep:
+            return None
+        # RFC 6749 2.3.1: both are form-urlencoded before being joined with ":"
+        client_id, client_secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+        for name, value in (("client_id", client_id), ("client_secret", client_secret)):
+            if form.get(name) not in (None, "", value):
+                return None  # two different credentials in one request
+        return client_id, client_secret
+
     def oauth_token(self, req: Request) -> Reply:
         """``POST /oauth_token.do``."""
         denied = json_reply(401, _ACCESS_DENIED)
@@ -189,7 +224,10 @@ class Auth:
         if req.method != "POST" or "application/x-www-form-urlencoded" not in content_type:
             return denied
         form = req.form()
-        client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")
+        client = self._client_credentials(req, form)
+        if client is None:
+            return denied
+        client_id, client_secret = client
         grant = form.get("grant_type", "")
         with self._lock:
             secret = self.clients.get(client_id)

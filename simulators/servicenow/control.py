@@ -1,7 +1,8 @@
 """Control API under ``/sim/control/`` (JSON, no auth, no faults, not counted in stats).
 
 * ``GET|DELETE stats`` - counts per endpoint, per method+endpoint, per status, per IRE operation
-  (``ERROR`` for failed items) and per IRE error code.
+  (``ERROR`` for failed items), per IRE error code, and ``unsupported_queries`` (``"<table>: <what>"``:
+  Table API queries that matched nothing because the simulator cannot evaluate them).
 * ``GET|POST|DELETE faults`` - POST merges ``latency_ms``, ``status`` ``{"family","code","count"}`` (or a
   list), ``throttle`` ``{"count","family"}``, ``rate_limit`` ``{"limit","window_sec","family"}`` or null.
 * ``GET|POST discovery-sources`` - ``{"values": [...]}`` replaces the ``cmdb_ci.discovery_source`` choices.
@@ -12,7 +13,8 @@
 * ``GET|POST properties`` - IRE / query properties (``glide.class.upgrade.enabled``, ...).
 * ``GET|POST oauth`` - ``{"client_credentials": bool, "token_ttl_seconds": N}``.
 * ``POST expire-tokens`` - ``{"refresh_tokens": bool}`` (access tokens always).
-* ``GET|POST users`` - ``{"username", "password", "roles": [...]}`` creates or updates an account.
+* ``GET|POST users`` - ``{"username", "password", "roles": [...]}`` creates or updates an account
+  (the answer carries its ``sys_id``, what the dynamic filter "Me" compares with).
 * ``GET cmdb`` - CMDB summary; ``POST reset`` empties the CMDB (keeps classes, rules, choices).
 * ``GET health``.
 """
@@ -162,7 +164,7 @@ def handle(inst: Instance, req: Request) -> Reply:
                 )
             except ValueError as exc:
                 return _error(400, str(exc))
-            return json_reply(200, {"username": user.username, "roles": list(user.roles)})
+            return json_reply(200, {"username": user.username, "roles": list(user.roles), "sys_id": user.sys_id})
         if method == "GET":
             return json_reply(200, inst.auth.describe()["users"])
     if action == "cmdb" and method == "GET":

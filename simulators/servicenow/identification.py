@@ -26,7 +26,13 @@ Values = dict[str, str | None]
 
 
 def value_matches(query: EncodedQuery, values: Mapping[str, str | None]) -> bool:
-    """Evaluate a simple encoded query against payload values (SQL NULL semantics for empty values)."""
+    """Evaluate a simple encoded query against payload values (SQL NULL semantics for empty values).
+
+    Fails closed: a condition this evaluator does not implement never matches (nor does a query with pieces
+    the parser could not read).
+    """
+    if query.unsupported:
+        return False
     if query.empty:
         return True
     for group in query.groups:
@@ -40,8 +46,10 @@ def _condition(op: str, actual: str | None, expected: str) -> bool:
         return actual is None
     if op == "ISNOTEMPTY":
         return actual is not None
+    if op == "ANYTHING":
+        return True
     if actual is None:
-        return op in ("ANYTHING",)
+        return False
     if op == "=":
         return actual == expected
     if op == "!=":
@@ -58,7 +66,7 @@ def _condition(op: str, actual: str | None, expected: str) -> bool:
         return actual.startswith(expected)
     if op == "ENDSWITH":
         return actual.endswith(expected)
-    return True
+    return False
 
 
 @dataclass(slots=True)

@@ -92,6 +92,7 @@ class Stats:
         self.by_status: dict[str, int] = {}
         self.ire_operations: dict[str, int] = {}
         self.ire_errors: dict[str, int] = {}
+        self.unsupported_queries: dict[str, int] = {}
 
     @staticmethod
     def _bump(counter: dict[str, int], key: str, n: int = 1) -> None:
@@ -117,6 +118,12 @@ class Stats:
                 else:
                     self._bump(self.ire_operations, operation)
 
+    def record_unsupported_query(self, table: str, reasons: list[str]) -> None:
+        """Count a Table API query that matched nothing because the simulator cannot evaluate it."""
+        with self._lock:
+            for reason in dict.fromkeys(reasons):
+                self._bump(self.unsupported_queries, f"{table}: {reason}")
+
     def snapshot(self) -> dict[str, object]:
         """JSON-able copy."""
         with self._lock:
@@ -127,6 +134,7 @@ class Stats:
                 "by_status": dict(sorted(self.by_status.items())),
                 "ire_operations": dict(sorted(self.ire_operations.items())),
                 "ire_errors": dict(sorted(self.ire_errors.items())),
+                "unsupported_queries": dict(sorted(self.unsupported_queries.items())),
             }
 
     def reset(self) -> None:
@@ -139,6 +147,7 @@ class Stats:
                 self.by_status,
                 self.ire_operations,
                 self.ire_errors,
+                self.unsupported_queries,
             ):
                 counter.clear()
 

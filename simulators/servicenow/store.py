@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from simulators.servicenow import classes
 from simulators.servicenow.classes import Field
 from simulators.servicenow.encoded_query import EncodedQuery
-from simulators.servicenow.query_sql import compile_query, physical, quote
+from simulators.servicenow.query_sql import QueryContext, compile_query, physical, quote
 
 Row = dict[str, str]
 
@@ -593,11 +593,13 @@ class Store:
         offset: int = 0,
         count: bool = True,
         no_rows_on_invalid: bool = False,
-    ) -> tuple[list[Row], int]:
-        """Records matching ``query`` through ``table`` (page ``limit``/``offset``) and the total count."""
-        compiled = compile_query(table, query)
-        if compiled.dropped and no_rows_on_invalid:
-            return [], 0
+        context: QueryContext | None = None,
+    ) -> tuple[list[Row], int, list[str]]:
+        """Records matching ``query`` through ``table`` (page ``limit``/``offset``), the total count, and the
+        pieces of the query the simulator could not evaluate (then there are no rows: it fails closed)."""
+        compiled = compile_query(table, query, context=context)
+        if compiled.unsupported or (compiled.dropped and no_rows_on_invalid):
+            return [], 0, compiled.unsupported
         class_where, class_params = self._class_filter(table)
         base = f"FROM {quote(physical(table))} t0 WHERE {class_where} AND ({compiled.where})"
         params = [*class_params, *compiled.params]
@@ -605,7 +607,7 @@ class Store:
             total = int(self.db.execute(f"SELECT COUNT(*) {base}", params).fetchone()[0]) if count else -1
             sql = f"SELECT t0.* {base} ORDER BY {compiled.order} LIMIT ? OFFSET ?"
             rows = self._rows(sql, [*params, -1 if limit is None else limit, offset])
-        return rows, total
+        return rows, total, []
 
     def find(
         self,

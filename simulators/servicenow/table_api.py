@@ -3,7 +3,9 @@
 GET list (200, ``X-Total-Count``, ``Link``; v1 answers 404 for an empty result, v2 ``{"result": []}``),
 GET one (200/404), POST (201 + ``Location``), PUT/PATCH (200, partial update), DELETE (204).  Class
 inheritance: a table shows its subclasses' rows with the table's own fields.  Unknown fields are
-ignored everywhere (queries, ``sysparm_fields``, bodies).  ``sys_*`` fields are not writable.
+ignored everywhere (queries, ``sysparm_fields``, bodies).  ``sys_*`` fields are not writable.  A query
+the simulator cannot evaluate (an operator it does not implement, a ``javascript:`` value, ...) matches
+no row and is counted in the control API's stats (``unsupported_queries``): it fails closed.
 
 Access: reading needs one of :data:`READ_ROLES` (otherwise lists come back empty while
 ``X-Total-Count`` still counts the rows, as the limit is applied before ACLs, and single records are
@@ -20,6 +22,7 @@ from simulators.servicenow import classes
 from simulators.servicenow.auth import User
 from simulators.servicenow.encoded_query import Condition, EncodedQuery, parse
 from simulators.servicenow.instance import Instance
+from simulators.servicenow.query_sql import QueryContext
 from simulators.servicenow.render import Renderer, RenderOptions
 from simulators.servicenow.replies import Reply, Request, error_reply, json_reply
 from simulators.servicenow.store import Row
@@ -156,14 +159,17 @@ def handle(inst: Instance, req: Request, user: User) -> Reply:
             return offset
         no_count = req.flag("sysparm_no_count")
         with store.lock:
-            rows, total = store.select(
+            rows, total, unsupported = store.select(
                 table,
                 _query(req, table),
                 limit,
                 offset,
                 count=True,
                 no_rows_on_invalid=bool(inst.properties.get("glide.invalid_query.returns_no_rows")),
+                context=QueryContext(user_sys_id=user.sys_id),
             )
+            if unsupported:
+                inst.stats.record_unsupported_query(table, unsupported)
             if not can_read:
                 rows = []
             renderer = Renderer(store, table, render_options(req))

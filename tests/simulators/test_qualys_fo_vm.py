@@ -329,7 +329,7 @@ def test_tag_update_persists_and_validates_network_ranges(vm_sim: QualysSimulato
         headers={"Accept": "application/json"},
         timeout=30,
     ).json()["ServiceResponse"]
-    assert json_update["responseCode"] == "SUCCESS" and json_update["data"]["Tag"]["name"] == "Net: AWS VPC (prod)"
+    assert json_update["responseCode"] == "SUCCESS" and json_update["data"][0]["Tag"]["name"] == "Net: AWS VPC (prod)"
 
     missing = qps(vm_sim, "/qps/rest/2.0/update/am/tag/1", body)
     assert missing.findtext("responseCode") == "NOT_FOUND"

@@ -153,7 +153,7 @@ def test_qps_zero_match_shape_xml_and_json(sim: QualysSimulator) -> None:
     assert response.json() == {"ServiceResponse": {"responseCode": "SUCCESS", "count": 0}}
 
 
-def test_qps_single_record_is_not_wrapped_in_json(sim: QualysSimulator) -> None:
+def test_qps_single_record_json_data_is_still_a_list(sim: QualysSimulator) -> None:
     asset_id = estate(sim)["assets"][10]["assetId"]
     payload: dict[str, Any] = {
         "ServiceRequest": {"filters": {"Criteria": [{"field": "id", "operator": "EQUALS", "value": str(asset_id)}]}}
@@ -161,7 +161,8 @@ def test_qps_single_record_is_not_wrapped_in_json(sim: QualysSimulator) -> None:
     url = sim.url + "/qps/rest/2.0/search/am/hostasset"
     single = requests.post(url, json=payload, auth=AUTH, headers=JSON_HEADERS, timeout=10).json()["ServiceResponse"]
     assert single["count"] == 1 and single["hasMoreRecords"] == "false"
-    assert isinstance(single["data"], dict) and single["data"]["HostAsset"]["id"] == asset_id
+    # reference 3.3, JSON form: "data":[{"HostAsset":{...}}, ...] - a list, one record included
+    assert isinstance(single["data"], list) and [d["HostAsset"]["id"] for d in single["data"]] == [asset_id]
     payload["ServiceRequest"]["preferences"] = {"limitResults": 2}
     payload["ServiceRequest"]["filters"]["Criteria"] = []
     many = requests.post(url, json=payload, auth=AUTH, headers=JSON_HEADERS, timeout=10).json()["ServiceResponse"]
