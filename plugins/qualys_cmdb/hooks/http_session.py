@@ -1,4 +1,7 @@
-"""The HTTP session both hooks use: a deadline over each whole exchange, and a connection's TLS setting.
+"""The transport both hooks' sessions use: a deadline over each whole exchange, and a connection's TLS setting.
+
+The sessions themselves come from ``HttpHook.get_conn()`` (:mod:`qualys_cmdb.hooks.http_base`), which mounts
+:class:`DeadlineAdapter` and sets ``verify`` from :func:`tls_verify`.
 
 ``requests`` applies its ``timeout`` to the connect and to *each* socket read, so a server that sends a few bytes at
 a time holds a request for as long as it likes (a 2 s setting held one for 60 s). With :class:`DeadlineAdapter`
@@ -282,20 +285,17 @@ class DeadlineAdapter(HTTPAdapter):
         return response
 
 
-def deadline_session(*, verify: bool | str, headers: dict[str, str]) -> requests.Session:
-    """A session whose requests' ``timeout`` bounds each whole exchange, with TLS verification ``verify``."""
-    session = requests.Session()
-    adapter = DeadlineAdapter()
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers.update(headers)
-    session.verify = verify
-    return session
-
-
 def tls_verify(extra: dict[str, Any]) -> bool | str:
-    """A connection extra's ``verify`` (or ``verify_ssl``): true, false, or the path of a CA bundle to trust."""
-    value = extra.get("verify", extra.get("verify_ssl", True))
+    """A connection extra's ``verify`` (or ``verify_ssl``): true, false, or the path of a CA bundle to trust.
+
+    Verification stays on unless the connection explicitly turns it off: absent, ``null`` (a form field left
+    empty) or an empty string mean true.
+    """
+    value = extra.get("verify")
+    if value is None:
+        value = extra.get("verify_ssl")
+    if value is None:
+        return True
     if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
         return False
     if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on", ""):

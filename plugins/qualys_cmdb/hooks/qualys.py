@@ -1,12 +1,14 @@
 """All I/O to Qualys: the connection type ``qualys``, asset search pages, JWT, retries and the connection test.
 
-One ``requests.Session`` per hook (and so per task). The retry policy follows reference/qualys-api.md §7: retry
-202/409/429/5xx/520 and transport errors, waiting what the server asks (``SECONDS_TO_WAIT``,
-``X-RateLimit-ToWait-Sec``, ``Retry-After``) or a growing back-off; refresh the JWT once on a gateway 401; never
-retry a request Qualys rejected as bad. When the rate headers say the window is spent, the hook waits *before* the
-next call instead of getting blocked (BY-5). The API timeout property (PR-4) bounds each whole exchange (connect,
-headers and body), not each socket read (:mod:`qualys_cmdb.hooks.http_session`). Credentials are read from the
-Airflow connection and never appear in a log line or an exception.
+The hook is an ``HttpHook`` (:class:`~qualys_cmdb.hooks.http_base.ApiHttpHook`): ``get_conn()`` makes the one
+``requests.Session`` per hook (and so per task) from the connection: API server URL, basic auth, extra headers, TLS.
+The gateway (CSAM) calls carry a JWT instead of the basic credentials. The retry policy follows
+reference/qualys-api.md §7: retry 202/409/429/5xx/520 and transport errors, waiting what the server asks
+(``SECONDS_TO_WAIT``, ``X-RateLimit-ToWait-Sec``, ``Retry-After``) or a growing back-off; refresh the JWT once on a
+gateway 401; never retry a request Qualys rejected as bad. When the rate headers say the window is spent, the hook
+waits *before* the next call instead of getting blocked (BY-5). The API timeout property (PR-4) bounds each whole
+exchange (connect, headers and body), not each socket read (:mod:`qualys_cmdb.hooks.http_session`). Credentials are
+read from the Airflow connection and never appear in a log line, an exception or a header they are not meant for.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import requests
 
-from qualys_cmdb.hooks.http_session import ExchangeTimedOut, deadline_session, tls_verify
+from qualys_cmdb.hooks.http_base import NO_AUTH, ApiHttpHook, BearerAuth, session_settings
+from qualys_cmdb.hooks.http_session import ExchangeTimedOut
 from qualys_cmdb.hooks.qualys_protocol import (
     Envelope,
     QualysAccessDenied,
@@ -61,8 +64,6 @@ from qualys_cmdb.utf8_repair import Utf8RepairingReader
 
 if TYPE_CHECKING:
     from qualys_cmdb.config import Properties, Source
-
-from airflow.sdk import BaseHook
 
 log = logging.getLogger(__name__)
 
@@ -153,11 +154,13 @@ class Endpoints:
     gateway_url: str | None
 
 
-class QualysHook(BaseHook):
+class QualysHook(ApiHttpHook):
     """Talk to one Qualys subscription.
 
     :param qualys_conn_id: Airflow connection (type ``qualys``): host = API server URL (or empty with a POD in
-        extra), login/password = a Qualys user with API access, extra ``pod``, ``gateway_url``, ``verify``.
+        extra), login/password = a Qualys user with API access, extra ``pod``, ``gateway_url``, ``api``,
+        ``api_url``, ``verify``. These extras are settings (:attr:`settings`), never sent as headers; any other
+        extra is an HTTP header, and the ``HttpHook`` options apply (:mod:`qualys_cmdb.hooks.http_base`).
     :param api_url: override of the API server URL (a source's ``api_url``).
     :param gateway_url: override of the gateway URL (a source's ``gateway_url``).
     :param pod: the source's POD when it names one.
@@ -165,12 +168,16 @@ class QualysHook(BaseHook):
     :param timeout_ms: the API timeout property (PR-4): the limit of each whole exchange (connect, headers and body).
     :param retry: the retry policy.
     :param sleep: how to wait (tests pass a recorder).
+    :param kwargs: for :class:`~qualys_cmdb.hooks.http_base.ApiHttpHook` (``logger_name``, ``HttpHook`` arguments).
     """
 
     conn_name_attr = "qualys_conn_id"
     default_conn_name = "qualys_default"
     conn_type = "qualys"
     hook_name = "Qualys"
+    settings = frozenset({"pod", "gateway_url", "api", "api_url", "verify", "verify_ssl"})
+    #: every call carries them; FO calls need ``X-Requested-With`` (reference §2, §6)
+    default_headers = {"User-Agent": USER_AGENT, "X-Requested-With": USER_AGENT}
 
     def __init__(
         self,
@@ -185,7 +192,7 @@ class QualysHook(BaseHook):
         sleep: Callable[[float], None] = time.sleep,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(qualys_conn_id, **kwargs)
         self.qualys_conn_id = qualys_conn_id
         self._override = Endpoints(api_url, gateway_url)
         self._pod = pod
@@ -217,19 +224,25 @@ class QualysHook(BaseHook):
 
     # ------------------------------------------------------------------------------------------ connection
     def _load(self) -> None:
+        """Build the session (``HttpHook.get_conn()``: base URL, basic auth, extra headers, TLS) and the endpoints."""
         if self._credentials is not None:
             return
-        conn = self.get_connection(self.qualys_conn_id)
+        try:
+            session = self.get_conn()
+        except ValueError as exc:
+            raise QualysRequestError(f"connection {self.qualys_conn_id!r}: {exc}") from None
+        conn = self._connection
         if not conn.login or not conn.password:
+            session.close()
             raise QualysAuthError(
                 f"connection {self.qualys_conn_id!r} has no username or password: "
                 "set both (a Qualys user with API access)"
             )
-        self._credentials = (conn.login, conn.password)
+        self._credentials = (conn.login, conn.password)  # the gateway's /auth form needs them
         extra = conn.extra_dejson
         self.api = self._api_kind or str(extra.get("api") or "csam")
         pod = self._pod or extra.get("pod")
-        api_url = self._override.api_url or _url(conn.host, conn.schema, conn.port) or extra.get("api_url")
+        api_url = self._override.api_url or (self.base_url if conn.host else None) or extra.get("api_url")
         gateway_url = self._override.gateway_url or extra.get("gateway_url")
         if pod:
             plat = platform(str(pod))
@@ -238,9 +251,7 @@ class QualysHook(BaseHook):
         self._endpoints = Endpoints(
             api_url.rstrip("/") if api_url else None, gateway_url.rstrip("/") if gateway_url else None
         )
-        self._session = deadline_session(
-            verify=tls_verify(extra), headers={"User-Agent": USER_AGENT, "X-Requested-With": USER_AGENT}
-        )
+        self._session = session
 
     @property
     def endpoints(self) -> Endpoints:
@@ -289,7 +300,9 @@ class QualysHook(BaseHook):
             self._sleep(wait)
         self.api_calls += 1
         try:
-            response = self._session.request(method, url, timeout=self.timeout_s, stream=stream, **kwargs)
+            response = self._session.request(
+                method, url, timeout=self.timeout_s, stream=stream, **session_settings(self._session), **kwargs
+            )
         except requests.Timeout as exc:
             raise QualysUnreachable(self._timed_out(method, url, exc)) from None
         except requests.ConnectionError as exc:
@@ -340,7 +353,7 @@ class QualysHook(BaseHook):
         refreshed = False
         for attempt in range(1, self.retry.max_attempts + 1):
             if gateway:
-                kwargs.setdefault("headers", {})["Authorization"] = f"Bearer {self._token()}"
+                kwargs["auth"] = BearerAuth(self._token())  # replaces the session's basic auth
             try:
                 response = self._send(method, url, stream=stream, **kwargs)
             except QualysUnreachable as exc:
@@ -396,6 +409,7 @@ class QualysHook(BaseHook):
             self._gateway("/auth"),
             data={"username": user, "password": password, "token": "true", "permissions": "true"},
             headers={"Content-Type": "application/x-www-form-urlencoded"},
+            auth=NO_AUTH,  # the credentials go in the form only
         )
         if response.status_code != 201:
             body = response.content[:4096]
@@ -499,7 +513,6 @@ class QualysHook(BaseHook):
             self._api("/qps/rest/2.0/search/am/hostasset"),
             data=body,
             headers={"Content-Type": "text/xml", "Accept": "application/xml"},
-            auth=self._credentials,
         )
         try:
             envelope = read_hostasset_envelope(payload)
@@ -518,7 +531,7 @@ class QualysHook(BaseHook):
         account error); 409 blocks (CODE 1960/1965) are waited out as the server asks, up to the retry policy.
         """
         try:
-            response = self._request("POST", self._api(path), auth=self._credentials, data=params)
+            response = self._request("POST", self._api(path), data=params)
         except QualysRefused as exc:
             raise _fo_error(path, params.get("action", ""), exc.code or "", exc.text) from None
         body = response.content
@@ -576,7 +589,6 @@ class QualysHook(BaseHook):
         response = self._request(
             "POST",
             self._api(path),
-            auth=self._credentials,
             data=body if body is not None else b"",
             headers={"Content-Type": "text/xml", "Accept": "application/xml"},
         )
@@ -636,7 +648,6 @@ class QualysHook(BaseHook):
             response = self._request(
                 "POST",
                 self._api("/qps/rest/2.0/count/am/hostasset"),
-                auth=self._credentials,
                 data=b"<ServiceRequest/>",
                 headers={"Content-Type": "text/xml"},
             )
@@ -663,7 +674,6 @@ class QualysHook(BaseHook):
             response = self._request(
                 "POST",
                 self._api("/api/2.0/fo/asset/ip/"),
-                auth=self._credentials,
                 data={"action": "list", "ips": "127.0.0.1"},
             )
         except QualysAccessDenied:
@@ -678,14 +688,6 @@ class QualysHook(BaseHook):
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _url(host: str | None, schema: str | None, port: int | None) -> str | None:
-    if not host:
-        return None
-    if "://" not in host:
-        host = f"{schema or 'https'}://{host}"
-    return f"{host}:{port}" if port else host
-
-
 def _empty_page(fmt: str, request: dict[str, Any]) -> Page:
     return Page(io.BytesIO(), fmt, Envelope("SUCCESS", 0, False, None), 0, 204, request)
 

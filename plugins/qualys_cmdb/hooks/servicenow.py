@@ -1,7 +1,9 @@
 """All I/O to the ServiceNow CMDB: connection type ``servicenow``, Table API, IRE, Import Set, auth, retries.
 
-Reference: ``shared/reference/servicenow-api.md``. One ``requests.Session`` per hook. Basic auth, or OAuth
-(password grant with refresh, or client credentials) through ``/oauth_token.do``. Retries on 429 (honouring
+Reference: ``shared/reference/servicenow-api.md``. The hook is an ``HttpHook``
+(:class:`~qualys_cmdb.hooks.http_base.ApiHttpHook`): ``get_conn()`` makes its one ``requests.Session`` from the
+connection (instance URL, extra headers, TLS). Basic auth (``HttpHook``'s), or OAuth (password grant with refresh, or
+client credentials) through ``/oauth_token.do``, the token sent as a bearer. Retries on 429 (honouring
 ``Retry-After``) and 5xx; other 4xx are errors to fix, not to retry. IRE answers HTTP 200 even when items fail:
 :meth:`ServiceNowHook.identify_reconcile` returns every item's outcome (:func:`ire_outcomes`). The API timeout property
 (PR-4) bounds each whole exchange, body included (:mod:`qualys_cmdb.hooks.http_session`). Credentials never reach a
@@ -18,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import requests
-from airflow.sdk import BaseHook
 
-from qualys_cmdb.hooks.http_session import ExchangeTimedOut, deadline_session, tls_verify
+from qualys_cmdb.hooks.http_base import NO_AUTH, ApiHttpHook, BearerAuth, session_settings
+from qualys_cmdb.hooks.http_session import ExchangeTimedOut
 
 if TYPE_CHECKING:
     from qualys_cmdb.config import Properties
@@ -148,22 +150,27 @@ def ire_outcomes(body: bytes, expected: int) -> list[IreOutcome]:
 _MISSING = {"error": "NO_RESULT", "message": "the CMDB returned no result for this item"}
 
 
-class ServiceNowHook(BaseHook):
+class ServiceNowHook(ApiHttpHook):
     """Talk to one ServiceNow instance.
 
     :param servicenow_conn_id: Airflow connection (type ``servicenow``): host = instance URL, login/password =
         integration user; extra ``auth`` (``basic``, ``oauth_password``, ``oauth_client_credentials``),
-        ``client_id``, ``client_secret``, ``verify`` (true, false, or the path of a CA bundle to trust).
+        ``client_id``, ``client_secret``, ``verify`` (true, false, or the path of a CA bundle to trust). These
+        extras are settings (:attr:`settings`), never sent as headers; any other extra is an HTTP header, and the
+        ``HttpHook`` options apply (:mod:`qualys_cmdb.hooks.http_base`).
     :param timeout_s: the limit of each whole exchange (connect, request, headers and body; an IRE reply of a
         500-asset batch is about 25 MB): the API timeout property, through :meth:`for_properties`.
     :param retry: the retry policy.
     :param sleep: how to wait (tests pass a recorder).
+    :param kwargs: for :class:`~qualys_cmdb.hooks.http_base.ApiHttpHook` (``logger_name``, ``HttpHook`` arguments).
     """
 
     conn_name_attr = "servicenow_conn_id"
     default_conn_name = "servicenow_default"
     conn_type = "servicenow"
     hook_name = "ServiceNow"
+    settings = frozenset({"auth", "client_id", "client_secret", "verify", "verify_ssl"})
+    default_headers = {"Accept": "application/json", "User-Agent": "qualys-cmdb-sync"}
 
     def __init__(
         self,
@@ -174,7 +181,7 @@ class ServiceNowHook(BaseHook):
         sleep: Callable[[float], None] = time.sleep,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(servicenow_conn_id, **kwargs)
         self.servicenow_conn_id = servicenow_conn_id
         self.timeout_s = timeout_s
         self.retry = retry or SnRetryPolicy()
@@ -204,33 +211,36 @@ class ServiceNowHook(BaseHook):
 
     # ------------------------------------------------------------------------------------------ connection
     def _load(self) -> None:
+        """Build the session (``HttpHook.get_conn()``: instance URL, basic auth, extra headers, TLS)."""
         if self._session is not None:
             return
-        conn = self.get_connection(self.servicenow_conn_id)
+        try:
+            session = self.get_conn()
+        except ValueError as exc:
+            raise ServiceNowRequestError(f"connection {self.servicenow_conn_id!r}: {exc}") from None
+        conn = self._connection
         extra = conn.extra_dejson
-        host = conn.host or ""
-        if not host:
-            raise ServiceNowRequestError(f"connection {self.servicenow_conn_id!r} has no host (the instance URL)")
-        if "://" not in host:
-            host = f"{conn.schema or 'https'}://{host}"
-        self._base = (f"{host}:{conn.port}" if conn.port else host).rstrip("/")
-        self._auth_mode = str(extra.get("auth") or "basic")
-        if self._auth_mode not in ("basic", "oauth_password", "oauth_client_credentials"):
-            raise ServiceNowRequestError(
-                f"connection {self.servicenow_conn_id!r}: auth must be basic, oauth_password or "
-                f"oauth_client_credentials, not {self._auth_mode!r}"
-            )
+        try:
+            if not conn.host:
+                raise ServiceNowRequestError(f"connection {self.servicenow_conn_id!r} has no host (the instance URL)")
+            self._base = self.base_url.rstrip("/")
+            self._auth_mode = str(extra.get("auth") or "basic")
+            if self._auth_mode not in ("basic", "oauth_password", "oauth_client_credentials"):
+                raise ServiceNowRequestError(
+                    f"connection {self.servicenow_conn_id!r}: auth must be basic, oauth_password or "
+                    f"oauth_client_credentials, not {self._auth_mode!r}"
+                )
+        except ServiceNowRequestError:
+            session.close()
+            raise
         self._secrets = {
             "username": conn.login or "",
             "password": conn.password or "",
             "client_id": str(extra.get("client_id") or ""),
             "client_secret": str(extra.get("client_secret") or ""),
         }
-        session = deadline_session(
-            verify=tls_verify(extra), headers={"Accept": "application/json", "User-Agent": "qualys-cmdb-sync"}
-        )
-        if self._auth_mode == "basic":
-            session.auth = (self._secrets["username"], self._secrets["password"])
+        if self._auth_mode != "basic":
+            session.auth = None  # OAuth: each request carries the bearer token; the password goes to the token grant
         self._session = session
 
     def close(self) -> None:
@@ -268,7 +278,13 @@ class ServiceNowHook(BaseHook):
             }
         self.calls += 1
         try:
-            response = self._session.post(f"{self._base}/oauth_token.do", data=form, timeout=self.timeout_s, auth=None)
+            response = self._session.post(
+                f"{self._base}/oauth_token.do",
+                data=form,
+                timeout=self.timeout_s,
+                auth=NO_AUTH,
+                **session_settings(self._session),
+            )
         except requests.RequestException as exc:
             raise ServiceNowUnreachable(self._transport_failure("POST", "/oauth_token.do", exc)) from None
         if response.status_code != 200:
@@ -311,12 +327,19 @@ class ServiceNowHook(BaseHook):
         reauthenticated = False
         base_headers = dict(kwargs.pop("headers", None) or {})
         for attempt in range(1, self.retry.max_attempts + 1):
-            headers = dict(base_headers)
-            if self._auth_mode != "basic":
-                headers["Authorization"] = f"Bearer {self._oauth()}"
+            # basic: the session's (HttpHook's auth_type); OAuth: the bearer token, which replaces it
+            auth = BearerAuth(self._oauth()) if self._auth_mode != "basic" else None
             self.calls += 1
             try:
-                response = self._session.request(method, url, timeout=self.timeout_s, headers=headers, **kwargs)
+                response = self._session.request(
+                    method,
+                    url,
+                    timeout=self.timeout_s,
+                    headers=dict(base_headers),
+                    auth=auth,
+                    **session_settings(self._session),
+                    **kwargs,
+                )
             except requests.RequestException as exc:
                 if not idempotent and not _never_sent(exc):
                     raise ServiceNowAnswerLost(
