@@ -41,6 +41,7 @@ class Faults:
     status: list[_Rule] = field(default_factory=list)
     truncate: list[_Rule] = field(default_factory=list)
     disconnect: list[_Rule] = field(default_factory=list)
+    empty_body: list[_Rule] = field(default_factory=list)
     invalid_utf8: list[_Rule] = field(default_factory=list)
     csam_failed: int = 0
     csam_no_response_code: int = 0
@@ -64,6 +65,7 @@ class Faults:
             "status",
             "truncate",
             "disconnect",
+            "empty_body",
             "invalid_utf8",
             "csam_failed",
             "csam_no_response_code",
@@ -98,6 +100,9 @@ class Faults:
             if "disconnect" in spec:
                 for rule in _rules(spec["disconnect"], "disconnect"):
                     self.disconnect.append(_Rule(_family(rule.get("family")), _count(rule.get("count"))))
+            if "empty_body" in spec:
+                for rule in _rules(spec["empty_body"], "empty_body"):
+                    self.empty_body.append(_Rule(_family(rule.get("family")), _count(rule.get("count"))))
             if "invalid_utf8" in spec:
                 for rule in _rules(spec["invalid_utf8"], "invalid_utf8"):
                     self.invalid_utf8.append(_Rule(_family(rule.get("family")), _count(rule.get("count"))))
@@ -155,6 +160,7 @@ class Faults:
                 "status",
                 "truncate",
                 "disconnect",
+                "empty_body",
                 "invalid_utf8",
                 "csam_failed",
                 "csam_no_response_code",
@@ -179,6 +185,7 @@ class Faults:
                 "status": [{"family": r.family, "code": r.code, "count": r.remaining} for r in self.status],
                 "truncate": [{"family": r.family, "count": r.remaining, "fraction": r.fraction} for r in self.truncate],
                 "disconnect": [{"family": r.family, "count": r.remaining} for r in self.disconnect],
+                "empty_body": [{"family": r.family, "count": r.remaining} for r in self.empty_body],
                 "invalid_utf8": [{"family": r.family, "count": r.remaining} for r in self.invalid_utf8],
                 "csam_failed": self.csam_failed,
                 "csam_no_response_code": self.csam_no_response_code,
@@ -213,6 +220,12 @@ class Faults:
         with self._lock:
             rule = self._take(self.truncate, family)
             return rule.fraction if rule else None
+
+    def take_empty_body(self, family: str) -> bool:
+        """Whether to answer this data response with HTTP 200 and an empty body (seen from gateways in front of the
+        real service)."""
+        with self._lock:
+            return self._take(self.empty_body, family) is not None
 
     def take_disconnect(self, family: str) -> bool:
         """Whether to drop the connection in the middle of this data response's body."""

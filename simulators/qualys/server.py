@@ -69,6 +69,9 @@ def apply_data_faults(sub: Subscription, family: str, reply: Reply) -> None:
         # The full Content-Length is announced, half the body is sent, then the connection is closed
         # (a reset proxy or a dropped link): the client sees an incomplete read, not a short document.
         reply.disconnect_after = offset + (reply.length - offset) // 2
+    if sub.faults.take_empty_body(family):
+        reply.chunks = [b""]
+        return
     fraction = sub.faults.take_truncate(family)
     if fraction is not None:
         body = reply.body()

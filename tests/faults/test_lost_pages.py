@@ -74,6 +74,11 @@ def _crash(engine: Engine) -> None:
             time.sleep(0.2)
 
 
+def queue_notes(queue_id: int, engine: Engine) -> str:
+    with engine.connect() as conn:
+        return str(conn.execute(select(sync_queue.c.notes).where(sync_queue.c.id == queue_id)).scalar_one())
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -133,6 +138,39 @@ def test_a_truncated_page_is_downloaded_again_by_the_next_run(
         queue = _queue(staging)
         assert {status for status, _, _ in queue} == {"Success"}
         assert [refetches for _, refetches, _ in queue if refetches] == [1]
+    finally:
+        sim.sim.stop()
+
+
+def test_an_empty_200_from_qualys_is_an_error_record_that_says_so_and_is_fetched_again(
+    airflow_db: None, staging: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18.3: an empty body (HTTP 200, nothing in it) is not an empty page: it is kept as an Error record whose
+    note says what came back, logged in the application log with the record's id, and fetched again next run."""
+    sim = start_sim(monkeypatch, assets=25, seed=4)
+    try:
+        write_config(tmp_path, monkeypatch, batch=10)
+        sim.control("faults", empty_body={"family": "csam", "count": 1})
+        run_dag(expect="failed")
+        with staging.connect() as conn:
+            (bad,) = conn.execute(
+                select(sync_queue.c.id, sync_queue.c.notes, sync_queue.c.payload_bytes).where(
+                    sync_queue.c.status == "Error"
+                )
+            ).all()
+            logged = conn.execute(
+                text("SELECT message, details FROM qcmdb.app_log WHERE level = 'error' AND component = 'fetch'")
+            ).all()
+        assert bad.notes.startswith("Qualys answered HTTP 200 with an empty body.") and bad.payload_bytes == 0
+        assert [(m, d["queue_id"]) for m, d in logged] == [
+            (f"empty response (HTTP 200 without a body) stored as Error (queue record {bad.id})", bad.id)
+        ]
+        run_dag()  # the next run downloads that page again
+        queue = _queue(staging)
+        assert {status for status, _, _ in queue} == {"Success"}, queue
+        assert [n for _, _, n in queue if "Downloaded again as queue record" in n] == [queue_notes(bad.id, staging)]
+        with staging.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM qcmdb.staged_asset")).scalar_one() == 25
     finally:
         sim.sim.stop()
 

@@ -434,3 +434,17 @@ def test_the_connection_test_says_clearly_what_is_wrong(
         ok, message = hook_class("check", retry=retry).test_connection()
         assert ok is expected.startswith("Connection OK") and message.startswith(expected), message
         assert not [pw for pw in ("Wr0ng-pw", "sim-Passw0rd", "sn-Passw0rd") if pw in message], message
+
+
+@pytest.mark.parametrize(
+    ("hook_class", "conn_type"), [(QualysHook, "qualys"), (ServiceNowHook, "servicenow")], ids=["qualys", "sn"]
+)
+def test_a_missing_connection_says_which_to_create_and_of_which_type(hook_class: type[Any], conn_type: str) -> None:
+    """Issue 18.4: not "Unexpected error: AirflowNotFoundException", but what to create, of which type, where."""
+    ok, message = hook_class("nowhere_prod").test_connection()
+    assert not ok
+    assert message.startswith(
+        f"Connection missing: the Airflow connection 'nowhere_prod' does not exist: create it with connection type "
+        f"'{conn_type}' ("
+    ), message
+    assert "AIRFLOW_CONN_NOWHERE_PROD" in message

@@ -102,3 +102,26 @@ def test_xml_with_an_external_entity_is_not_resolved() -> None:
     body = b"""<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>
 <IP_LIST_OUTPUT><RESPONSE><IP_SET><IP>&e;</IP></IP_SET></RESPONSE></IP_LIST_OUTPUT>"""
     assert ip_list_ranges(body) == []
+
+
+def test_entities_a_doctype_declares_are_never_expanded_and_their_loss_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 18.3: the safe parser leaves ``&x;`` unresolved (no billion laughs, no file read); the value loses it,
+    so it says so instead of changing a field silently."""
+    from qualys_cmdb.hooks.qualys_vm_protocol import parse_xml
+
+    body = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r><a>one &x; two</a></r>'
+    with caplog.at_level("WARNING"):
+        root = parse_xml(body, "asset group list")
+    assert root.findtext("a") == "one "  # the entity and what follows it drop out of the value: hence the warning
+    assert "asset group list: the response uses entities that are never expanded (&x;)" in caplog.text
+
+
+def test_the_parser_keeps_libxml2s_limits_on() -> None:
+    """No huge_tree: a document nested deeper than libxml2's default limit is refused with a clear error."""
+    from qualys_cmdb.hooks.qualys_protocol import QualysRequestError
+    from qualys_cmdb.hooks.qualys_vm_protocol import parse_xml
+
+    with pytest.raises(QualysRequestError, match="host list: the response is not XML"):
+        parse_xml(b"<a>" * 300 + b"</a>" * 300, "host list")

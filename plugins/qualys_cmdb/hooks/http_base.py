@@ -46,6 +46,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow.exceptions import AirflowNotFoundException
 from airflow.providers.http.hooks.http import HttpHook
 from requests.auth import AuthBase
 from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
@@ -95,6 +96,10 @@ class _NoAuth(AuthBase):
 NO_AUTH = _NoAuth()
 
 
+class ConnectionMissing(AirflowNotFoundException):
+    """The hook's Airflow connection is not defined; the message says which to create, of which type, and where."""
+
+
 class ApiHttpHook(HttpHook):
     """An ``HttpHook`` whose session carries an API's own request loop (see the module docstring).
 
@@ -133,7 +138,15 @@ class ApiHttpHook(HttpHook):
 
         The connection the session was configured from is ``self._connection`` afterwards (one lookup for both).
         """
-        session: requests.Session = super().get_conn(headers, extra_options)
+        try:
+            session: requests.Session = super().get_conn(headers, extra_options)
+        except AirflowNotFoundException:
+            conn_id = self.http_conn_id
+            raise ConnectionMissing(
+                f"the Airflow connection {conn_id!r} does not exist: create it with connection type "
+                f"{self.conn_type!r} ({self.hook_name}) in Admin > Connections, or define it as the environment "
+                f"variable AIRFLOW_CONN_{conn_id.upper()} or in your secrets backend"
+            ) from None
         extra: dict[str, Any] = dict(self._connection.extra_dejson or {})
         if str(extra.get("srv_lookup", "")).strip().lower() in ("true", "1", "yes", "on", "t", "y"):
             session.close()

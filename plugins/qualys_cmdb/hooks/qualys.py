@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import requests
 
-from qualys_cmdb.hooks.http_base import NO_AUTH, ApiHttpHook, BearerAuth, session_settings
+from qualys_cmdb.hooks.http_base import NO_AUTH, ApiHttpHook, BearerAuth, ConnectionMissing, session_settings
 from qualys_cmdb.hooks.http_session import ExchangeTimedOut
 from qualys_cmdb.hooks.qualys_protocol import (
     Envelope,
@@ -665,6 +665,8 @@ class QualysHook(ApiHttpHook):
             return False, f"Server unreachable: {exc}"
         except QualysError as exc:
             return False, f"Qualys error: {exc}"
+        except ConnectionMissing as exc:
+            return False, f"Connection missing: {exc}"
         except Exception as exc:  # the Test button must always get an answer
             return False, f"Unexpected error: {type(exc).__name__}: {exc}"
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import requests
 
-from qualys_cmdb.hooks.http_base import NO_AUTH, ApiHttpHook, BearerAuth, session_settings
+from qualys_cmdb.hooks.http_base import NO_AUTH, ApiHttpHook, BearerAuth, ConnectionMissing, session_settings
 from qualys_cmdb.hooks.http_session import ExchangeTimedOut
 
 if TYPE_CHECKING:
@@ -503,6 +503,8 @@ class ServiceNowHook(ApiHttpHook):
             return False, f"Instance unreachable: {exc}"
         except ServiceNowError as exc:
             return False, f"ServiceNow error: {exc}"
+        except ConnectionMissing as exc:
+            return False, f"Connection missing: {exc}"
         except Exception as exc:  # the Test button must always get an answer
             return False, f"Unexpected error: {type(exc).__name__}: {exc}"
 

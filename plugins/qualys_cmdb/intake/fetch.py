@@ -295,13 +295,14 @@ class _Fetch:
                 payload=page.payload,
                 payload_bytes=page.raw_bytes,
                 status="Queued" if readable else "Error",
-                notes=None if readable else UNREADABLE_NOTE,
+                notes=None if readable else unreadable_note(page),
             )
             self.result.queue_ids.append(queue_id)
             self.result.pages += 1
             window.pages += 1
             if readable:
                 self.result.assets += envelope.count
+                _supersede_unreadable(conn, self.schedule.name, str(window.cursor), queue_id)
                 if envelope.has_more:
                     window.cursor = int(envelope.next_cursor or window.cursor)
                 else:
@@ -310,8 +311,9 @@ class _Fetch:
                 self.result.errors += 1
             self._save_progress(conn, window)
         if not readable:
-            self.app_log.error("fetch", f"unreadable page stored as Error (queue record {queue_id})")
-            return f"unreadable response from Qualys (queue record {queue_id})"
+            what = "empty response (HTTP 200 without a body)" if not page.raw_bytes else "unreadable page"
+            self.app_log.error("fetch", f"{what} stored as Error (queue record {queue_id})", queue_id=queue_id)
+            return f"{what} from Qualys (queue record {queue_id})"
         return None
 
     def _save_progress(self, conn: Any, window: Window) -> None:
@@ -364,6 +366,37 @@ UNREADABLE_NOTE = (
     "the response's envelope (responseCode, paging fields) cannot be read: the page is truncated or not in the "
     "expected format. Kept as received; the run stops here and the next run fetches this page again."
 )
+
+
+def _supersede_unreadable(conn: Any, schedule: str, cursor: str, queue_id: int) -> None:
+    """A page that was unreadable when it arrived never moved the cursor: the page now read at the same cursor is
+    that page downloaded again. Its Error record says so and leaves the Error list (nothing of it is lost)."""
+    from sqlalchemy import update
+
+    from qualys_cmdb.staging.schema import sync_queue
+
+    conn.execute(
+        update(sync_queue)
+        .where(
+            sync_queue.c.direction == "download",
+            sync_queue.c.schedule == schedule,
+            sync_queue.c.status == "Error",
+            sync_queue.c.attempts == 0,
+            sync_queue.c.cursor == cursor,
+            sync_queue.c.id < queue_id,
+        )
+        .values(
+            status="Success",
+            notes=sync_queue.c.notes + f" Downloaded again as queue record {queue_id}; nothing of it is lost.",
+        )
+    )
+
+
+def unreadable_note(page: Page) -> str:
+    """The queue note of a page whose envelope cannot be read; an empty body says so (it leaves nothing to show)."""
+    if not page.raw_bytes:
+        return f"Qualys answered HTTP {page.status} with an empty body. " + UNREADABLE_NOTE
+    return UNREADABLE_NOTE
 
 
 def request_page(hook: QualysHook, schedule: Schedule, source: Source, properties: Properties, window: Window) -> Page:
@@ -479,8 +512,9 @@ def refetch_page(
     return f"queue record {queue_id}: {note}"
 
 
-def refetch_record(engine: Engine, config: QualysCmdbConfig, queue_id: int) -> str:
-    """Download a queue record's page again by hand (``qcmdb queue requeue ID --refetch``).
+def refetch_record(engine: Engine, config: QualysCmdbConfig, queue_id: int, who: str = "a user") -> str:
+    """Download a queue record's page again by hand (``qcmdb queue requeue ID --refetch``, the Sync queue page's
+    Refetch); ``who`` did it (the note says so).
 
     For a page that arrived truncated or malformed, once the cause is fixed.
     """
@@ -496,6 +530,6 @@ def refetch_record(engine: Engine, config: QualysCmdbConfig, queue_id: int) -> s
     source = config.source(schedule.source)
     hook = QualysHook.for_source(source, config.properties)
     try:
-        return refetch_page(engine, hook, schedule, source, config.properties, queue_id, who="a user")
+        return refetch_page(engine, hook, schedule, source, config.properties, queue_id, who=who)
     finally:
         hook.close()
