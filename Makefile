@@ -6,11 +6,13 @@ STAMP  := $(VENV)/.installed
 # Debian's Chromium, driven by Playwright in the browser tests (tests/ui). `playwright install` is never used: its
 # browser download does not work here.
 CHROMIUM := /usr/bin/chromium
+# Debian's Redis: the Celery broker of `make e2e` (started there on a free port of 127.0.0.1, stopped after).
+REDIS    := /usr/bin/redis-server
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export QUALYS_CMDB_HOME := $(CURDIR)/.qcmdb
 
-.PHONY: demo ui test lint format bench clean install
+.PHONY: demo ui test e2e lint format bench clean install
 
 install: $(STAMP) $(CHROMIUM)
 
@@ -33,6 +35,13 @@ ui: install  ## Airflow's UI over the demo data on http://127.0.0.1:8080 (UI_POR
 
 test: install  ## the whole test suite (real Postgres, real HTTP, real DAG runs)
 	$(BIN)/python -m pytest
+
+e2e: install $(REDIS)  ## the production topology natively (wheel, Postgres, Redis, CeleryExecutor, 2 workers)
+	$(BIN)/python scripts/e2e.py
+
+$(REDIS):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server
 
 lint: install
 	$(BIN)/ruff check .

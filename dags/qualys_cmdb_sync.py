@@ -3,8 +3,8 @@
 The configuration is ``$QUALYS_CMDB_CONFIG``, else ``include/config/qualys_cmdb.yaml`` beside this DAG folder, else
 the default shipped with the package. One DAG per active Qualys → CMDB schedule (``qualys_to_cmdb__<name>``), one
 per active CMDB → Qualys schedule (``cmdb_to_qualys__<name>``), and the housekeeping DAGs (``qualys_asset_tags``,
-``qualys_asset_groups``, ``qualys_host_id_updater``). An invalid configuration raises here with one line per
-problem, which Airflow shows as this file's import error.
+``qualys_asset_groups``, ``qualys_host_id_updater``, ``qualys_queue_cleanup``). An invalid configuration raises here
+with one line per problem, which Airflow shows as this file's import error.
 """
 
 from __future__ import annotations

@@ -3,9 +3,12 @@
 Starts the embedded PostgreSQL (Airflow metadata + staging) and the two simulators, runs the demo schedule's DAG
 with `airflow dags test`, prints the summary and writes it to .qcmdb/demo-summary.json; changes a few assets and
 runs it again. A second schedule on the same source, whose class override disagrees, shows its assets held as
-conflicts (its run fails on purpose, saying so). Then the CMDB → Qualys direction: CIs imported from an acquired
-company's inventory are pushed into Qualys and its "New Acquisitions" asset group (twice, to show the second run
-skips them), Qualys scans some of them and the host-id updater records their host ids. Everything started here is
+conflicts (its run fails on purpose, saying so). The same estate is read through the Asset Management API (QPS
+hostasset, schedule demo_qps): its records carry OS names but no CSAM category, and every asset gets a class; the
+classes are compared with the CSAM ones (its assets wait for a decision: the CMDB has their CIs already). Then the
+CMDB → Qualys direction: CIs imported from an acquired company's inventory are pushed into Qualys and its "New
+Acquisitions" asset group (twice, to show the second run skips them), Qualys scans some of them and the host-id
+updater records their host ids. Everything started here is
 stopped here (the embedded PostgreSQL keeps running so the result can be queried; `make clean` stops it).
 """
 
@@ -95,6 +98,7 @@ def main() -> int:
             env,
         )
         shared_source(env)
+        qps_source(env)
         reverse(env, url, cmdb_url)
     finally:
         for proc in sims:
@@ -139,6 +143,45 @@ def shared_source(env: dict[str, str]) -> None:
         ],
         env,
     )
+
+
+def qps_source(env: dict[str, str]) -> None:
+    """The demo estate through the Asset Management API (QPS hostasset): its records carry an OS name without CSAM's
+    categories; stage derives them (include/mappings/os_names.yaml) and every asset gets a class. Its assets wait for
+    a decision (the demo schedule wrote their CIs already); their classes are compared with the CSAM ones."""
+    print("\nThe same estate through the Asset Management API (QPS hostasset): source and schedule demo_qps")
+    started = time.monotonic()
+    run([str(BIN / "airflow"), "dags", "test", "qualys_to_cmdb__demo_qps"], env, quiet=True)
+    print(f"DAG run finished in {time.monotonic() - started:.1f} s")
+    run(
+        [str(BIN / "qcmdb"), "summary", "--schedule", "demo_qps", "--json", str(HOME / "demo-summary-qps.json")],
+        env,
+    )
+    from qualys_cmdb.staging.database import embedded_url, get_engine
+    from qualys_cmdb.staging.schema import SCHEMA
+    from sqlalchemy import text
+
+    by_class = (
+        f'SELECT coalesce(target_class, state), count(*) FROM "{SCHEMA}".asset_classification '  # noqa: S608
+        "WHERE schedule = 'demo_qps' GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
+    side_by_side = f"""
+        SELECT c.target_class, q.target_class, count(*) FROM "{SCHEMA}".asset_classification c
+        JOIN "{SCHEMA}".asset_classification q ON q.asset_id = c.asset_id AND q.schedule = 'demo_qps'
+        WHERE c.schedule = 'demo' GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2
+    """  # noqa: S608
+    with get_engine(embedded_url("qualys_cmdb")).connect() as conn:
+        qps = dict(conn.execute(text(by_class)).all())
+        pairs = conn.execute(text(side_by_side)).all()
+    same = sum(n for csam, qps_class, n in pairs if csam == qps_class)
+    print("classes through QPS hostasset: " + ", ".join(f"{cls} {n}" for cls, n in qps.items()))
+    print(
+        f"against CSAM, asset by asset: {same} in the same class, {sum(n for *_, n in pairs) - same} in another "
+        "(CSAM's hardware categories tell devices apart that an OS name cannot):"
+    )
+    for csam, qps_class, n in pairs:
+        if csam != qps_class:
+            print(f"  {n:3d}  {csam} (CSAM) -> {qps_class} (QPS)")
 
 
 def reverse(env: dict[str, str], url: str, cmdb_url: str) -> None:

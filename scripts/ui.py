@@ -79,6 +79,9 @@ def ui_env(env: dict[str, str]) -> dict[str, str]:
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(PASSWORDS),
         AIRFLOW__API_AUTH__JWT_SECRET=kept["jwt_secret"],
         AIRFLOW__API__SECRET_KEY=kept["api_secret_key"],
+        # the connection form's Test button (off by default in Airflow): a Qualys or ServiceNow connection's test
+        # tells apart wrong credentials, missing API access and an unreachable server
+        AIRFLOW__CORE__TEST_CONNECTION="Enabled",
     )
 
 

@@ -197,6 +197,67 @@ def _yardstick_child(run_id: str, processors: int) -> None:
     )
 
 
+def _overview_child() -> None:
+    """In a child process: the Overview page rendered cold, and what it cost before its figures were stored.
+
+    Cold: a fresh interpreter with Airflow imported (as in the API server that mounts the plugin), a fresh engine,
+    nothing of the page cached. ``cold_s`` is the first ``GET /`` through the plugin's app (every report, as a
+    viewer who kept the default); ``warm_s`` the second. ``live_s`` counts the same reports the way the page did
+    before (:func:`~qualys_cmdb.ui.reports.build_report` each, in one fresh process), ``recount_s`` what the Refresh
+    button (and a run that changed everything) spends counting the figures again.
+    """
+    import importlib
+
+    for loaded in ("airflow.configuration", "airflow.sdk"):  # loaded in the API server before any page
+        importlib.import_module(loaded)
+    from fastapi.testclient import TestClient
+
+    from qualys_cmdb.ui import app as ui
+
+    class _Viewer:
+        def get_name(self) -> str:
+            return "bench"
+
+        def get_id(self) -> str:
+            return "bench"
+
+    application = ui.create_app()
+    application.dependency_overrides[ui.current_user] = _Viewer
+    client = TestClient(application, root_path=ui.PREFIX)
+    begun = time.perf_counter()
+    first = client.get("/", headers={"Accept": "text/html"})
+    cold = time.perf_counter() - begun
+    begun = time.perf_counter()
+    second = client.get("/", headers={"Accept": "text/html"})
+    warm = time.perf_counter() - begun
+    counted_now = "Figures counted now" in first.text
+
+    from qualys_cmdb.staging.database import get_engine
+    from qualys_cmdb.ui import report_figures
+    from qualys_cmdb.ui.reports import REPORTS, build_report
+
+    engine = get_engine()
+    begun = time.perf_counter()
+    for report_id in REPORTS:
+        build_report(engine, report_id, base_url=ui.PREFIX, limit=12)
+    live = time.perf_counter() - begun
+    recount = report_figures.refresh(engine, by="the benchmark", force=True)
+    print(
+        json.dumps(
+            {
+                "status": [first.status_code, second.status_code],
+                "reports": first.text.count('class="card" id="report-'),
+                "figures_stored": not counted_now,
+                "cold_s": round(cold, 3),
+                "warm_s": round(warm, 3),
+                "live_s": round(live, 2),
+                "recount_s": round(recount.seconds, 2),
+                "recounted": len(recount.counted),
+            }
+        )
+    )
+
+
 # ---------------------------------------------------------------------------------------------- orchestration
 class Bench:
     """One benchmark run over several estate sizes."""
@@ -381,6 +442,9 @@ class Bench:
         print(f"[{size:,} assets] nothing changed …", flush=True)
         third = self._child(env, "_run_dag")
         unchanged = _figures(engine, third["run_id"])
+        cleanup = _cleanup(engine, size)
+        print(f"[{size:,} assets] the Overview, cold …", flush=True)
+        overview = self._child(env, "_overview")
         tasks = first["tasks_s"]
         parse_stage = sum(v for k, v in tasks.items() if k in ("parse", "stage"))
         yard_s = yard["parse_s"] + yard["copy_s"]
@@ -429,13 +493,49 @@ class Bench:
                 "sent": incremental["load"].get("sent", 0),
             },
             "unchanged": {"seconds": third["wall_s"], "cmdb_calls": unchanged["load"].get("cmdb_calls", 0)},
+            # the summary step counts the Overview's figures: what that costs in each pass, and the page cold
+            "overview": {
+                **overview,
+                "summary_s": [run["tasks_s"].get("summary", 0.0) for run in (first, second, third)],
+            },
             "identity": identity,
             "memory": {"peak_rss_mb": first["peak_rss_mb"], "passes_mb": [second["peak_rss_mb"], third["peak_rss_mb"]]},
             "states": {"first": first["state"], "incremental": second["state"], "unchanged": third["state"]},
             "wall_s": first["wall_s"],
             "simulators_cpu_s": cpu_first,
+            "cleanup": cleanup,
             "size_wall_s": round(time.perf_counter() - begun, 1),
         }
+
+
+def _cleanup(engine: Any, size: int) -> dict[str, Any]:
+    """HK-3 on the bench's own records: the queue cleanup with a retention of 0 days after the passes (then a plain
+    VACUUM, which autovacuum would do later), and the staging database's size before and after."""
+    from qualys_cmdb.staging.cleanup import Retention, clean_queue, database_size, vacuum
+
+    before = database_size(engine)
+    begun = time.perf_counter()
+    result = clean_queue(engine, Retention.none())
+    seconds = time.perf_counter() - begun
+    vacuum(engine)
+    after = database_size(engine)
+    figures = {
+        "before_mb": round(before / 1e6),
+        "after_mb": round(after / 1e6),
+        "queue_records": result.queue_success + result.queue_error,
+        "response_mb": round(result.payload_bytes / 1e6),
+        "stored_response_mb": round(result.stored_bytes / 1e6, 1),
+        "app_log": result.app_log,
+        "seconds": round(seconds, 2),
+    }
+    print(
+        f"[{size:,} assets] staging DB size before/after cleanup: {figures['before_mb']:,} MB → "
+        f"{figures['after_mb']:,} MB ({figures['queue_records']:,} queue records with "
+        f"{figures['stored_response_mb']:,} MB of stored responses ({figures['response_mb']:,} MB uncompressed), "
+        f"{figures['app_log']:,} log entries removed in {seconds:.1f} s)",
+        flush=True,
+    )
+    return figures
 
 
 def _free_port() -> int:
@@ -582,6 +682,22 @@ def render(report: dict[str, Any]) -> str:
                 for s in sizes
             ],
         ),
+        line(
+            "Overview cold (live before; ≤ 0.5 s)",
+            [f"{s['overview']['cold_s']:.2f} s ({s['overview']['live_s']:.1f} s)" for s in sizes if "overview" in s],
+        ),
+        line(
+            "figures: recount; summary steps",
+            [
+                f"{s['overview']['recount_s']:.1f} s; " + "/".join(f"{x:.1f}" for x in s["overview"]["summary_s"])
+                for s in sizes
+                if "overview" in s
+            ],
+        ),
+        line(
+            "staging DB before/after cleanup",
+            [f"{s['cleanup']['before_mb']:,} → {s['cleanup']['after_mb']:,} MB" for s in sizes if "cleanup" in s],
+        ),
         line("whole size (3 passes + yardstick)", [f"{s['size_wall_s']:.0f} s" for s in sizes]),
         line("peak RSS of the task process", [f"{s['memory']['peak_rss_mb']} MB" for s in sizes]),
     ]
@@ -627,6 +743,8 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["_run_dag"]:
         _run_dag_child()
+    elif sys.argv[1:2] == ["_overview"]:
+        _overview_child()
     elif sys.argv[1:2] == ["_yardstick"]:
         _yardstick_child(sys.argv[2], int(sys.argv[3]))
     else:

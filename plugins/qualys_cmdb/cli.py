@@ -108,6 +108,9 @@ def _config_validate(args: argparse.Namespace) -> int:
         f"{path}: OK — {len(config.sources)} source(s), {len(config.schedules)} schedule(s); "
         f"DAGs: {', '.join(dags) or 'none'}"
     )
+    frequencies = config.properties.housekeeping_schedules
+    housekeeping = [f"{d} ({getattr(frequencies, d) or 'manual'})" for d in config.housekeeping_dag_ids()]
+    print(f"housekeeping DAGs: {', '.join(housekeeping) or 'none'}")
     for warning in config.warnings():
         print(f"warning: {warning}")
     if args.online:
@@ -220,6 +223,8 @@ def _queue(args: argparse.Namespace) -> int:
     from qualys_cmdb.staging.schema import sync_queue
 
     engine = get_engine()
+    if args.action == "cleanup":
+        return _queue_cleanup(args, engine)
     if args.action == "requeue":
         if args.refetch:
             from qualys_cmdb.config import load_config
@@ -266,6 +271,138 @@ def _queue(args: argparse.Namespace) -> int:
             else:
                 what = f"download page {row.page_no:>4} {row.record_count or 0:>4} assets"
             print(f"{row.id:>8} {row.schedule:<20} {row.status:<10} {what}  {row.notes or ''}")
+    return 0
+
+
+def _queue_cleanup(args: argparse.Namespace, engine: Any) -> int:
+    """HK-3 by hand: what the daily ``qualys_queue_cleanup`` DAG does, with the configuration's retention."""
+    from qualys_cmdb.config import load_config
+    from qualys_cmdb.staging.cleanup import Retention, clean_queue
+    from qualys_cmdb.staging.migrate import is_current, upgrade
+
+    if not is_current(engine):
+        upgrade(engine)
+    props = load_config(args.config).properties
+    retention = Retention.of(props)
+    print(
+        f"retention: Success {retention.success_days} d, Error {retention.error_days} d, application log "
+        f"{retention.app_log_days} d, upload items {retention.upload_item_days} d"
+        + (" (dry run: nothing is removed)" if args.dry_run else "")
+    )
+    print(clean_queue(engine, retention, dry_run=args.dry_run).render())
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    """HK-4: the log of runs whose step stopped at the max transaction lifetime or was killed by Airflow."""
+    from qualys_cmdb.staging.database import get_engine
+    from qualys_cmdb.staging.migrate import is_current, upgrade
+    from qualys_cmdb.staging.terminated import describe_position, terminated_runs
+
+    if _xlsx_refused(args):
+        return 2
+    engine = get_engine()
+    if not is_current(engine):
+        upgrade(engine)
+    rows, total = terminated_runs(engine, schedule=args.schedule, limit=_limit(args))
+    if args.format != "text":
+        _write_rows(args, TERMINATED_COLUMNS, [rows], "Terminated runs")
+        return 0
+    with _text_output(args):
+        for r in rows:
+            step = r["step"] + (f"[{r['map_index']}]" if r["map_index"] >= 0 else "")
+            resumed = (
+                f"resumed by {r['resumed_by_run']} at {r['resumed_at']:%Y-%m-%d %H:%M:%S} UTC"
+                if r["resumed_at"]
+                else "not resumed yet"
+            )
+            print(
+                f"{r['stopped_at']:%Y-%m-%d %H:%M:%S} UTC  {r['schedule']}  {r['run_id']}  {step} (try "
+                f"{r['try_number']})  {r['cause']}\n    why: {r['reason']}\n    where: "
+                f"{describe_position(r['position'])}\n    resumes: {r['resumes'] or '-'}; {resumed}"
+            )
+        print(f"{total} terminated run step(s)" + (f" (newest {len(rows)} shown)" if len(rows) < total else ""))
+    return 0
+
+
+#: The columns of ``qcmdb runs terminated --format csv|xlsx``.
+TERMINATED_COLUMNS = (
+    Column("stopped_at", "Stopped", when=True),
+    Column("schedule", "Schedule"),
+    Column("run_id", "Run"),
+    Column("step", "Step"),
+    Column("map_index", "Map index"),
+    Column("try_number", "Try"),
+    Column("cause", "Cause"),
+    Column("reason", "Why"),
+    Column("position", "Where", get=lambda r: _position(r)),
+    Column("resumes", "What resumes"),
+    Column("resumed_by_run", "Resumed by"),
+    Column("resumed_at", "Resumed", when=True),
+)
+
+
+def _position(row: Mapping[str, Any]) -> str:
+    from qualys_cmdb.staging.terminated import describe_position
+
+    return describe_position(row["position"])
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    """SRC-5: each source's last software-catalog sync (time, key, notes), or run the sync now."""
+    import getpass
+    import time
+
+    from qualys_cmdb.catalog.sync import catalog_status, render_status, sync_catalog
+    from qualys_cmdb.config import load_config
+    from qualys_cmdb.staging.database import get_engine
+    from qualys_cmdb.staging.migrate import is_current, upgrade
+
+    config = load_config(args.config)
+    engine = get_engine()
+    if not is_current(engine):
+        upgrade(engine)
+    if args.action == "sync":
+        sources = [config.source(args.source)] if args.source else []
+        sources = sources or [s for s in config.sources if s.active and s.sync_software_catalog]
+        if not sources:
+            print("no active source has sync_software_catalog: true", file=sys.stderr)
+            return 2
+        for src in sources:
+            run_id = f"cli__{getpass.getuser()}__{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+            result = sync_catalog(engine, config, src, run_id)
+            print(f"source {src.name}: {result['notes']}")
+        return 0
+    print(render_status(catalog_status(engine, config)))
+    return 0
+
+
+def _adopt(args: argparse.Namespace) -> int:
+    """Migration path: link the CIs the vendor's app created to the staged assets, so the first load updates them."""
+    import getpass
+
+    from qualys_cmdb.adopt import apply_plan, plan_adoption, vendor_cis
+    from qualys_cmdb.config import load_config
+    from qualys_cmdb.hooks.servicenow import ServiceNowHook
+    from qualys_cmdb.staging.database import get_engine
+    from qualys_cmdb.staging.migrate import is_current, upgrade
+
+    config = load_config(args.config)
+    schedule = config.schedule(args.schedule)
+    engine = get_engine()
+    if not is_current(engine):
+        upgrade(engine)
+    hook = ServiceNowHook.for_properties(config.properties)
+    notes: list[str] = []
+    try:
+        cis = vendor_cis(hook, notes)
+    finally:
+        hook.close()
+    plan = plan_adoption(engine, schedule.source, schedule.name, cis)
+    plan.notes += notes
+    if args.apply:
+        apply_plan(engine, plan, f"cli:{getpass.getuser()}")
+    print(plan.render(applied=args.apply))
     return 0
 
 
@@ -411,6 +548,10 @@ def _assets(args: argparse.Namespace) -> int:
             return 2
         selection = Selection(args.schedule, asset_ids=tuple(args.ids) if args.ids else None)
         done = retry_failed(engine, selection, f"{getpass.getuser()} (qcmdb)")
+        if done:  # the Overview's counts changed
+            from qualys_cmdb.ui.report_figures import refresh_after_decisions
+
+            refresh_after_decisions(engine, None, by=f"{getpass.getuser()} (qcmdb)")
         print(
             f"{done} failed asset(s) of schedule {args.schedule} will be tried again by its next run "
             "(classification failures are classified again; CMDB failures are sent again)"
@@ -573,15 +714,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config")
     p.set_defaults(func=_test_connection)
 
-    p = sub.add_parser("queue", help="list or re-queue sync-queue records (Download pages, Upload batches)")
-    p.add_argument("action", choices=["list", "requeue"])
+    p = sub.add_parser("queue", help="list, re-queue or clean up sync-queue records (Download pages, Upload batches)")
+    p.add_argument("action", choices=["list", "requeue", "cleanup"])
     p.add_argument("ids", nargs="*", type=int)
     p.add_argument("--schedule")
     p.add_argument("--status", choices=["Queued", "Processing", "Success", "Error"])
     _add_output(p)
     p.add_argument("--refetch", action="store_true", help="download the page again before re-queueing it")
+    p.add_argument("--dry-run", action="store_true", help="cleanup: count what is past its retention, remove nothing")
     p.add_argument("--config")
     p.set_defaults(func=_queue)
+
+    p = sub.add_parser("runs", help="runs stopped by the max transaction lifetime or killed by Airflow")
+    p.add_argument("action", choices=["terminated"])
+    p.add_argument("--schedule", help="one schedule's (or housekeeping DAG's) entries")
+    _add_output(p)
+    p.set_defaults(func=_runs)
 
     p = sub.add_parser("uploads", help="list or re-queue the CMDB → Qualys upload items")
     p.add_argument("action", choices=["list", "requeue"])
@@ -616,6 +764,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source", required=True)
     p.add_argument("--config")
     p.set_defaults(func=_reference)
+
+    p = sub.add_parser("catalog", help="software catalog: each source's last sync (status) or sync it now (sync)")
+    p.add_argument("action", choices=["status", "sync"])
+    p.add_argument("--source", help="sync: the source (default: every active source with sync_software_catalog)")
+    p.add_argument("--config")
+    p.set_defaults(func=_catalog)
+
+    p = sub.add_parser("adopt", help="link the vendor app's CIs to the staged assets they are (dry run unless --apply)")
+    p.add_argument("--schedule", required=True, help="a Qualys → CMDB schedule (its source's staged assets)")
+    p.add_argument("--apply", action="store_true", help="record the links (default: only list them)")
+    p.add_argument("--config")
+    p.set_defaults(func=_adopt)
 
     p = sub.add_parser("summary", help="what the schedule's last run did and what is staged")
     p.add_argument("--schedule", required=True)

@@ -91,7 +91,9 @@ class Source(_Model):
     connection_id: Annotated[str, Field(min_length=1)]
     qualys_to_cmdb: bool = True
     cmdb_to_qualys: bool = False
+    #: SRC-5: pull the source's software catalog into staging (the ``qualys_software_catalog`` DAG, HK-5) ...
     sync_software_catalog: bool = False
+    #: ... and write its new and changed products to the CMDB's Software table (needs sync_software_catalog).
     sync_software_catalog_to_cmdb: bool = False
 
     @field_validator("pod")
@@ -266,6 +268,31 @@ AnySchedule = Annotated[
 _DIRECTIONS = ("qualys_to_cmdb", "cmdb_to_qualys")
 
 
+class HousekeepingSchedules(_Model):
+    """HK-8: how often each housekeeping DAG runs (guide 2.2: "you can always update or change the frequency of
+    scheduled jobs"): a duration (``6h``), a cron expression, a preset (``@daily``) or ``manual`` (only when
+    triggered). The defaults are the vendor app's."""
+
+    qualys_asset_tags: str | None = "@daily"
+    qualys_asset_groups: str | None = "@daily"
+    qualys_host_id_updater: str | None = "@hourly"
+    qualys_queue_cleanup: str | None = "@daily"
+    qualys_software_catalog: str | None = "0 */4 * * *"
+
+    _valid = field_validator("*")(Schedule._valid_interval.__func__)  # type: ignore[attr-defined]
+
+    def timetable_spec(self, dag_id: str) -> timedelta | str | None:
+        """What the DAG's ``schedule`` gets: a ``timedelta`` for a duration, the cron expression or preset as
+        written, ``None`` for manual."""
+        value: str | None = getattr(self, dag_id)
+        if value is None:
+            return None
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return value
+
+
 class Properties(_Model):
     """Global properties, with the vendor app's defaults and ranges (PR-1 … PR-7)."""
 
@@ -286,6 +313,15 @@ class Properties(_Model):
     #: get it plus room for the call in flight): a backstop that fails a task stuck on something no timeout covers.
     #: Generous by default, as a first load of a large estate writes many IRE batches in one task.
     task_timeout_minutes: Annotated[int, Field(ge=10, le=1440)] = 240
+    #: HK-3, the daily queue cleanup (``qualys_queue_cleanup``): days a sync-queue record in Success, and one in
+    #: Error, is kept with its stored response (the guide's 30 and 60), then days the application log (with the
+    #: terminated-runs log) and processed CMDB → Qualys upload items are kept. 0 keeps nothing processed.
+    queue_retention_success_days: Annotated[int, Field(ge=0, le=36500)] = 30
+    queue_retention_error_days: Annotated[int, Field(ge=0, le=36500)] = 60
+    app_log_retention_days: Annotated[int, Field(ge=0, le=36500)] = 90
+    upload_item_retention_days: Annotated[int, Field(ge=0, le=36500)] = 180
+    #: HK-8: the frequency of each housekeeping DAG.
+    housekeeping_schedules: HousekeepingSchedules = HousekeepingSchedules()
 
 
 class QualysCmdbConfig(_Model):
@@ -358,7 +394,42 @@ class QualysCmdbConfig(_Model):
                     "through IRE (properties.insertion_method: ire), so it is not used; its CI-class rules (or "
                     "target_class) choose where the assets go"
                 )
-        return out
+        for i, src in enumerate(self.sources):
+            if src.sync_software_catalog_to_cmdb and not src.sync_software_catalog:
+                out.append(
+                    f"sources[{i}].sync_software_catalog_to_cmdb: not used, as {src.name!r} does not sync its "
+                    "software catalog; set sync_software_catalog: true too"
+                )
+        return out + self._housekeeping_warnings()
+
+    def housekeeping_dag_ids(self) -> list[str]:
+        """The housekeeping DAGs this configuration builds (HK-1 … HK-6), in the order they are built."""
+        if not self.sources:
+            return []
+        active = {s.name for s in self.sources if s.active}
+        dags = ["qualys_asset_tags"] if active else []
+        if active and self.properties.allow_asset_group_sync:
+            dags.append("qualys_asset_groups")
+        if any(isinstance(s, ReverseSchedule) and s.source in active for s in self.schedules):
+            dags.append("qualys_host_id_updater")
+        if any(s.active and s.sync_software_catalog for s in self.sources):
+            dags.append("qualys_software_catalog")
+        return [*dags, "qualys_queue_cleanup"]
+
+    def _housekeeping_warnings(self) -> list[str]:
+        """A frequency set for a housekeeping DAG this configuration does not build is not used: say why."""
+        built = set(self.housekeeping_dag_ids())
+        why = {
+            "qualys_asset_tags": "no source is active",
+            "qualys_asset_groups": "asset groups are not fetched (properties.allow_asset_group_sync: false)",
+            "qualys_host_id_updater": "no CMDB → Qualys schedule pushes addresses into an active source",
+            "qualys_queue_cleanup": "no source is declared",
+            "qualys_software_catalog": "no active source has sync_software_catalog: true",
+        }
+        return [
+            f"properties.housekeeping_schedules.{dag_id}: not used, as the DAG is not built: {why[dag_id]}"
+            for dag_id in sorted(self.properties.housekeeping_schedules.model_fields_set - built)
+        ]
 
     def transform_map_table(self, schedule: Schedule) -> str:
         """QS-5: the import set table (target transform map) the schedule's assets go through."""

@@ -2,8 +2,10 @@
 
 * one ``qualys_to_cmdb__<name>`` DAG per active Qualys → CMDB schedule;
 * one ``cmdb_to_qualys__<name>`` DAG per active CMDB → Qualys schedule;
-* the housekeeping DAGs: ``qualys_asset_tags`` and ``qualys_asset_groups`` (daily, HK-1, HK-2) and
-  ``qualys_host_id_updater`` (hourly, HK-6).
+* the housekeeping DAGs: ``qualys_asset_tags`` and ``qualys_asset_groups`` (daily, HK-1, HK-2),
+  ``qualys_host_id_updater`` (hourly, HK-6), ``qualys_software_catalog`` (every 4 h, HK-5) and
+  ``qualys_queue_cleanup`` (daily, HK-3); each one's frequency is
+  ``properties.housekeeping_schedules`` (HK-8).
 
 Every task has an ``execution_timeout`` from the configuration (:func:`step_timeout`, :func:`lifetime_timeout`,
 :func:`approval_timeout`): a backstop that fails a task stuck where no other limit reaches, so that its retry, or
@@ -20,8 +22,10 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, DeltaDataIntervalTimetab
 
 from qualys_cmdb.config import Properties, QualysCmdbConfig, ReverseSchedule, Schedule, load_config
 from qualys_cmdb.hooks.qualys import RetryPolicy
+from qualys_cmdb.operators.catalog import SoftwareCatalogOperator
 from qualys_cmdb.operators.classify import ClassifyAssetsOperator
 from qualys_cmdb.operators.cmdb import (
+    APPROVALS_PAGE,
     ApproveOrWaitOperator,
     BatchApprovalOperator,
     LoadCmdbOperator,
@@ -36,6 +40,7 @@ from qualys_cmdb.operators.export import (
     SelectCisOperator,
     UploadToQualysOperator,
 )
+from qualys_cmdb.operators.housekeeping import QueueCleanupOperator
 from qualys_cmdb.operators.intake import FetchAssetsOperator, ParseResponsesOperator, StageAssetsOperator
 from qualys_cmdb.operators.stale import RetireStaleCisOperator
 
@@ -152,7 +157,9 @@ def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | 
                     "({{ ti.xcom_pull(task_ids='classify')['failed'] }} failed classification). "
                     "By class: {{ ti.xcom_pull(task_ids='classify')['by_class'] }}.\n\n"
                     "Approve writes them to the CMDB; Reject keeps them out. Run: "
-                    f"{_ui_base()}/dags/{schedule.dag_id}/runs/{{{{ run_id }}}}"
+                    f"{_ui_base()}/dags/{schedule.dag_id}/runs/{{{{ run_id }}}}\n\n"
+                    "To decide them one by one instead, open Approve assets for this run: "
+                    f"{_ui_base()}{APPROVALS_PAGE}?run={{{{ run_id | urlencode }}}}&schedule={schedule.name}"
                 ),
                 # HITL waits for people under response_timeout (the scheduler enforces it); execution_timeout
                 # only bounds its code before and after the wait. Given both, neither is moved into the other.
@@ -213,10 +220,11 @@ def reverse_dag(config: QualysCmdbConfig, schedule: ReverseSchedule, config_path
     return dag
 
 
-def _housekeeping_dag(dag_id: str, schedule: str, doc: str, properties: Properties) -> DAG:
+def _housekeeping_dag(dag_id: str, doc: str, properties: Properties) -> DAG:
+    """A housekeeping DAG, run as often as ``properties.housekeeping_schedules`` says (HK-8)."""
     return DAG(
         dag_id=dag_id,
-        schedule=schedule,
+        schedule=properties.housekeeping_schedules.timetable_spec(dag_id),
         start_date=DEFAULT_START,
         catchup=False,
         max_active_runs=1,
@@ -234,10 +242,12 @@ def housekeeping_dags(config: QualysCmdbConfig, config_path: str | None = None) 
     """The reference-data DAGs (HK-1, HK-2) and the host-id updater (HK-6) for the active sources."""
     sources = [s.name for s in config.sources if s.active]
     dags: dict[str, DAG] = {}
+    if "qualys_queue_cleanup" in config.housekeeping_dag_ids():
+        dags["qualys_queue_cleanup"] = queue_cleanup_dag(config, config_path)
     if not sources:
         return dags
     with _housekeeping_dag(
-        "qualys_asset_tags", "@daily", "Fetch every source's Qualys asset tags into staging (HK-1).", config.properties
+        "qualys_asset_tags", "Fetch every source's Qualys asset tags into staging (HK-1).", config.properties
     ) as dag:
         for name in sources:
             FetchTagsOperator(task_id=f"fetch_tags__{name}", source_name=name, config_path=config_path)
@@ -245,7 +255,6 @@ def housekeeping_dags(config: QualysCmdbConfig, config_path: str | None = None) 
     if config.properties.allow_asset_group_sync:
         with _housekeeping_dag(
             "qualys_asset_groups",
-            "@daily",
             "Fetch every source's Qualys asset groups into staging (HK-2).",
             config.properties,
         ) as dag:
@@ -256,7 +265,6 @@ def housekeeping_dags(config: QualysCmdbConfig, config_path: str | None = None) 
     if pushing:
         with _housekeeping_dag(
             "qualys_host_id_updater",
-            "@hourly",
             "Record the Qualys host ids of addresses pushed by CMDB → Qualys schedules once Qualys has scanned "
             "them, and count those not scanned yet (HK-6).",
             config.properties,
@@ -264,7 +272,46 @@ def housekeeping_dags(config: QualysCmdbConfig, config_path: str | None = None) 
             for name in pushing:
                 HostIdUpdaterOperator(task_id=f"update_host_ids__{name}", source_name=name, config_path=config_path)
         dags[dag.dag_id] = dag
+    if "qualys_software_catalog" in config.housekeeping_dag_ids():
+        dags["qualys_software_catalog"] = software_catalog_dag(config, config_path)
     return dags
+
+
+def software_catalog_dag(config: QualysCmdbConfig, config_path: str | None = None) -> DAG:
+    """``qualys_software_catalog`` (SRC-5, HK-5): one task per active source with ``sync_software_catalog``."""
+    sources = [s for s in config.sources if s.active and s.sync_software_catalog]
+    doc = (
+        "Pull each source's software catalog from the CSAM asset inventory (software only, "
+        f"{config.properties.software_catalog_page_size} assets a page) into staging, de-duplicated per product with "
+        "its lifecycle, license and category; sources with `sync_software_catalog_to_cmdb` get their new and "
+        "changed products written to the CMDB's Software table (cmdb_ci_spkg). `qcmdb catalog status` shows each "
+        "source's last sync time, key and notes (SRC-5, HK-5)."
+    )
+    with _housekeeping_dag("qualys_software_catalog", doc, config.properties) as dag:
+        for src in sources:
+            SoftwareCatalogOperator(
+                task_id=f"software_catalog__{src.name}",
+                source_name=src.name,
+                config_path=config_path,
+                execution_timeout=lifetime_timeout(config.properties) + step_timeout(config.properties),
+            )
+    return dag
+
+
+def queue_cleanup_dag(config: QualysCmdbConfig, config_path: str | None = None) -> DAG:
+    """``qualys_queue_cleanup`` (HK-3): processed sync-queue records, old log entries and superseded upload items
+    leave staging after their retention."""
+    props = config.properties
+    doc = (
+        "Remove processed sync-queue records (Success after "
+        f"{props.queue_retention_success_days} days, Error after {props.queue_retention_error_days} days) with their "
+        f"stored responses and landing rows, application-log entries after {props.app_log_retention_days} days and "
+        f"superseded upload items after {props.upload_item_retention_days} days (HK-3). Batches of short "
+        "transactions that skip what a running sync holds; `qcmdb queue cleanup --dry-run` shows what would go."
+    )
+    with _housekeeping_dag("qualys_queue_cleanup", doc, props) as dag:
+        QueueCleanupOperator(task_id="cleanup", config_path=config_path)
+    return dag
 
 
 def build_dags(config_path: str | None = None, only: str | None = None) -> dict[str, DAG]:

@@ -1,4 +1,8 @@
-"""Provider metadata: registers the ``qualys`` connection type with its form (declarative, Airflow 3.2+)."""
+"""Provider metadata: registers the ``qualys`` connection type with its form (declarative, Airflow 3.2+).
+
+A choice field lists its choices only (no ``null`` among them: Airflow's form would offer it as a choice named
+"null"); its type still allows null, so leaving it empty (the form's clear button) stays possible.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ def get_provider_info() -> dict[str, Any]:
                     "pod": {
                         "label": "POD",
                         "description": "Qualys platform: " + ", ".join(PLATFORMS) + ". Sets both URLs.",
-                        "schema": {"type": ["string", "null"], "enum": [None, *PLATFORMS]},
+                        "schema": {"type": ["string", "null"], "enum": list(PLATFORMS)},
                     },
                     "gateway_url": {
                         "label": "Gateway URL",
@@ -45,7 +49,7 @@ def get_provider_info() -> dict[str, Any]:
                     "api": {
                         "label": "Asset API",
                         "description": "The asset API the connection test checks: csam (CSAM/GAV) or hostasset (QPS).",
-                        "schema": {"type": ["string", "null"], "enum": [None, "csam", "hostasset"], "default": "csam"},
+                        "schema": {"type": ["string", "null"], "enum": ["csam", "hostasset"], "default": "csam"},
                     },
                     "verify": {
                         "label": "Verify TLS",
@@ -72,7 +76,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "basic, oauth_password (user + OAuth client) or oauth_client_credentials.",
                         "schema": {
                             "type": ["string", "null"],
-                            "enum": [None, "basic", "oauth_password", "oauth_client_credentials"],
+                            "enum": ["basic", "oauth_password", "oauth_client_credentials"],
                             "default": "basic",
                         },
                     },

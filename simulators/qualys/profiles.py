@@ -54,6 +54,43 @@ def mac_address(rng: random.Random, oui: str = "00:50:56") -> str:
     return oui + "".join(f":{rng.randrange(256):02x}" for _ in range(3))
 
 
+_SWITCH_OS = ("Cisco IOS XE 17.3", "Cisco NX-OS 9.3")
+_ROUTER_OS = ("Cisco IOS 15.2", "Juniper Junos OS 21.4")
+_WIRELESS_OS = ("ArubaOS 8.10",)
+#: The OS a network or embedded device's hardware runs (catalog osName): a firewall runs a firewall OS, a load
+#: balancer F5's, an industrial controller industrial firmware. Other network devices run an OS of routers and
+#: switches alike, other embedded devices a non-industrial one.
+_OS_BY_PAIR: dict[tuple[str, str], tuple[str, ...]] = {
+    ("Networking Device", "Switch"): _SWITCH_OS,
+    ("Industrial Networking", "Industrial Ethernet Switch"): _SWITCH_OS,
+    ("Networking Device", "Bridges and Routers"): _ROUTER_OS,
+    ("Networking Device", "Wireless Access Point"): _WIRELESS_OS,
+    ("Networking Device", "Wireless Fidelity Base Stations Wifi"): _WIRELESS_OS,
+    ("Industrial Networking", "Industrial Wireless LAN"): _WIRELESS_OS,
+    ("Network Security Device", "Firewall Device"): ("Fortinet FortiOS 7.2", "PAN-OS 10.2"),
+    ("Networking Device", "Server Load Balancer"): ("F5 BIG-IP TMOS 16.1",),
+}
+_OTHER_OS = {
+    "network": ("Cisco IOS 15.2", "Cisco IOS XE 17.3", "Juniper Junos OS 21.4"),
+    "embedded": ("Embedded Linux 4.19", "VxWorks 7"),
+}
+_INDUSTRIAL_OS = ("SIMATIC S7 Firmware 2.9",)
+
+
+def _fitting_os(drawn: OsEntry, pair: tuple[str, str], index: int) -> OsEntry:
+    """``drawn``, or, when it does not fit the device's hardware, a catalog OS that does (chosen by the asset's index:
+    the asset's random stream stays as it was, and with it every other value of the estate)."""
+    if drawn.key == "network":
+        names = _OS_BY_PAIR.get(pair, _OTHER_OS["network"])
+    elif drawn.key == "embedded":
+        names = _INDUSTRIAL_OS if pair[0] == "Industrial Control System (ICS)" else _OTHER_OS["embedded"]
+    else:
+        return drawn
+    if drawn.os_name in names:
+        return drawn
+    return next(e for e in OS_CATALOG if e.os_name == names[index % len(names)])
+
+
 @dataclass(slots=True)
 class Profile:
     """Cheap, stable facts about one asset (independent of its revision)."""
@@ -143,7 +180,7 @@ def make_profile(
     if arch.name == "iot" and rng.random() < IOT_UNIDENTIFIED_RATIO:
         os_entry = OS_CATALOG[os_indices("unidentified")[0]]
     else:
-        os_entry = OS_CATALOG[rng.choice(os_indices(os_key))]
+        os_entry = _fitting_os(OS_CATALOG[rng.choice(os_indices(os_key))], pair, index)
     platform = platform_of(os_entry)
     models = hw.models_for(pair)
     if cloud:

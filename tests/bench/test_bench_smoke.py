@@ -48,3 +48,9 @@ def test_the_benchmark_runs_and_counts_right(airflow_db: None, tmp_path: Path) -
     assert all(seconds > 0 for seconds in size["simulators_cpu_s"].values())
     assert report["wall_s"] >= size["size_wall_s"] > 0
     assert "simulators' CPU in the first sync" in result.stdout and "whole benchmark:" in result.stdout
+    # the Overview rendered cold from the figures the runs' summary steps stored (its time is printed, not checked)
+    overview = size["overview"]
+    assert overview["status"] == [200, 200] and overview["reports"] == 17
+    assert overview["figures_stored"] is True  # nothing was counted for the page: the summary step had done it
+    assert overview["recounted"] > 0 and len(overview["summary_s"]) == 3
+    assert "Overview cold" in result.stdout

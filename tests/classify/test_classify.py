@@ -263,3 +263,53 @@ def test_an_asset_the_cmdb_already_knows_is_not_held_for_a_name_that_became_shar
     got = classified(staging)
     assert got[first]["state"] == "pending"
     assert (got[second]["state"], got[second]["failure_code"]) == ("failed", "SHARED_IDENTIFIER")
+
+
+def test_assets_without_hardware_categories_are_classified_by_their_os_alone(staging) -> None:  # type: ignore[no-untyped-def]
+    """Issue 22: a QPS hostasset record has an OS name (its categories derived from it) and no hardware category."""
+
+    def by_os(name: str, c1: str, c2: str, **asset: Any) -> int:
+        return stage(staging, os={"os_name": name, "os_category_1": c1, "os_category_2": c2}, **asset)
+
+    nos = "Network Operating System"
+    expected = {
+        by_os("IBM z/OS 2.5", "Mainframe", "Server"): ("cmdb_ci_mainframe_hardware", "Mainframe (by OS)"),
+        by_os("FortiOS 7.2.5", nos, "Firewall"): ("cmdb_ci_firewall_device", "Firewall (by OS)"),
+        by_os("F5 Networks Big-IP 16.1.3", nos, "Load Balancer"): ("cmdb_ci_lb", "Load balancer (by OS)"),
+        by_os("Cisco NX-OS 9.3(8)", nos, "Switch"): ("cmdb_ci_ip_switch", "Switch (by OS)"),
+        by_os("Cisco IOS XR 7.9", nos, "Router"): ("cmdb_ci_ip_router", "Router (by OS)"),
+        by_os("ArubaOS 8.10.0.6", nos, "Wireless"): ("cmdb_ci_wap_network", "Wireless access point (by OS)"),
+        by_os("Cisco IOS 15.2(7)E8", nos, "Unidentified"): ("cmdb_ci_netgear", "Network device (by OS)"),
+        by_os("Xerox Printer", "Embedded", "Printer"): ("cmdb_ci_printer", "Printer (by OS)"),
+        by_os("Siemens Simatic S7", "Embedded", "Industrial"): ("cmdb_ci_manufacturing", "Industrial device (by OS)"),
+        by_os("Wind River VxWorks", "Embedded", "RTOS"): ("cmdb_ci_iot", "Embedded device (by OS)"),
+        by_os("iOS 17.4", "Mobile", "iOS"): ("cmdb_ci_hardware", "Mobile device (by OS)"),
+        # computers still go by the OS rules, as CSAM assets do
+        by_os("Windows Server 2019 Datacenter", "Windows", "Server"): ("cmdb_ci_win_server", "Windows server"),
+        by_os("macOS 14.4", "Mac", "Client"): ("cmdb_ci_pc_hardware", "Workstation"),
+        by_os("Amazon Linux 2", "Linux", "Server", cloud_provider="aws"): ("cmdb_ci_linux_server", "Linux server"),
+        # nothing but a Cloud Agent: a computer; nothing at all (OS "Unknown"): the base hardware class
+        stage(staging, agent_id="4e5f-uuid"): ("cmdb_ci_computer", "Computer with a Cloud Agent"),
+        stage(staging): ("cmdb_ci_hardware", "Unidentified device"),
+    }
+    # a CSAM asset with the same OS but a hardware category goes to the hardware table's finer class
+    csam_router = stage(
+        staging,
+        os={"os_name": "Cisco IOS 15.2", "os_category_1": nos, "os_category_2": "Router"},
+        hw={"hardware_category_1": "Networking Device", "hardware_category_2": "Bridges and Routers"},
+    )
+    # an OS name no pattern gave a category fails, and the reason says where to add one
+    unknown = stage(staging, os={"os_name": "Plan 9 from Bell Labs"})
+    result = run(staging)
+    got = classified(staging)
+    assert {a: (got[a]["target_class"], got[a]["matched_by"]) for a in expected} == {
+        a: (cls, rule if rule.startswith("hardware") else f"rule: {rule}") for a, (cls, rule) in expected.items()
+    }
+    assert got[csam_router]["target_class"] == "cmdb_ci_ip_router"
+    assert got[csam_router]["matched_by"] == "hardware: Networking Device / Bridges and Routers"
+    assert (result.failed, got[unknown]["failure_code"]) == (1, "NO_CLASS")
+    assert got[unknown]["reason"] == (
+        "no CI-class rule or hardware mapping matches (os_category_1=-, os_category_2=-, hardware_category_1=-, "
+        "hardware_category_2=-, os_name=Plan 9 from Bell Labs): add a rule or a hardware mapping, or a pattern for "
+        "its OS name to os_names.yaml"
+    )

@@ -124,3 +124,71 @@ def test_a_bad_related_table_is_named_with_file_and_line(tmp_path: Path) -> None
     assert "u_qualys_apps.fields.u_bits: transforms apply to the CI's fields only" in problems
     assert f"{at}69: related table u_qualys_misc: identified_by and fields go with rows:" in problems
     assert "related table 'U-Qualys Details' is not a table name" in problems
+
+
+def test_the_shipped_os_name_table_gives_each_os_name_of_the_simulated_estate_the_csam_categories() -> None:
+    """os_names.yaml derives, from the OS name alone, what CSAM's catalog says of the same OS (issue 22)."""
+    from qualys_cmdb.classify.mappings import os_name_entry
+
+    from simulators.qualys.operating_systems import OS_CATALOG
+
+    table = load_mappings(SHIPPED).os_names
+    differ = {}
+    for entry in OS_CATALOG:
+        got = os_name_entry(table, entry.qps_os)
+        derived = (got.category1, got.category2) if got else None
+        if derived != (entry.category1, entry.category2):
+            differ[entry.qps_os, entry.category2] = derived
+    assert differ == {
+        # one name for Ubuntu's desktop and server editions: a server (CSAM's catalog tells the desktop apart)
+        ("Ubuntu / Linux 22.04.4 LTS", "Client"): ("Linux", "Server"),
+        # OSs of routers and switches alike: the name does not tell which
+        ("Cisco IOS 15.2(7)E8", "Router"): ("Network Operating System", "Unidentified"),
+        ("Cisco IOS XE 17.3.4a", "Switch"): ("Network Operating System", "Unidentified"),
+        ("JUNOS 21.4R3", "Router"): ("Network Operating System", "Unidentified"),
+        # Qualys writes "Unknown", a placeholder: no OS name at all
+        ("Unknown", "Unidentified"): None,
+    }
+
+
+def test_a_bad_os_name_table_is_named_with_file_and_line(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    names = folder / "os_names.yaml"
+    names.write_text(
+        "os_names:\n"
+        "  - pattern: 'Windows'\n"  # line 2
+        "    category1: Windows\n"
+        "    category2: Client\n"
+        "  - pattern: 'Windows Server'\n"  # line 5: taken by the row above
+        "    category1: Windows\n"
+        "    category2: Server\n"
+        "    examples: [Windows Server 2022 Standard]\n"
+        "  - pattern: 'Linux ('\n"  # line 9
+        "    category1: Linux\n"
+        "    category2: Server\n"
+        "  - pattern: 'BeOS'\n"  # line 12
+        "    category2: Client\n"
+        "    vendor: Be Inc.\n"
+        "    examples: [Haiku R1]\n"
+    )
+    with pytest.raises(MappingError) as err:
+        load_mappings(folder)
+    problems = "\n".join(err.value.problems)
+    assert (
+        f"{names}:5: example 'Windows Server 2022 Standard' of pattern 'Windows Server' is taken by the earlier "
+        f"pattern 'Windows' ({names}:2)"
+    ) in problems
+    assert f"{names}:9: pattern 'Linux (' is not a valid regular expression" in problems
+    assert f"{names}:12: unknown setting(s) vendor" in problems
+    assert f"{names}:12: pattern 'BeOS': category1 (the OS family) and category2 are required" in problems
+
+
+def test_the_os_name_table_is_part_of_the_version_and_optional(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    shipped = load_mappings(folder)
+    names = folder / "os_names.yaml"
+    names.write_text(names.read_text().replace("category2: RTOS", "category2: Real-time"))
+    assert load_mappings(folder).version != shipped.version
+    names.unlink()  # a mappings folder written before the table existed stays valid: no OS name gets a category
+    without = load_mappings(folder)
+    assert without.os_names == () and without.version not in (shipped.version, load_mappings(SHIPPED).version)

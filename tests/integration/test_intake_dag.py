@@ -121,6 +121,7 @@ properties:
         "qualys_asset_tags",
         "qualys_asset_groups",
         "qualys_host_id_updater",
+        "qualys_queue_cleanup",
     }
     step = timedelta(minutes=90)
     # the lifetime, a rate-window wait the hook accepts (900 s), the API timeout of the call in flight, a margin
@@ -353,19 +354,67 @@ def test_the_hostasset_api_stages_the_same_estate(
     airflow_db: None, staging, qualys_sim: SimHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_config(tmp_path, monkeypatch, api="hostasset", batch=15)
-    # The shipped rules classify by CSAM's categories, which hostasset records lack (issue 22): every asset fails
-    # classification, and the run says so by failing its summary step instead of looking green.
-    run = _run_dag(expect="failed")
+    # hostasset records carry an OS name, not CSAM's categories: stage derives them (os_names.yaml), so every asset
+    # gets a class (issue 22) and the run is green (its summary step fails on any unclassified asset)
+    run = _run_dag()
     estate = qualys_sim.estate()
     counts = _counts(staging)
     with staging.connect() as conn:
         ids = sorted(conn.execute(select(staged_asset.c.asset_id)).scalars())
         formats = set(conn.execute(select(sync_queue.c.format)).scalars())
+        by_os = dict(
+            conn.execute(
+                text("SELECT os_category_1, count(*) FROM qcmdb.staged_os GROUP BY 1 HAVING os_category_1 IS NOT NULL")
+            ).all()
+        )
+        states = dict(conn.execute(text("SELECT state, count(*) FROM qcmdb.asset_classification GROUP BY 1")).all())
     assert ids == sorted(a["assetId"] for a in estate["assets"])
     assert formats == {"xml"}
     assert counts["software_install"] == estate["software_rows"]
     assert counts["cloud"] == sum(1 for a in estate["assets"] if a["cloud_provider"])
     assert _run_row(staging, run.run_id)["pages"] == -(-estate["count"] // 15)
+    # the derived OS families are CSAM's, asset for asset in number (an unidentified OS has no name in hostasset)
+    assert by_os == {k: v for k, v in estate["by_os_category1"].items() if k != "Unidentified"}
+    assert states == {"pending": estate["count"]}
+
+
+@pytest.mark.parametrize("api", ["csam", "hostasset"])
+def test_wrong_credentials_are_sent_once_and_fail_the_run_without_retry(
+    airflow_db: None,
+    staging,
+    qualys_sim: SimHandle,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    api: str,
+) -> None:
+    """A retry a minute later would send the same wrong password again (and count towards locking the account)."""
+    import json
+
+    write_config(tmp_path, monkeypatch, api=api)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_QUALYS_TEST",
+        json.dumps(
+            {
+                "conn_type": "qualys",
+                "host": qualys_sim.url,
+                "login": "qualys_test",
+                "password": "not-the-password",
+                "extra": {"gateway_url": qualys_sim.url},
+            }
+        ),
+    )
+    qualys_sim.control("stats", method="DELETE")
+    dag_run = _run_dag(expect="failed")
+    fetch = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "fetch")
+    assert (fetch.state, fetch.try_number) == ("failed", 1)  # failed for good: not up_for_retry
+    stats = qualys_sim.control("stats", method="GET")
+    assert stats["total"] == 1, stats["by_endpoint_status"]  # the one request Qualys refused, never sent again
+    ((endpoint, statuses),) = stats["by_endpoint_status"].items()
+    assert endpoint == ("/auth" if api == "csam" else "/qps/rest/2.0/search/am/hostasset")
+    assert statuses == ({"401": 1} if api == "csam" else {"200": 1})  # QPS says INVALID_CREDENTIALS at HTTP 200
+    with staging.connect() as conn:
+        logged = " ".join(conn.execute(text("SELECT message FROM qcmdb.app_log WHERE level = 'error'")).scalars())
+    assert "fetch failed" in logged and "not-the-password" not in logged
 
 
 def test_an_invalid_utf8_byte_is_repaired_and_noted_and_the_page_stages(

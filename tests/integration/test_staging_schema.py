@@ -61,3 +61,52 @@ def test_the_landing_reshape_queues_parsed_records_again(staging) -> None:  # ty
         assert left == 0
     finally:
         upgrade(staging)
+
+
+def test_0008_moves_a_long_failure_reason_into_its_detail_and_back(staging) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0008: a failed asset's reason longer than a line keeps its first error (one line, at most 200
+    characters) and the whole text moves to ``failure_detail``; a downgrade puts the whole text back."""
+    from alembic import command
+    from qualys_cmdb.staging.migrate import alembic_config
+    from sqlalchemy import text
+
+    long_reason = (
+        "cmdb_ci_iot: INVALID_INPUT_DATA: In payload invalid data source [Qualys] exist. You need to provide a "
+        "valid choice value from field [discovery_source] in table [cmdb_ci]; cmdb_ci_ip_address: INVALID_INPUT_DATA:"
+        " In payload invalid data source [Qualys] exist."
+    )
+    huge = "cmdb_ci_hardware: MISSING_MATCHING_ATTRIBUTES: Add these input values in payload item '" + "x" * 900 + "'"
+    cfg = alembic_config()
+    with staging.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007")
+    try:
+        with staging.begin() as conn:
+            conn.execute(
+                text(
+                    """INSERT INTO qcmdb.asset_classification
+                        (schedule, source, asset_id, mapping_version, content_hash, state, reason, failure_code)
+                    VALUES ('t', 's', 1, 'v', 'h', 'failed', :long, 'INVALID_INPUT_DATA'),
+                           ('t', 's', 2, 'v', 'h', 'failed', :huge, 'MISSING_MATCHING_ATTRIBUTES'),
+                           ('t', 's', 3, 'v', 'h', 'failed', 'NO_CLASS: no rule matches', 'NO_CLASS'),
+                           ('t', 's', 4, 'v', 'h', 'loaded', 'truncated: name; written', NULL)"""
+                ),
+                {"long": long_reason, "huge": huge},
+            )
+        assert upgrade(staging) == head_revision()
+        with staging.connect() as conn:
+            rows = conn.execute(
+                text("SELECT reason, failure_detail FROM qcmdb.asset_classification ORDER BY asset_id")
+            ).all()
+        assert rows[0] == (long_reason.split("; ")[0], long_reason)
+        assert rows[1][0] == huge[:199] + "…" and len(rows[1][0]) == 200 and rows[1][1] == huge
+        assert rows[2] == ("NO_CLASS: no rule matches", None)  # short already
+        assert rows[3] == ("truncated: name; written", None)  # not failed: a load note
+        with staging.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0007")
+        with staging.connect() as conn:
+            back = conn.execute(text("SELECT reason FROM qcmdb.asset_classification ORDER BY asset_id")).scalars()
+            assert list(back) == [long_reason, huge, "NO_CLASS: no rule matches", "truncated: name; written"]
+    finally:
+        upgrade(staging)

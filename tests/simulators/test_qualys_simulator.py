@@ -139,6 +139,37 @@ def test_qps_host_asset_elements_and_schema_location(sim: QualysSimulator) -> No
     assert root.xpath("data/HostAsset/agentInfo/agentId")
 
 
+#: The elements of a real HostAsset (reference/qualys-api.md §3.4), lists included. Nothing of CSAM's catalog (OS and
+#: hardware categories, lifecycle, publisher): a QPS source has the OS name and must derive the rest (issue 22).
+HOSTASSET_ELEMENTS = {
+    "id", "name", "created", "modified", "type", "tags", "sourceInfo", "qwebHostId", "lastComplianceScan",
+    "lastVulnScan", "lastSystemBoot", "lastLoggedOnUser", "fqdn", "os", "dnsHostName", "agentInfo", "netbiosName",
+    "networkGuid", "address", "trackingMethod", "manufacturer", "model", "totalMemory", "timezone", "biosDescription",
+    "openPort", "software", "vuln", "processor", "volume", "account", "networkInterface", "isDockerHost",
+}  # fmt: skip
+
+
+def test_qps_host_assets_carry_the_os_name_and_no_csam_category(sim: QualysSimulator) -> None:
+    root = etree.fromstring(qps_xml(sim, service_request(limit=200)).content)
+    hosts = root.findall("data/HostAsset")
+    assert {child.tag for host in hosts for child in host} <= HOSTASSET_ELEMENTS
+    csam_only = {"operatingSystem", "hardware", "category", "category1", "category2", "lifecycle", "osName", "fullName"}
+    assert {el.tag for el in root.iter()} & csam_only == set()
+    by_id = {a["assetId"]: a for a in estate(sim)["assets"]}
+    os_names = {int(h.findtext("id") or 0): h.findtext("os") for h in hosts}
+    # the OS a device runs fits its hardware: firewalls a firewall OS, controllers industrial firmware
+    for asset_id, os_name in os_names.items():
+        pair = (by_id[asset_id]["hardware_category1"], by_id[asset_id]["hardware_category2"])
+        if pair == ("Network Security Device", "Firewall Device"):
+            assert os_name in ("FortiOS 7.2.5", "Palo Alto Networks PAN-OS 10.2.4")
+        if pair == ("Networking Device", "Server Load Balancer"):
+            assert os_name == "F5 Networks Big-IP 16.1.3"
+        if pair[0] == "Industrial Control System (ICS)" and by_id[asset_id]["os_category1"] == "Embedded":
+            assert os_name == "Siemens Simatic S7"
+        if by_id[asset_id]["os_category1"] == "Unidentified":
+            assert os_name == "Unknown"
+
+
 def test_qps_zero_match_shape_xml_and_json(sim: QualysSimulator) -> None:
     body = service_request(("name", "EQUALS", "no-such-host"))
     root = etree.fromstring(qps_xml(sim, body).content)

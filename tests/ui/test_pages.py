@@ -210,22 +210,49 @@ def test_approving_in_the_page_lets_the_waiting_run_continue(
 
     run_id = _trigger(airflow_ui, "qualys_to_cmdb__review")
     _wait_task(airflow_ui, "qualys_to_cmdb__review", run_id, "approve_or_wait", "deferred")
-    approvals = f"/qualys-cmdb/approvals?{urlencode({'schedule': 'review', 'run': run_id})}"
+    # The waiting step links to Approve assets filtered to its run (its "Approve assets" link in Airflow's UI).
+    approvals = f"/qualys-cmdb/approvals?{urlencode({'run': run_id, 'schedule': 'review'})}"
+    links = requests.get(
+        f"{airflow_ui.url}/api/v2/dags/qualys_to_cmdb__review/dagRuns/{run_id}/taskInstances/approve_or_wait/links",
+        headers=_headers(airflow_ui),
+        timeout=30,
+    )
+    assert links.json()["extra_links"] == {"Approve assets": approvals}, links.text
 
-    # A viewer sees the pending assets but may not decide: the boxes are disabled and the server says no.
+    # A viewer sees the pending assets but may not decide: boxes and buttons are disabled, and the server says no
+    # (in the page's layout, with a way back) to a page whose buttons were enabled.
     viewer = browser.new_context(viewport={"width": 1400, "height": 900})
     viewer_page = viewer.new_page()
     login(viewer_page, airflow_ui, "viewer", approvals)
     boxes = viewer_page.locator("tbody input[name=assets]")
     assert boxes.count() > 3 and boxes.first.is_disabled()
-    viewer_page.get_by_role("button", name=re.compile("Approve this page")).click()
+    buttons = viewer_page.locator("#decide button[name=action], #all-of-a-run button")
+    assert buttons.count() == 6 and all(buttons.nth(n).is_disabled() for n in range(6))
+    this_page = viewer_page.locator("button[value='approved:page']")
+    this_page.evaluate("button => { button.disabled = false }")
+    this_page.click()
+    expect(viewer_page.get_by_role("heading", name="403")).to_be_visible()
     expect(viewer_page.get_by_text("may not run qualys_to_cmdb__review")).to_be_visible()
+    expect(viewer_page.locator("header nav")).to_contain_text("Approve assets")
+    viewer_page.locator("#back").click()
+    expect(viewer_page.locator(".waiting-run")).to_contain_text(f"Run {run_id} is waiting for")
     viewer.close()
 
-    login(page, airflow_ui, "operator", approvals)
+    # Sources & schedules says the run waits for approval (not "complete"), with how many and a link
+    login(page, airflow_ui, "operator", "/qualys-cmdb/sources")
+    review = page.locator("#schedule-review")
+    expect(review.locator(".last-run")).to_contain_text("waiting for approval")
+    expect(review.locator(".approval")).to_contain_text("asset by asset, in Approve assets")
+    expect(review.locator(".runs")).to_contain_text("active")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400  # fits the window
+    screenshot(page, "sources-and-schedules")
+    review.get_by_role("link", name="waiting for approval").click()
+
     rows = page.locator("tbody input[name=assets]")
     pending = rows.count()
     assert pending > 3
+    expect(page.locator(".waiting-run")).to_contain_text(f"Run {run_id} is waiting for {pending} asset(s)")
+    assert page.locator("#all-of-a-run select[name=run_key]").input_value() == f"review|{run_id}"  # the waiting run
     screenshot(page, "approve-assets")
     for n in range(3):
         rows.nth(n).check()
@@ -234,7 +261,10 @@ def test_approving_in_the_page_lets_the_waiting_run_continue(
     assert page.locator("tbody input[name=assets]").count() == pending - 3
     assert _run_state(airflow_ui, "qualys_to_cmdb__review", run_id) == "running"  # others still undecided
 
-    page.get_by_role("button", name="Reject all of the run").click()
+    page.get_by_role("button", name="Reject all of the run…").click()  # asks first, with the count
+    expect(page.locator("#question")).to_have_text(f"Reject {pending - 3} assets of run {run_id} (schedule review)?")
+    assert _run_state(airflow_ui, "qualys_to_cmdb__review", run_id) == "running"
+    page.get_by_role("button", name=f"Reject {pending - 3} assets").click()
     expect(page.locator(".flash")).to_contain_text(f"{pending - 3} asset(s) of run {run_id} rejected")
     assert _wait_run(airflow_ui, "qualys_to_cmdb__review", run_id) == "success"
     from qualys_cmdb.staging.schema import asset_classification as c
@@ -256,6 +286,7 @@ def test_an_error_record_is_requeued(airflow_ui: AirflowUI, data: dict[str, Any]
     assert boxes.count() == 1, "the truncated page is an Error record"
     record = int(boxes.first.get_attribute("value") or 0)
     boxes.first.check()
+    expect(page.get_by_role("button", name="Refetch selected")).to_be_enabled()  # next to Re-queue (below)
     page.get_by_role("button", name="Re-queue selected").click()
     expect(page.locator(".flash")).to_contain_text("1 record(s) re-queued")
     from qualys_cmdb.staging.schema import sync_queue
@@ -277,7 +308,34 @@ def test_a_failed_asset_is_retried_after_the_fix(
     from qualys_cmdb.staging.schema import approval_decision, sync_queue
     from qualys_cmdb.staging.schema import asset_classification as c
 
-    login(page, airflow_ui, "operator", "/qualys-cmdb/failed?schedule=refused")
+    # The CMDB's refusals: a short reason each (code, class, message), the whole answer behind an expander, and a
+    # page no wider than the window.
+    login(page, airflow_ui, "operator", "/qualys-cmdb/failed?schedule=refused&code=INVALID_INPUT_DATA")
+    reasons = page.locator("tbody td.reason")
+    refused = reasons.count()
+    assert refused > 3
+    for n in range(refused):
+        short = str(reasons.nth(n).evaluate("td => td.firstChild.textContent"))
+        assert short.startswith("INVALID_INPUT_DATA cmdb_ci_") and len(short) <= 200, short
+    answer = reasons.first.locator("details")
+    expect(answer.locator("pre")).to_be_hidden()
+    answer.locator("summary").click()
+    expect(answer.locator("pre")).to_contain_text(re.compile(r"\(payload item \d+\): INVALID_INPUT_DATA: In payload"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400
+    when = page.locator("tbody .when").first.evaluate("e => getComputedStyle(e).whiteSpace")
+    run = page.locator("tbody .run").first.evaluate("e => getComputedStyle(e).whiteSpace")
+    assert (when, run) == ("nowrap", "nowrap")
+    names = page.locator("tbody tr td:nth-child(2)")
+    assert all(names.nth(n).inner_text().strip() for n in range(names.count()))  # DNS name or IP when nameless
+    screenshot(page, "failed-assets")
+    # Retry everything matching the filter: the count, then a confirmation (cancelled here: one is retried below)
+    page.get_by_role("button", name=f"Retry everything matching this filter ({refused})…").click()
+    question = f"Retry {refused} assets matching schedule refused, code INVALID_INPUT_DATA?"
+    expect(page.locator("#question")).to_contain_text(question)
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.locator("tbody td.reason")).to_have_count(refused)
+
+    page.goto(f"{airflow_ui.url}/qualys-cmdb/failed?schedule=refused")
     expect(page.locator("tbody")).to_contain_text("invalid data source")
     # Sources lab and sim read one Qualys subscription: an asset the review schedule already loaded from sim is the
     # same machine, and the CMDB would match the lab copy to its CI (held as SHARED_CI). Retry one that is not.
@@ -372,3 +430,87 @@ def test_the_overview_shows_every_report_with_the_staged_numbers(
     count = int(re.sub(r"\D", "", page.locator("h1 .muted").inner_text()))
     said = re.search(r": ([\d,]+) ", label)
     assert said and int(said.group(1).replace(",", "")) == count, (label, count)
+
+
+# ---------------------------------------------------------------------------------------------- operator actions
+def test_refetch_downloads_an_error_page_again(
+    airflow_ui: AirflowUI, data: dict[str, Any], page: Any, engine: Any
+) -> None:
+    """A page that ended in Error (here: marked so after the fact) is downloaded from Qualys again by Refetch, next
+    to Re-queue in the Sync queue page; a new error then replaces the success message."""
+    from playwright.sync_api import expect
+    from qualys_cmdb.staging.schema import sync_queue
+    from sqlalchemy import update
+
+    with engine.begin() as conn:
+        record = conn.execute(
+            select(sync_queue.c.id)
+            .where(sync_queue.c.schedule == "refused", sync_queue.c.direction == "download")
+            .order_by(sync_queue.c.id)
+            .limit(1)
+        ).scalar_one()
+        conn.execute(
+            update(sync_queue).where(sync_queue.c.id == record).values(status="Error", notes="could not be parsed")
+        )
+    login(page, airflow_ui, "operator", "/qualys-cmdb/queue?status=Error")
+    page.locator(f"tbody input[name=ids][value='{record}']").check()
+    page.get_by_role("button", name="Refetch selected").click()
+    expect(page.locator(".flash")).to_contain_text(
+        f"1 of 1 record(s) downloaded again and queued: queue record {record}: downloaded again by operator"
+    )
+    with engine.connect() as conn:
+        status, notes = conn.execute(
+            select(sync_queue.c.status, sync_queue.c.notes).where(sync_queue.c.id == record)
+        ).one()
+    assert status == "Queued" and "downloaded again by operator" in notes
+    page.get_by_role("button", name="Refetch selected").click()  # nothing selected now: an error, alone
+    expect(page.locator(".flash.error")).to_have_text("select at least one record first")
+    expect(page.locator(".flash")).to_have_count(1)
+
+
+def test_sources_and_schedules_trigger_a_run(
+    airflow_ui: AirflowUI, data: dict[str, Any], page: Any, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    viewer = browser.new_context(viewport={"width": 1400, "height": 900})
+    viewer_page = viewer.new_page()
+    login(viewer_page, airflow_ui, "viewer", "/qualys-cmdb/sources")
+    buttons = viewer_page.locator("main button")
+    assert buttons.count() >= 5 and all(buttons.nth(n).is_disabled() for n in range(buttons.count()))
+    viewer.close()
+
+    login(page, airflow_ui, "operator", "/qualys-cmdb/sources")
+    expect(page.locator("#schedule-refused .approval")).to_have_text("automatic")
+    expect(page.locator("#schedule-push .filter")).to_contain_text("table cmdb_ci_computer")
+    expect(page.locator("#schedule-push .filter")).to_contain_text("nameSTARTSWITHlab-")
+    page.locator("#schedule-push").get_by_role("button", name="Trigger").click()
+    message = str(page.locator(".flash").inner_text())
+    found = re.fullmatch(r"cmdb_to_qualys__push: run (manual__\S+) triggered", message)
+    assert found, message
+    run = requests.get(
+        f"{airflow_ui.url}/api/v2/dags/cmdb_to_qualys__push/dagRuns/{found.group(1)}",
+        headers=_headers(airflow_ui),
+        timeout=30,
+    ).json()
+    assert (run["triggering_user_name"], run["run_type"]) == ("operator", "manual")
+    assert _wait_run(airflow_ui, "cmdb_to_qualys__push", found.group(1)) == "success"
+
+
+def test_records_and_log_details_are_readable(airflow_ui: AirflowUI, data: dict[str, Any], page: Any) -> None:
+    from playwright.sync_api import expect
+
+    login(page, airflow_ui, "viewer", "/qualys-cmdb/queue")
+    for cell in ("tbody td.when", "tbody .run"):
+        assert page.locator(cell).first.evaluate("e => getComputedStyle(e).whiteSpace") == "nowrap", cell
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400  # one-line dates, yet no wider than the window
+    page.goto(f"{airflow_ui.url}/qualys-cmdb/queue?direction=download")
+    page.get_by_role("link", name="view", exact=True).first.click()
+    response = page.locator("#response").inner_text()
+    assert response.startswith('{\n  "') and '\n    "' in response  # indented JSON
+    json.loads(response)
+    page.goto(f"{airflow_ui.url}/qualys-cmdb/log?level=warning")
+    entry = page.locator("tbody details").first
+    entry.locator("summary").click()
+    expect(entry.locator("dl.kv dt").first).to_be_visible()  # details as key / value
+    screenshot(page, "application-log")

@@ -1,7 +1,7 @@
 """A known estate for the report and list tests, built by the real pipeline library:
 
 * the Qualys simulator's 40 assets (source ``sim``) fetched, parsed, staged and classified with the shipped mappings;
-* one bare asset of ``sim`` (no OS, no hardware), which classify fails for want of a class;
+* one bare asset of ``sim`` (an OS name no rule knows, no hardware), which classify fails for want of a class;
 * one unclassified asset of a second source ``lab``, staged by hand, with a blank (spaces only) hardware
   manufacturer, an end-of-life OS, three tags (one with markup characters in its name) and two installs of catalog
   software;
@@ -38,6 +38,7 @@ from tests.conftest import REPO, start_sim, write_config
 RUN_ID = "manual__ui_data_1"
 MAPPINGS = REPO / "include" / "mappings"
 BARE = ("sim", 990001)
+BARE_OS = "Plan 9 from Bell Labs"
 LAB = ("lab", 1)
 LAB_TAGS = ("Production", 'R&D <lab> "x"', "Lab")
 REFUSED = {
@@ -92,6 +93,9 @@ def _stage_extras(engine: Any) -> None:
         )
         # the bare asset came with schedule t's pages (its view of the source), the lab asset with no schedule
         conn.execute(insert(schedule_asset).values(schedule="t", source=BARE[0], asset_id=BARE[1], content_hash="bare"))
+        # an OS no rule knows, and no category: classify fails it for want of a class (an asset with nothing at all
+        # would be an "Unidentified device", cmdb_ci_hardware)
+        conn.execute(insert(STAGED_CHILDREN["os"]).values(source=BARE[0], asset_id=BARE[1], os_name=BARE_OS))
         key = {"source": LAB[0], "asset_id": LAB[1]}
         conn.execute(
             insert(STAGED_CHILDREN["os"]).values(

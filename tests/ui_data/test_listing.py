@@ -19,7 +19,7 @@ from qualys_cmdb.ui.listing import (
 )
 from sqlalchemy import text
 
-from tests.ui_data.conftest import BARE, LAB, LAB_TAGS
+from tests.ui_data.conftest import BARE, BARE_OS, LAB, LAB_TAGS
 
 
 def scalar(engine: Any, sql: str, **params: Any) -> Any:
@@ -134,7 +134,7 @@ def test_asset_rows_agree_with_the_staging_tables(estate) -> None:  # type: igno
     assert {a: r["tags"] for a, r in by_id.items()} == tags
     nic_or_ip = {a: r["mac_address"] for a, r in by_id.items() if macs[a] is not None}
     assert nic_or_ip == {a: m for a, m in macs.items() if m is not None}
-    assert by_id[BARE[1]]["state"] == "failed" and by_id[BARE[1]]["os"] is None
+    assert by_id[BARE[1]]["state"] == "failed" and by_id[BARE[1]]["os"] == BARE_OS
     loaded = [r for r in rows if r["state"] == "loaded"]
     assert len(loaded) == 8 and all(r["cmdb_sys_id"] and r["cmdb_class"] and r["loaded_at"] for r in loaded)
     assert {r["decided_by"] for r in loaded} == {"alice"}

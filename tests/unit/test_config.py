@@ -29,7 +29,9 @@ def test_the_shipped_configuration_is_valid() -> None:
     assert [s.dag_id for s in config.active_intake_schedules()] == [
         "qualys_to_cmdb__demo",
         "qualys_to_cmdb__linux_servers",
+        "qualys_to_cmdb__demo_qps",
     ]
+    assert config.source(config.schedule("demo_qps").source).api == "hostasset"
 
 
 def test_a_valid_file_gives_typed_settings_with_the_seed_defaults() -> None:

@@ -86,6 +86,9 @@ def retry_failed(engine: Engine, selection: Selection, by: str) -> int:
     if selection.asset_ids is not None:
         filters.append("c.asset_id = ANY(:ids)")
         params["ids"] = list(selection.asset_ids)
+    if selection.source is not None:
+        filters.append("c.source = :source")
+        params["source"] = selection.source
     # never classified into a class, or never approved: it failed in classify, so classify it again
     _classification_failure = "(c.target_class IS NULL OR c.decided_by IS NULL)"
     sql = f"""
@@ -94,7 +97,8 @@ def retry_failed(engine: Engine, selection: Selection, by: str) -> int:
             SET state = CASE WHEN {_classification_failure} THEN c.state ELSE 'approved' END,
                 mapping_version = CASE WHEN {_classification_failure} THEN '' ELSE c.mapping_version END,
                 reason = CASE WHEN {_classification_failure} THEN c.reason END,
-                failure_code = CASE WHEN {_classification_failure} THEN c.failure_code END
+                failure_code = CASE WHEN {_classification_failure} THEN c.failure_code END,
+                failure_detail = CASE WHEN {_classification_failure} THEN c.failure_detail END
             WHERE {" AND ".join(filters)}
             RETURNING c.source, c.asset_id, c.schedule, c.payload_hash
         )

@@ -93,9 +93,17 @@ def field_sql(source: FieldSource, columns: dict[str, str] = SOURCE_COLUMNS) -> 
 
 
 def classify_assets(
-    engine: Engine, mappings: Mappings, *, schedule: str, source: str, run_id: str, class_override: str | None
+    engine: Engine,
+    mappings: Mappings,
+    *,
+    schedule: str,
+    source: str,
+    run_id: str,
+    class_override: str | None,
+    below: int | None = None,
 ) -> ClassifyResult:
-    """Classify the schedule's changed assets; returns the counts."""
+    """Classify the schedule's changed assets (with ``below``, only those whose asset id is lower: one batch of
+    :func:`qualys_cmdb.classify.batches.classify_in_batches`); returns the counts."""
     params = _Params()
     src, ver, sch = params.add(source), params.add(mappings.version), params.add(schedule)
     override = params.add(class_override)
@@ -156,6 +164,7 @@ def classify_assets(
             WHERE a.source = {src}
               AND (c.asset_id IS NULL OR c.mapping_version <> {ver} OR c.content_hash <> v.content_hash
                    OR c.class_override IS DISTINCT FROM {override})
+              {"AND a.asset_id < CAST(:below AS bigint)" if below is not None else ""}
         ),
         hardware(category1, category2, target_class) AS (VALUES {hardware}),
         rules(rule_no, target_class, name) AS (VALUES {rule_rows}),
@@ -186,7 +195,10 @@ def classify_assets(
                        'no CI-class rule or hardware mapping matches (os_category_1=' || coalesce(d.os_category_1, '-')
                        || ', os_category_2=' || coalesce(d.os_category_2, '-') || ', hardware_category_1='
                        || coalesce(d.hardware_category_1, '-') || ', hardware_category_2='
-                       || coalesce(d.hardware_category_2, '-') || '): add a rule or a hardware mapping'
+                       || coalesce(d.hardware_category_2, '-') || ', os_name=' || coalesce(d.os_name, '-')
+                       || '): add a rule or a hardware mapping'
+                       || CASE WHEN d.os_name IS NOT NULL AND d.os_category_1 IS NULL
+                               THEN ', or a pattern for its OS name to os_names.yaml' ELSE '' END
                      WHEN d._class = ANY({vm_classes}) AND d._payload ->> 'object_id' IS NULL THEN
                        d._class || ' is identified by object_id, and the asset has no cloud instance id'
                      WHEN NOT (d._class = ANY({vm_classes})) AND (d._payload ->> 'serial_number' IS NULL
@@ -230,11 +242,13 @@ def classify_assets(
                          WHEN ac.state IN ('approved', 'rejected') AND ac.payload_hash = excluded.payload_hash
                          THEN ac.state
                          ELSE 'pending' END,
-            reason = excluded.reason, failure_code = excluded.failure_code,
+            reason = excluded.reason, failure_code = excluded.failure_code, failure_detail = NULL,
             decided_by = CASE WHEN ac.payload_hash = excluded.payload_hash THEN ac.decided_by END,
             decided_at = CASE WHEN ac.payload_hash = excluded.payload_hash THEN ac.decided_at END
         RETURNING source, asset_id
     """
+    if below is not None:
+        params.values["below"] = below
     result = ClassifyResult()
     with engine.begin() as conn:
         lock_for_transaction(conn, Step.CLASSIFY, schedule)  # one classify of a schedule at a time
@@ -284,7 +298,8 @@ def _settle_class_conflicts(conn: Connection, schedule: str, source: str, run_id
         text(f"""
             WITH rival AS ({rival})
             UPDATE "{SCHEMA}".asset_classification c
-            SET state = 'failed', failure_code = 'CLASS_CONFLICT', decided_by = NULL, decided_at = NULL,
+            SET state = 'failed', failure_code = 'CLASS_CONFLICT', failure_detail = NULL, decided_by = NULL,
+                decided_at = NULL,
                 reason = format('CLASS_CONFLICT: schedule %s classifies this asset as %s, this schedule as %s; held so '
                                 'that its CI does not switch class on every run. Make the two schedules agree (class '
                                 'override, rules, or their QQL/tag slices), then retry it.', r.other, r.cls,
@@ -297,7 +312,7 @@ def _settle_class_conflicts(conn: Connection, schedule: str, source: str, run_id
     conn.execute(  # conflicts that are gone: the asset waits for a decision again
         text(f"""
             UPDATE "{SCHEMA}".asset_classification c
-            SET state = 'pending', failure_code = NULL, reason = NULL
+            SET state = 'pending', failure_code = NULL, reason = NULL, failure_detail = NULL
             WHERE c.schedule = :schedule AND c.source = :source AND c.failure_code = 'CLASS_CONFLICT'
               AND NOT EXISTS (SELECT 1 FROM ({rival}) r WHERE r.source = c.source AND r.asset_id = c.asset_id)
         """),

@@ -2,9 +2,10 @@
 
 Files in ``$QUALYS_CMDB_MAPPINGS``, else ``include/mappings/`` (in the working directory, else the defaults shipped with
 the package: see :func:`mappings_dir`): ``cmdb_classes.yaml``, ``ci_class_rules.yaml``,
-``hardware_classes.csv``, ``field_maps.yaml``. Every problem is reported as ``file:line: message`` and nothing is
-classified or written while one remains. The mapping *version* is a hash of the four files: a change re-classifies
-the staged assets.
+``hardware_classes.csv``, ``field_maps.yaml``, and ``os_names.yaml`` (optional: the OS family and category of an OS
+name, for sources whose records carry only the name, the QPS hostasset API). Every problem is reported as
+``file:line: message`` and nothing is classified or written while one remains. The mapping *version* is a hash of
+the files: a change re-classifies the staged assets.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import csv
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from qualys_cmdb.staging.schema import STAGED_CHILDREN, staged_software
 
 MAPPINGS_ENV = "QUALYS_CMDB_MAPPINGS"
 FILES = ("cmdb_classes.yaml", "ci_class_rules.yaml", "hardware_classes.csv", "field_maps.yaml")
+#: Optional: without it, OS names give no OS category (a folder written before it existed stays valid).
+OS_NAMES_FILE = "os_names.yaml"
 OPERATORS = {
     "equals": 1,
     "not_equals": 1,
@@ -95,6 +98,32 @@ class HardwareMapping:
 
 
 @dataclass(frozen=True)
+class OsName:
+    """One row of the OS-name table (``os_names.yaml``): an OS name ``pattern`` finds has this OS family
+    (``category1``, as CSAM names it: Windows, Linux, Unix, Mac …), ``category2`` (Server, Client, Router …) and,
+    if given, publisher. The first row whose pattern matches wins."""
+
+    pattern: str
+    category1: str
+    category2: str
+    publisher: str | None = None
+    where: str = ""
+    regex: re.Pattern[str] = field(default=re.compile(""), compare=False, repr=False)
+
+    @property
+    def category(self) -> str:
+        """The combined category, as CSAM writes it: ``Windows / Server``."""
+        return f"{self.category1} / {self.category2}"
+
+
+def os_name_entry(table: Sequence[OsName], os_name: str | None) -> OsName | None:
+    """The first row of ``table`` whose pattern is found in ``os_name`` (case ignored), or None."""
+    if not os_name:
+        return None
+    return next((entry for entry in table if entry.regex.search(os_name)), None)
+
+
+@dataclass(frozen=True)
 class FieldSource:
     """Where a CMDB field's value comes from: the first non-empty attribute, optionally transformed."""
 
@@ -131,6 +160,8 @@ class Mappings:
     child_fields: dict[str, dict[str, FieldSource]]
     related_tables: dict[str, RelatedTable]
     field_lengths: dict[str, int] = field(default_factory=dict)
+    #: The OS-name table (os_names.yaml), in order: the first matching row gives an OS name its categories.
+    os_names: tuple[OsName, ...] = ()
     #: A digest of everything besides the CI's values that shapes what a load sends (lookup, related and dependent
     #: field maps, lengths, discovery source): part of each asset's payload hash, so that a change of these maps
     #: sends the assets again, and only such a change (a new rule or comment re-classifies, but sends nothing new).
@@ -192,6 +223,12 @@ def load_mappings(path: str | Path | None = None) -> Mappings:
         digest.update(name.encode() + b"\0" + texts[name].encode())
     if problems:
         raise MappingError(problems)
+    if (folder / OS_NAMES_FILE).is_file():
+        try:
+            texts[OS_NAMES_FILE] = (folder / OS_NAMES_FILE).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise MappingError([f"{folder / OS_NAMES_FILE}: cannot read ({exc.strerror or exc})"]) from None
+        digest.update(OS_NAMES_FILE.encode() + b"\0" + texts[OS_NAMES_FILE].encode())
 
     def yaml_doc(name: str) -> dict[str, Any]:
         try:
@@ -216,6 +253,7 @@ def load_mappings(path: str | Path | None = None) -> Mappings:
         for k, tables in CHILD_MAPS.items()
     }
     related = _related_tables(maps.get("related_tables"), f"{where}", problems)
+    os_names = _os_names(yaml_doc(OS_NAMES_FILE), folder / OS_NAMES_FILE, problems) if OS_NAMES_FILE in texts else []
     lengths = {k: int(v) for k, v in (maps.get("field_lengths") or {"default": 255}).items() if k != "__line__"}
     source = maps.get("discovery_source")
     if not isinstance(source, str) or not source:
@@ -233,6 +271,7 @@ def load_mappings(path: str | Path | None = None) -> Mappings:
         child_fields=children,
         related_tables=related,
         field_lengths=lengths,
+        os_names=tuple(os_names),
         sent_maps_digest=hashlib.md5(sent_maps.encode(), usedforsecurity=False).hexdigest(),
     )
 
@@ -319,6 +358,68 @@ def _conditions(raw: Any, at: str, rule: str, problems: list[str]) -> Iterator[C
             yield Condition(str(attribute), str(op), str(value))
         else:
             yield Condition(str(attribute), str(op))
+
+
+_OS_NAME_KEYS = {"pattern", "category1", "category2", "publisher", "examples", "__line__"}
+
+
+def _os_names(doc: dict[str, Any], where: Path, problems: list[str]) -> list[OsName]:
+    """The ``os_names:`` list: each row a regular expression (searched, case ignored) and the categories it gives;
+    its ``examples`` (OS names) must each be taken by that row, not by an earlier one, nor by none."""
+    raw_rows = doc.get("os_names")
+    if not isinstance(raw_rows, list):
+        problems.append(f"{where}:{doc.get('__line__', 1)}: expected 'os_names:' as a list of patterns")
+        return []
+    out: list[OsName] = []
+    examples: list[tuple[str, int, str]] = []  # (OS name, index of its row, place)
+    seen: dict[str, str] = {}
+    for raw in raw_rows:
+        at = f"{where}:{raw.get('__line__', '?') if isinstance(raw, dict) else '?'}"
+        if not isinstance(raw, dict):
+            problems.append(f"{at}: an OS-name row must be a mapping (pattern, category1, category2 …)")
+            continue
+        unknown = set(raw) - _OS_NAME_KEYS
+        if unknown:
+            problems.append(f"{at}: unknown setting(s) {', '.join(sorted(unknown))}")
+        pattern = raw.get("pattern")
+        if not isinstance(pattern, str) or not pattern.strip():
+            problems.append(f"{at}: a row needs a pattern (a regular expression searched in the OS name)")
+            continue
+        try:
+            regex = re.compile(pattern, re.IGNORECASE)
+        except re.error as exc:
+            problems.append(f"{at}: pattern '{pattern}' is not a valid regular expression ({exc})")
+            continue
+        if pattern in seen:
+            problems.append(f"{at}: pattern '{pattern}' is listed twice (first at {seen[pattern]})")
+        seen.setdefault(pattern, at)
+        values: dict[str, str | None] = {}
+        for key in ("category1", "category2", "publisher"):
+            value = raw.get(key)
+            if value is not None and (not isinstance(value, (str, int, float)) or not str(value).strip()):
+                problems.append(f"{at}: pattern '{pattern}': {key} must be a text")
+                value = None
+            values[key] = str(value).strip() if value is not None else None
+        category1, category2 = values["category1"], values["category2"]
+        if not category1 or not category2:
+            problems.append(f"{at}: pattern '{pattern}': category1 (the OS family) and category2 are required")
+            continue
+        raw_examples = raw.get("examples") or []
+        if not isinstance(raw_examples, list) or not all(isinstance(e, str) for e in raw_examples):
+            problems.append(f"{at}: pattern '{pattern}': examples must be a list of OS names")
+            raw_examples = []
+        examples += [(e, len(out), at) for e in raw_examples]
+        out.append(OsName(pattern, category1, category2, values["publisher"], at, regex))
+    for name, index, at in examples:
+        taken = os_name_entry(out, name)
+        if taken is None:
+            problems.append(f"{at}: example {name!r} does not match pattern '{out[index].pattern}'")
+        elif taken is not out[index]:
+            problems.append(
+                f"{at}: example {name!r} of pattern '{out[index].pattern}' is taken by the earlier pattern "
+                f"'{taken.pattern}' ({taken.where}): move this row up, or make the earlier pattern narrower"
+            )
+    return out
 
 
 def _hardware(text: str, where: Path, classes: dict[str, str | None], problems: list[str]) -> list[HardwareMapping]:

@@ -65,6 +65,7 @@ class UploadResult:
     batches: int = 0
     qualys_calls: int = 0
     stopped_reason: str | None = None
+    stopped_by_lifetime: bool = False
     left_queued: int = 0
     messages: list[str] = field(default_factory=list)
 
@@ -120,6 +121,7 @@ class Uploader:
             self.result.stopped_reason = f"Qualys rate limit: {exc}"
         except _LifetimeReached as exc:
             self.result.stopped_reason = str(exc)
+            self.result.stopped_by_lifetime = True
         finally:
             self.result.qualys_calls = self.hook.api_calls - calls_before
             self.result.left_queued = self._count_queued()

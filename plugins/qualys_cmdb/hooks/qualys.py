@@ -121,6 +121,8 @@ class Page:
     status: int
     request: dict[str, Any] = field(default_factory=dict)
     _payload: IO[bytes] | None = field(default=None, repr=False)
+    #: What went wrong on the way to this page and was retried (e.g. a missing hasMore), for the application log.
+    retried: list[str] = field(default_factory=list)
 
     @property
     def payload(self) -> IO[bytes]:
@@ -481,6 +483,7 @@ class QualysHook(ApiHttpHook):
         request = {"api": "csam", "cursor": cursor, "page_size": page_size, "filters": body["filters"]}
         url = self._gateway("/rest/2.0/search/am/asset")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        retried: list[str] = []
         for attempt in range(1, self.retry.max_attempts + 1):
             status, payload, raw = self._download(
                 "POST", url, gateway=True, params=params, data=json.dumps(body), headers=dict(headers)
@@ -495,12 +498,13 @@ class QualysHook(ApiHttpHook):
                 return Page(payload, "json", Envelope(None, 0, None, None), raw, status, request)
             problem = _csam_problem(envelope)
             if problem is None:
-                return Page(payload, "json", envelope, raw, status, request)
+                return Page(payload, "json", envelope, raw, status, request, retried=retried)
             payload.close()
             if attempt == self.retry.max_attempts:
                 raise QualysResponseError(f"CSAM search kept answering badly: {problem}")
             delay = self.retry.backoff(attempt)
             log.warning("CSAM search: %s; retry %d in %.0f s", problem, attempt, delay)
+            retried.append(f"CSAM search after asset id {cursor}: {problem}; asked again (attempt {attempt + 1})")
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 

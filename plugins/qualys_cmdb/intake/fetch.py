@@ -83,6 +83,7 @@ class FetchResult:
     errors: int = 0
     refetched: int = 0  # pages downloaded again after they failed to parse
     stopped_reason: str | None = None
+    stopped_by_lifetime: bool = False  # the max transaction lifetime stopped it (HK-4 logs it as terminated)
     queue_ids: list[int] = field(default_factory=list)
 
 
@@ -136,6 +137,26 @@ def fetch_assets(
         earlier = [Window.from_json(w) for w in (previous or {}).get("windows") or []]
         windows = plan_windows(schedule, store.get_state(engine, schedule.name), run, datetime.now(UTC), earlier)
         return _Fetch(engine, hook, schedule, source, properties, run, app_log, clock, windows).run()
+
+
+def fetch_stop(engine: Engine, schedule: str, run_id: str) -> tuple[dict[str, Any], str]:
+    """Where a fetch stopped by the lifetime left off (the first unfinished window of the run and its cursor), and
+    what carries on from there (HK-4)."""
+    windows = [Window.from_json(w) for w in ((store.get_run(engine, schedule, run_id) or {}).get("windows") or [])]
+    window = next((w for w in windows if not w.done), None)
+    if window is None:
+        return {}, "nothing: every window of the run was fetched"
+    position = {
+        "window": f"{window.since.isoformat()} - {window.until.isoformat()}",
+        "cursor": window.cursor,
+        "pages": window.pages,
+    }
+    if window.mainline:
+        return position, f"the next run fetches this window from after asset id {window.cursor} (the resume point)"
+    return position, (
+        f"clearing this run's fetch task fetches the rest of its window from after asset id {window.cursor} "
+        "(a backfill or 'since' window is not the schedule's resume point)"
+    )
 
 
 @dataclass
@@ -261,6 +282,7 @@ class _Fetch:
             f"after {self.result.pages} page(s); the next run resumes after asset id {window.cursor}"
         )
         if warn:
+            self.result.stopped_by_lifetime = True
             self.app_log.warning("fetch", f"lifetime exceeded: {reason}", cursor=window.cursor)
         return reason
 
@@ -269,6 +291,8 @@ class _Fetch:
         envelope = page.envelope
         self.result.bytes += page.raw_bytes
         readable = envelope.response_code is not None
+        for problem in page.retried:  # the task log has them from the hook; the application log too
+            self.app_log.warning("fetch", problem, cursor=window.cursor)
         self.app_log.debug(
             "fetch",
             f"page {window.pages + 1}: HTTP {page.status}, {envelope.count} assets, hasMore={envelope.has_more}, "

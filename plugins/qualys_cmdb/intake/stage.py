@@ -1,4 +1,4 @@
-"""*stage*: set-based upsert from landing into the staging tables, in one transaction.
+"""*stage*: set-based upsert from landing into the staging tables, in chunks of records (one transaction each).
 
 For the parsed queue records given: pick each asset's newest landing row (an asset may sit in several records),
 compare its content hash with the staged one, and for the assets that changed replace the asset row and the detail
@@ -10,12 +10,16 @@ never overwrites newer data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, text
 
+from qualys_cmdb.classify.mappings import OsName
 from qualys_cmdb.config import DetailFlags
 from qualys_cmdb.intake.landing import clear_landing
+from qualys_cmdb.intake.os_names import derive_os_categories
+from qualys_cmdb.lifetime import Lifetime
 from qualys_cmdb.staging.locks import Step, lock_for_transaction
 from qualys_cmdb.staging.schema import (
     CHILD_COLUMNS,
@@ -39,6 +43,10 @@ class StageResult:
     unchanged: int = 0
     software_rows: int = 0
     requeued: list[int] = field(default_factory=list)  # records whose landing rows were lost: parse them again
+    os_rows_derived: int = 0  # staged OS rows whose categories were (re)derived from the OS name (hostasset)
+    chunks: int = 0  # transactions that staged records
+    stopped_reason: str | None = None  # the max transaction lifetime stopped it before every record was staged
+    records_left: int = 0  # parsed records left for the next run's stage when it stopped
 
 
 def _cols(names: list[str], prefix: str = "") -> str:
@@ -59,8 +67,20 @@ KIND_FLAGS = {
 }
 
 
+#: Assets per stage transaction: large enough that a normal run takes few, small enough that the lifetime can stop a
+#: first load of a large estate between two.
+CHUNK_ASSETS = 10_000
+
+
 def stage_records(
-    engine: Engine, schedule: str, run_id: str, *, source: str | None = None, details: DetailFlags | None = None
+    engine: Engine,
+    schedule: str,
+    run_id: str,
+    *,
+    source: str | None = None,
+    details: DetailFlags | None = None,
+    os_names: Sequence[OsName] | None = None,
+    lifetime: Lifetime | None = None,
 ) -> StageResult:
     """Stage every parsed record of ``schedule``; mark them Success with per-record notes.
 
@@ -72,34 +92,79 @@ def stage_records(
     whose landing rows are not all there (the landing tables are UNLOGGED, and a PostgreSQL crash empties them) is
     never marked Success: it goes back to Queued, its id in ``requeued``, to be parsed again from its stored
     response.
+
+    The records are staged in chunks of about :data:`CHUNK_ASSETS` assets, oldest first, one transaction each (a
+    newer response of an asset, in a later chunk, wins as it would in one). Once ``lifetime`` is over, it stops
+    after the chunk in hand: the records left stay parsed, with their landing rows, for the next run's stage.
+
+    ``os_names``: the source's records carry OS names without categories (api: hostasset); every staged OS row of the
+    source gets its categories from this table (:func:`~qualys_cmdb.intake.os_names.derive_os_categories`), also in
+    a run that staged nothing new, so that a change of the table reaches every asset.
     """
     result = StageResult()
     details = details or DetailFlags()
-    with engine.begin() as conn:
-        lock_for_transaction(conn, Step.STAGE, source or _source_of(conn, schedule))
-        queue_ids = _parsed_records(conn, schedule)
-        result.requeued = _requeue_incomplete(conn, queue_ids)
-        queue_ids = [q for q in queue_ids if q not in result.requeued]
-        result.records = len(queue_ids)
-        if not queue_ids:
-            return result
-        _choose(conn, queue_ids)
-        result.assets = _scalar(conn, "SELECT count(*) FROM chosen")
-        result.changed = _view_changes(conn, schedule)
-        result.unchanged = result.assets - result.changed
-        _upsert_assets(conn, run_id)
-        for kind in CHILD_COLUMNS:
-            if kind in KIND_FLAGS and not getattr(details, KIND_FLAGS[kind]):
-                continue  # not fetched by this schedule: another schedule's rows stay
-            staged_rows = _replace_children(conn, kind, partial=kind == "ip_address" and not details.interfaces)
-            if kind == "software_install":
-                result.software_rows = staged_rows
-        if details.software:
-            _upsert_software_catalog(conn)
-        _upsert_view(conn, schedule, run_id)
-        _mark_success(conn, queue_ids)
-        clear_landing(conn, queue_ids)
+    source_name = source
+    while True:
+        with engine.begin() as conn:
+            source_name = source_name or _source_of(conn, schedule)
+            lock_for_transaction(conn, Step.STAGE, source_name)
+            parsed = _parsed_records(conn, schedule)
+            chunk = _chunk(parsed, CHUNK_ASSETS)
+            requeued = _requeue_incomplete(conn, chunk)
+            result.requeued += requeued
+            queue_ids = [q for q in chunk if q not in requeued]
+            if queue_ids:
+                _stage_chunk(conn, schedule, run_id, queue_ids, details, result)
+        left = len(parsed) - len(chunk)
+        if not left:
+            break
+        if queue_ids and lifetime is not None and lifetime.exceeded():
+            result.records_left = left
+            result.stopped_reason = lifetime.reason(f"{result.records} record(s) staged in {result.chunks} chunk(s)")
+            break
+    if os_names is not None:
+        with engine.begin() as conn:
+            lock_for_transaction(conn, Step.STAGE, source_name or schedule)
+            result.os_rows_derived = derive_os_categories(conn, source_name or schedule, os_names)
     return result
+
+
+def _chunk(parsed: list[tuple[int, int]], assets: int) -> list[int]:
+    """The oldest records of ``parsed`` (id, assets) holding about ``assets`` assets (one record at least)."""
+    chunk: list[int] = []
+    total = 0
+    for queue_id, count in parsed:
+        if chunk and total + count > assets:
+            break
+        chunk.append(queue_id)
+        total += count
+    return chunk
+
+
+def _stage_chunk(
+    conn: Connection, schedule: str, run_id: str, queue_ids: list[int], details: DetailFlags, result: StageResult
+) -> None:
+    """Stage one chunk of parsed records in the caller's transaction; add its counts to ``result``."""
+    _choose(conn, queue_ids)
+    assets = _scalar(conn, "SELECT count(*) FROM chosen")
+    changed = _view_changes(conn, schedule)
+    result.records += len(queue_ids)
+    result.assets += assets
+    result.changed += changed
+    result.unchanged += assets - changed
+    result.chunks += 1
+    _upsert_assets(conn, run_id)
+    for kind in CHILD_COLUMNS:
+        if kind in KIND_FLAGS and not getattr(details, KIND_FLAGS[kind]):
+            continue  # not fetched by this schedule: another schedule's rows stay
+        staged_rows = _replace_children(conn, kind, partial=kind == "ip_address" and not details.interfaces)
+        if kind == "software_install":
+            result.software_rows += staged_rows
+    if details.software:
+        _upsert_software_catalog(conn)
+    _upsert_view(conn, schedule, run_id)
+    _mark_success(conn, queue_ids)
+    clear_landing(conn, queue_ids)
 
 
 def _source_of(conn: Connection, schedule: str) -> str:
@@ -151,12 +216,12 @@ def _scalar_params(conn: Connection, sql: str, params: dict[str, object]) -> int
     return int(conn.execute(text(sql), params).scalar_one())
 
 
-def _parsed_records(conn: Connection, schedule: str) -> list[int]:
-    """The schedule's records parsed and waiting for stage, locked for this transaction."""
+def _parsed_records(conn: Connection, schedule: str) -> list[tuple[int, int]]:
+    """The schedule's records parsed and waiting for stage (id, assets), locked for this transaction."""
     rows = conn.execute(
         text(
             f"""
-            SELECT id FROM "{SCHEMA}".sync_queue
+            SELECT id, coalesce(parsed_assets, record_count, 0) FROM "{SCHEMA}".sync_queue
             WHERE direction = 'download' AND schedule = :schedule AND status = 'Processing'
               AND parsed_at IS NOT NULL
             ORDER BY id FOR UPDATE
@@ -164,7 +229,7 @@ def _parsed_records(conn: Connection, schedule: str) -> list[int]:
         ),
         {"schedule": schedule},
     )
-    return [int(r[0]) for r in rows]
+    return [(int(r[0]), int(r[1])) for r in rows]
 
 
 def _requeue_incomplete(conn: Connection, queue_ids: list[int]) -> list[int]:

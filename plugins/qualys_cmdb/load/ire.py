@@ -8,6 +8,7 @@ confirmed are never sent (BY-1).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,11 +18,15 @@ from sqlalchemy import Connection, Engine, bindparam, text
 from qualys_cmdb.classify.identifiers import SharedIdentifiers, shared_identifiers
 from qualys_cmdb.classify.mappings import Mappings
 from qualys_cmdb.hooks.servicenow import IreOutcome, ServiceNowHook
+from qualys_cmdb.lifetime import Lifetime
 from qualys_cmdb.load.payload import Payload, SkippedRows, build_payload
 from qualys_cmdb.staging.locks import Step, schedule_held
 from qualys_cmdb.staging.schema import SCHEMA
 
 MAX_IRE_BATCH = 500  # ServiceNow's guideline per identifyreconcile call (reference §2.7)
+REASON_CHARS = 200  # a failed asset's reason: one readable line; the whole answer goes to failure_detail
+DETAIL_CHARS = 200_000  # the whole answer, kept within reason (a CMDB error page is not a novel)
+_PAYLOAD_EXCERPT = re.compile(r"\s*'?[\[{][\[{\s]*\"")  # where a message starts quoting the payload item (JSON)
 
 
 @dataclass
@@ -39,6 +44,8 @@ class LoadResult:
     refused: list[tuple[str, str]] = field(default_factory=list)  # ("source/asset id", reason), for the task log
     switches: list[tuple[str, str]] = field(default_factory=list)  # ("source/asset id", "class sys_id") switched
     skipped: SkippedRows = field(default_factory=SkippedRows)  # detail rows not sent (nameless, duplicate software …)
+    batches: int = 0  # batches sent
+    stopped_reason: str | None = None  # the max transaction lifetime stopped it with approved assets left
 
     def add(self, recorded: Recorded) -> None:
         """Count what :func:`record_outcomes` stored for a batch."""
@@ -61,6 +68,23 @@ class Recorded:
     restored: list[tuple[str, str, int]] = field(default_factory=list)  # (schedule, source, asset id) to send again
 
 
+def one_line(text: str, limit: int = REASON_CHARS) -> str:
+    """``text`` as one readable line of at most ``limit`` characters: white space runs (line breaks too) become one
+    space, a quoted payload item (IRE repeats the JSON it refused) is left out, and a longer text ends in "…"."""
+    line = " ".join(str(text).split())
+    excerpt = _PAYLOAD_EXCERPT.search(line)
+    if excerpt and excerpt.start() > 0:
+        line = line[: excerpt.start()].rstrip(" :,'") + " …"
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def short_reason(code: str, class_name: str, message: str, more: int = 0) -> str:
+    """The reason shown for a refused asset: error code, class and message on one line (:func:`one_line`), and how
+    many more errors its whole answer (``failure_detail``) holds."""
+    suffix = f" (+{more} more)" if more > 0 else ""
+    return one_line(f"{code} {class_name}: {message}", REASON_CHARS - len(suffix)) + suffix
+
+
 def waiting(engine: Engine, schedule: str, state: str, limit: int) -> list[tuple[str, int]]:
     sql = f"""
         SELECT source, asset_id FROM "{SCHEMA}".asset_classification
@@ -71,6 +95,16 @@ def waiting(engine: Engine, schedule: str, state: str, limit: int) -> list[tuple
         return [(s, int(a)) for s, a in conn.execute(text(sql), {"schedule": schedule, "state": state, "limit": limit})]
 
 
+def count_waiting(engine: Engine, schedule: str, state: str = "approved") -> int:
+    """How many of the schedule's assets in ``state`` differ from what the CMDB last confirmed (would be sent)."""
+    sql = f"""
+        SELECT count(*) FROM "{SCHEMA}".asset_classification
+        WHERE schedule = :schedule AND state = :state AND payload_hash IS DISTINCT FROM loaded_hash
+    """
+    with engine.connect() as conn:
+        return int(conn.execute(text(sql), {"schedule": schedule, "state": state}).scalar_one())
+
+
 def load_approved(
     engine: Engine,
     hook: ServiceNowHook,
@@ -79,8 +113,10 @@ def load_approved(
     batch_size: int = 200,
     *,
     source: str | None = None,
+    lifetime: Lifetime | None = None,
 ) -> LoadResult:
-    """Send every approved, changed asset of ``schedule`` to IRE; record each outcome.
+    """Send every approved, changed asset of ``schedule`` to IRE; record each outcome. Once ``lifetime`` is over it
+    stops between two batches: the assets not sent stay approved for the next run.
 
     Holds the load lock of the schedule's ``source``: a second run of the schedule, or another schedule of the
     source, waits, then finds what the first one confirmed and sends nothing twice (an asset another schedule of
@@ -96,6 +132,10 @@ def load_approved(
         shared = shared_identifiers(engine, {source} if source else sources_of(engine, schedule))
         payload = _next_batch(engine, mappings, schedule, batch_size, set(), result, shared)
         while payload is not None:
+            if result.batches and lifetime is not None and lifetime.exceeded():
+                result.stopped_reason = lifetime.reason(f"{result.batches} batch(es), {result.sent} asset(s) sent")
+                break
+            result.batches += 1
             answer = requests.submit(
                 hook.identify_reconcile, payload.items, mappings.discovery_source, relations=payload.relations
             )
@@ -123,7 +163,8 @@ def sent_by_siblings(engine: Engine, schedule: str, hashes: dict[tuple[str, int]
                     UPDATE "{SCHEMA}".asset_classification c
                     SET state = 'loaded', loaded_hash = c.payload_hash, loaded_at = now(), cmdb_sys_id = o.cmdb_sys_id,
                         cmdb_class = o.cmdb_class, last_operation = 'NO_CHANGE', failure_code = NULL,
-                        sent_hash = o.sent_hash, reason = 'written by schedule ' || o.schedule || ', the same values'
+                        failure_detail = NULL, sent_hash = o.sent_hash,
+                        reason = 'written by schedule ' || o.schedule || ', the same values'
                     FROM unnest(CAST(:s AS text[]), CAST(:i AS bigint[]), CAST(:h AS text[])) AS k(source, asset_id, h),
                          "{SCHEMA}".asset_classification o
                     WHERE c.schedule = :schedule AND c.source = k.source AND c.asset_id = k.asset_id
@@ -196,14 +237,17 @@ def _record_batch(
     owners = payload.owners()
     hashes = payload.sent_hashes()
     result.skipped.update(payload.skipped)
-    problems: dict[tuple[str, int], list[str]] = defaultdict(list)
+    problems: dict[tuple[str, int], list[tuple[str, str, str]]] = defaultdict(list)  # (code, class, message)
+    answers: dict[tuple[str, int], list[str]] = defaultdict(list)  # the CMDB's whole answer, item by item
     codes: dict[tuple[str, int], str] = {}
     for outcome, owner in zip(outcomes, owners, strict=True):
         if not outcome.ok:
-            problems[owner].append(
-                f"{outcome.class_name or payload.items[outcome.index]['className']}: "
-                f"{outcome.message or 'not confirmed by the CMDB'}"
-            )
+            cls = str(outcome.class_name or payload.items[outcome.index]["className"])
+            errors = outcome.errors or ({"error": "NOT_CONFIRMED", "message": "not confirmed by the CMDB"},)
+            for err in errors:
+                code, message = str(err.get("error", "?")), str(err.get("message", ""))
+                problems[owner].append((code, cls, message))
+                answers[owner].append(f"{cls} (payload item {outcome.index}): {code}: {message}")
             for err in outcome.errors:
                 code = str(err.get("error", "?"))
                 codes.setdefault(owner, code[:40])
@@ -213,11 +257,13 @@ def _record_batch(
         main = outcomes[index]
         result.sent += 1
         if key in problems:
+            first, *others = problems[key]
             failed.append(
                 {
                     "source": key[0],
                     "asset_id": key[1],
-                    "reason": "; ".join(problems[key])[:4000],
+                    "reason": short_reason(*first, more=len(others)),
+                    "detail": "\n".join(answers[key])[:DETAIL_CHARS],
                     "code": codes.get(key, "NOT_CONFIRMED"),
                 }
             )
@@ -265,6 +311,9 @@ def record_outcomes(
     CI; and the keeper goes back to *approved*, so that the CI gets the keeper's data again (a held asset's values
     may have been written over it). ``send_again`` (assets sent without their shared name) go back too: known to
     the CMDB by their Qualys asset id now, they get their name without the risk of a match by name.
+
+    A failed asset's ``reason`` is stored as one readable line (:func:`one_line`, at most :data:`REASON_CHARS`
+    characters); its ``detail`` (or, without one, a reason that had to be cut) is kept whole in ``failure_detail``.
     """
     with engine.begin() as conn:
         held, restored = _shared_ci(conn, schedule, loaded)
@@ -274,13 +323,14 @@ def record_outcomes(
         ]
         failed = [{**f, "schedule": schedule, "code": f.get("code") or "CMDB_ERROR"} for f in failed]
         failed += [{**h, "schedule": schedule} for h in held.values()]
+        failed = [{**f, **_reason_and_detail(f)} for f in failed]
         if loaded:
             conn.execute(
                 text(f"""
                     UPDATE "{SCHEMA}".asset_classification
                     SET state = 'loaded', loaded_hash = payload_hash, loaded_at = now(), cmdb_sys_id = :sys_id,
                         cmdb_class = :cls, last_operation = :op, reason = :note, failure_code = NULL,
-                        load_attempt_at = NULL, load_attempt_hash = NULL, sent_hash = :sent_hash
+                        failure_detail = NULL, load_attempt_at = NULL, load_attempt_hash = NULL, sent_hash = :sent_hash
                     WHERE schedule = :schedule AND source = :source AND asset_id = :asset_id
                 """).bindparams(bindparam("note"), bindparam("sent_hash")),
                 loaded,
@@ -289,7 +339,7 @@ def record_outcomes(
             conn.execute(
                 text(f"""
                     UPDATE "{SCHEMA}".asset_classification
-                    SET state = 'failed', reason = :reason, failure_code = :code,
+                    SET state = 'failed', reason = :reason, failure_code = :code, failure_detail = :detail,
                         load_attempt_at = NULL, load_attempt_hash = NULL
                     WHERE schedule = :schedule AND source = :source AND asset_id = :asset_id
                 """),
@@ -304,6 +354,14 @@ def record_outcomes(
                 [{"schedule": k, "source": s, "asset_id": a} for k, s, a in restored],
             )
     return Recorded(len(loaded), failed, len(held), restored)
+
+
+def _reason_and_detail(failed: dict[str, object]) -> dict[str, object]:
+    """A failed row's one-line reason and its whole answer (None when the reason says it all)."""
+    reason = str(failed.get("reason") or "")
+    line = one_line(reason)
+    detail = failed.get("detail") or (reason if line != reason else None)
+    return {"reason": line, "detail": str(detail)[:DETAIL_CHARS] if detail else None}
 
 
 def _shared_ci(
@@ -341,6 +399,10 @@ def _shared_ci(
             "asset_id": row["asset_id"],
             "code": "SHARED_CI",
             "reason": (
+                f"SHARED_CI {row['cls']}: the CMDB matched it to CI {sys_id}, which Qualys asset {keeper[1]} of "
+                f"source {keeper[0]} holds"
+            ),
+            "detail": (
                 f"SHARED_CI: the CMDB matched this asset to CI {sys_id} ({row['cls']}), which Qualys asset "
                 f"{keeper[1]}{f' ({keeper[2]})' if keeper[2] else ''} of source {keeper[0]} holds: two Qualys assets "
                 "would share one CI and overwrite each other. Held, and the CI gets the other asset's data again. "

@@ -101,16 +101,39 @@ ORDER BY e.ci_sys_id, e.strength, e.source, e.asset_id
 """
 
 
+# ``qcmdb adopt`` (qualys_cmdb/adopt.py): a CI the vendor's app created, linked to its asset by a person. Same rules:
+# a link never moves a CI (the asset is not confirmed as another CI, the CI not confirmed for another asset).
+_ADOPTED_CIS = f"""
+SELECT d.source, d.asset_id, d.ci_sys_id, d.ci_class, 'adopted' AS evidence,
+       EXISTS (SELECT 1 FROM "{SCHEMA}".asset_classification c
+               WHERE c.source = d.source AND c.asset_id = d.asset_id AND c.cmdb_sys_id = d.ci_sys_id) AS confirmed
+FROM "{SCHEMA}".adopted_ci d
+WHERE (d.source, d.asset_id) IN (SELECT * FROM unnest(CAST(:sources AS text[]), CAST(:ids AS bigint[])))
+  AND NOT EXISTS (SELECT 1 FROM "{SCHEMA}".asset_classification c
+                  WHERE c.source = d.source AND c.asset_id = d.asset_id AND c.cmdb_sys_id <> d.ci_sys_id)
+  AND NOT EXISTS (SELECT 1 FROM "{SCHEMA}".asset_classification o
+                  WHERE o.cmdb_sys_id = d.ci_sys_id AND (o.source, o.asset_id) <> (d.source, d.asset_id))
+"""
+
+
 def pushed_cis(engine: Engine, keys: list[tuple[str, int]]) -> dict[tuple[str, int], PushedCi]:
-    """For the staged assets ``keys`` (source, asset id): the CI each one was pushed from, when that is certain."""
+    """For the staged assets ``keys`` (source, asset id): the CI each one was pushed from, when that is certain; else
+    the vendor-app CI ``qcmdb adopt`` linked it to."""
     if not keys:
         return {}
     params = {"sources": [k[0] for k in keys], "ids": [k[1] for k in keys]}
     with engine.connect() as conn:
         rows = conn.execute(text(_PUSHED_CIS), params).mappings().all()
-    return {
+        adopted = conn.execute(text(_ADOPTED_CIS), params).mappings().all()
+    out = {
         (str(r["source"]), int(r["asset_id"])): PushedCi(
             str(r["ci_sys_id"]), r["ci_class"], str(r["evidence"]), bool(r["confirmed"])
         )
         for r in rows
     }
+    named = {ci.sys_id for ci in out.values()}
+    for r in adopted:
+        key = (str(r["source"]), int(r["asset_id"]))
+        if key not in out and str(r["ci_sys_id"]) not in named:  # IRE refuses two items naming one sys_id
+            out[key] = PushedCi(str(r["ci_sys_id"]), r["ci_class"], "adopted", bool(r["confirmed"]))
+    return out

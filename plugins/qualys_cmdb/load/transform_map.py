@@ -44,6 +44,7 @@ from qualys_cmdb.hooks.servicenow import (
     ServiceNowHook,
     ServiceNowRequestError,
 )
+from qualys_cmdb.lifetime import Lifetime
 from qualys_cmdb.load.ire import LoadResult, record_outcomes, sent_by_siblings, waiting
 from qualys_cmdb.load.payload import build_payload, truncate
 from qualys_cmdb.staging.locks import Step, schedule_held
@@ -97,13 +98,15 @@ def load_via_import_set(
     batch_size: int = 200,
     *,
     source: str | None = None,
+    lifetime: Lifetime | None = None,
 ) -> LoadResult:
     """Send every approved, changed asset of ``schedule`` through the Import Set table ``staging_table``, and its
     related-table rows through the Table API.
 
     Holds the load lock of the schedule's ``source`` (a second run, or another schedule of the source, waits and then
     finds the outcomes this one recorded). Raises
-    :class:`ServiceNowAnswerLost` when an answer is lost: what was confirmed before it is recorded.
+    :class:`ServiceNowAnswerLost` when an answer is lost: what was confirmed before it is recorded. Once ``lifetime``
+    is over it stops between two batches of ``batch_size`` assets: the rest stay approved for the next run.
     """
     result = LoadResult()
     calls_before = hook.calls
@@ -113,6 +116,10 @@ def load_via_import_set(
                 keys = waiting(engine, schedule, "approved", batch_size)
                 if not keys:
                     break
+                if result.batches and lifetime is not None and lifetime.exceeded():
+                    result.stopped_reason = lifetime.reason(f"{result.batches} batch(es), {result.sent} asset(s) sent")
+                    break
+                result.batches += 1
                 for row in _rows(engine, mappings, schedule, staging_table, keys, copy_empty_fields, result):
                     _send(engine, hook, mappings, row, result)
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -11,6 +12,7 @@ from qualys_cmdb.config import QualysCmdbConfig, ReverseSchedule, Schedule, Sour
 from qualys_cmdb.staging import store
 from qualys_cmdb.staging.database import get_engine
 from qualys_cmdb.staging.migrate import is_current, upgrade
+from qualys_cmdb.staging.terminated import StepKey, StepRun, tracked_step
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -36,6 +38,26 @@ class ScheduleOperator(BaseOperator):
             upgrade(engine)
         app_log = store.AppLog(engine, source.name, schedule.name, context["run_id"], config.properties.debug_logging)
         return config, schedule, source, engine, app_log
+
+
+def tracked(context: Context, engine: Engine, schedule: str, source: str | None) -> AbstractContextManager[StepRun]:
+    """Run the task's step under the terminated-runs bookkeeping (HK-4): the step is the task id; Airflow is asked
+    (through the Task SDK) whether steps left open by other runs still run."""
+    from qualys_cmdb.hooks.airflow_tasks import task_states
+
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", None)
+    key = StepKey(
+        schedule=schedule,
+        run_id=context["run_id"],
+        step=ti.task_id,
+        dag_id=ti.dag_id,
+        task_id=ti.task_id,
+        source=source,
+        map_index=-1 if map_index is None else int(map_index),
+        try_number=int(getattr(ti, "try_number", None) or 1),
+    )
+    return tracked_step(engine, key, task_states)
 
 
 def _engine() -> Engine:

@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from qualys_cmdb.classify.classify import classify_assets
+from qualys_cmdb.classify.batches import classify_in_batches
 from qualys_cmdb.classify.mappings import MappingError, load_mappings
-from qualys_cmdb.operators.base import ScheduleOperator
+from qualys_cmdb.lifetime import Lifetime
+from qualys_cmdb.operators.base import ScheduleOperator, tracked
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -20,20 +21,36 @@ class ClassifyAssetsOperator(ScheduleOperator):
     ui_color = "#e8daef"
 
     def execute(self, context: Context) -> dict[str, object]:
-        _, schedule, source, engine, app_log = self.setup(context)
+        config, schedule, source, engine, app_log = self.setup(context)
         try:
             mappings = load_mappings()  # a mapping error fails here, before anything is written
         except MappingError as exc:
             app_log.error("classify", str(exc))
             raise AirflowFailException(f"{exc}\nFix the mapping files, then clear this task.") from None
-        result = classify_assets(
-            engine,
-            mappings,
-            schedule=schedule.name,
-            source=source.name,
-            run_id=context["run_id"],
-            class_override=schedule.target_class,
-        )
+        with tracked(context, engine, schedule.name, source.name) as step:
+            batched = classify_in_batches(
+                engine,
+                mappings,
+                schedule=schedule.name,
+                source=source.name,
+                run_id=context["run_id"],
+                class_override=schedule.target_class,
+                lifetime=Lifetime.of(config.properties),
+            )
+            if batched.stopped_reason:  # PR-3: the assets not classified yet are the next run's classify's
+                step.stopped(
+                    batched.stopped_reason,
+                    position={
+                        "batches": batched.batches,
+                        "classified": batched.result.classified,
+                        "assets_left": batched.left,
+                        "next_asset_id": batched.next_asset_id,
+                    },
+                    resumes=f"the next run classifies the {batched.left} staged asset(s) left, from asset id "
+                    f"{batched.next_asset_id} on",
+                )
+                app_log.warning("classify", f"stopped: {batched.stopped_reason}", assets_left=batched.left)
+        result = batched.result
         counts: dict[str, object] = {
             "classified": result.classified,
             "pending": result.pending,

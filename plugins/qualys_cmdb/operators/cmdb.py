@@ -4,25 +4,57 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import BaseOperatorLink
 
 from qualys_cmdb.approval.decisions import auto_approve, counts
 from qualys_cmdb.classify.mappings import load_mappings
 from qualys_cmdb.hooks.servicenow import ServiceNowHook
-from qualys_cmdb.load.ire import load_approved, preview_pending
+from qualys_cmdb.lifetime import Lifetime
+from qualys_cmdb.load.ire import count_waiting, load_approved, preview_pending
 from qualys_cmdb.load.transform_map import load_via_import_set
-from qualys_cmdb.operators.base import ScheduleOperator
+from qualys_cmdb.operators.base import ScheduleOperator, tracked
 from qualys_cmdb.triggers.approvals import PendingApprovalsTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.sdk.types import TaskInstanceKey
+
+#: Where people decide a run's assets: the operator UI's Approve assets page (the plugin's app on the API server).
+APPROVALS_PAGE = "/qualys-cmdb/approvals"
+
+
+def approvals_page(run_id: str, schedule: str) -> str:
+    """The absolute path of Approve assets filtered to one run of a schedule."""
+    return f"{APPROVALS_PAGE}?{urlencode({'run': run_id, 'schedule': schedule})}"
+
+
+def _ui_base() -> str:
+    """Airflow's own address (``[api] base_url``), to make the path whole in a task log."""
+    from airflow.configuration import conf
+
+    return str(conf.get("api", "base_url", fallback="")).rstrip("/")
+
+
+class ApprovalsPageLink(BaseOperatorLink):
+    """The task's link (button) to Approve assets filtered to its run: where its pending assets are decided."""
+
+    name = "Approve assets"
+
+    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+        return approvals_page(ti_key.run_id, str(getattr(operator, "schedule_name", "")))
 
 
 class ApproveOrWaitOperator(ScheduleOperator):
-    """Auto-approve (SY-5), or defer until people decide this run's pending assets or the wait limit passes."""
+    """Auto-approve (SY-5), or defer until people decide this run's pending assets or the wait limit passes.
+
+    Its link "Approve assets" (and the message it logs when it starts waiting) opens the operator UI's Approve
+    assets page filtered to its run."""
 
     ui_color = "#fadbd8"
+    operator_extra_links = (ApprovalsPageLink(),)
 
     def execute(self, context: Context) -> dict[str, int]:
         config, schedule, _, engine, app_log = self.setup(context)
@@ -39,11 +71,17 @@ class ApproveOrWaitOperator(ScheduleOperator):
             preview_pending(engine, hook, load_mappings(), schedule.name, config.properties.ire_batch_size)
         finally:
             hook.close()
+        # the Overview shows the staged data and what waits while people decide (its pending report opens that list)
+        _count_report_figures(self.log, engine, app_log, f"run {context['run_id']} of {schedule.name}")
         deadline = datetime.now(UTC) + timedelta(minutes=schedule.approval_wait_minutes)
+        page = approvals_page(context["run_id"], schedule.name)
         app_log.info(
             "approval",
-            f"manual approval: waiting for decisions on {pending} asset(s) until {deadline:%Y-%m-%d %H:%M} UTC",
+            f"manual approval: waiting for decisions on {pending:,} asset(s) until {deadline:%Y-%m-%d %H:%M} UTC; "
+            f"decide them in Approve assets: {page}",
+            approvals=page,
         )
+        self.log.info("Waiting for decisions on %d asset(s); decide them at %s%s", pending, _ui_base(), page)
         self.defer(
             trigger=PendingApprovalsTrigger(
                 schedule.name, context["run_id"], deadline.isoformat(), schedule.approval_poll_seconds
@@ -73,24 +111,41 @@ class LoadCmdbOperator(ScheduleOperator):
     def execute(self, context: Context) -> dict[str, object]:
         config, schedule, source, engine, app_log = self.setup(context)
         props = config.properties
-        hook = ServiceNowHook.for_properties(props)
-        try:
-            if props.insertion_method == "ire":
-                result = load_approved(
-                    engine, hook, load_mappings(), schedule.name, props.ire_batch_size, source=source.name
+        lifetime = Lifetime.of(props)
+        with tracked(context, engine, schedule.name, source.name) as step:
+            hook = ServiceNowHook.for_properties(props)
+            try:
+                if props.insertion_method == "ire":
+                    result = load_approved(
+                        engine,
+                        hook,
+                        load_mappings(),
+                        schedule.name,
+                        props.ire_batch_size,
+                        source=source.name,
+                        lifetime=lifetime,
+                    )
+                else:
+                    result = load_via_import_set(
+                        engine,
+                        hook,
+                        load_mappings(),
+                        schedule.name,
+                        config.transform_map_table(schedule),
+                        props.copy_empty_fields,
+                        source=source.name,
+                        lifetime=lifetime,
+                    )
+            finally:
+                hook.close()
+            if result.stopped_reason:  # PR-3: the approved assets not sent wait for the next run's load
+                left = count_waiting(engine, schedule.name)
+                step.stopped(
+                    result.stopped_reason,
+                    position={"batches": result.batches, "sent": result.sent, "approved_left": left},
+                    resumes=f"the next run sends the {left} approved asset(s) still waiting",
                 )
-            else:
-                result = load_via_import_set(
-                    engine,
-                    hook,
-                    load_mappings(),
-                    schedule.name,
-                    config.transform_map_table(schedule),
-                    props.copy_empty_fields,
-                    source=source.name,
-                )
-        finally:
-            hook.close()
+                app_log.warning("load", f"stopped: {result.stopped_reason}", approved_left=left)
         method = "identification engine" if props.insertion_method == "ire" else "transform map"
         if props.insertion_method != "ire":
             method += f" {config.transform_map_table(schedule)}"
@@ -130,8 +185,11 @@ class BatchApprovalOperator(ApprovalOperator):
     """Airflow 3.3 HITL approval of a run's whole batch (QS-6): Approve or Reject in "Required actions".
 
     The answer is applied to the run's pending assets, recorded with the responder's name; Reject also skips the
-    load. Without an answer by the response timeout, the assets stay pending for later runs.
+    load. Without an answer by the response timeout, the assets stay pending for later runs. Its message and its
+    link "Approve assets" lead to the run's assets in the operator UI, to decide them one by one instead.
     """
+
+    operator_extra_links = (ApprovalsPageLink(),)
 
     def __init__(self, *, schedule_name: str, config_path: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -192,8 +250,24 @@ class RunSummaryOperator(ScheduleOperator):
             cmdb_refusals=problems.cmdb_refusals,
             shared_ci=problems.shared_ci,
         )
+        _count_report_figures(self.log, engine, app_log, f"run {context['run_id']} of {schedule.name}")
         if problems:
             message = problems.message(schedule.name)
             self.log.error("%s", message)
             raise AirflowFailException(message)
         return {"staged_assets": summary["staged_assets"], "cmdb_states": summary["cmdb"]["assets_by_state"]}
+
+
+def _count_report_figures(log: Any, engine: Any, app_log: Any, by: str) -> None:
+    """The Overview's figures (qualys_cmdb.ui.report_figures), counted now that the run's data is in: the page reads
+    them instead of counting. What the run did not change is kept. A failure to count them never fails the run (the
+    next run, a decision or Refresh counts them)."""
+    from qualys_cmdb.ui.report_figures import refresh_after_run
+
+    try:
+        done = refresh_after_run(engine, by=by)
+    except Exception as exc:
+        log.warning("the Overview's report figures could not be counted: %s", exc)
+        app_log.warning("scheduler", f"the Overview's report figures could not be counted: {exc}")
+        return
+    log.info("%s", done.describe())

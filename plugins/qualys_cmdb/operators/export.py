@@ -5,7 +5,6 @@ XCom carries counts and the schedule's tag/group id only; the CIs and upload ite
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,8 @@ from qualys_cmdb.export.selection import queue_items, select_cis
 from qualys_cmdb.export.upload import Uploader
 from qualys_cmdb.hooks.qualys import QualysHook
 from qualys_cmdb.hooks.servicenow import ServiceNowHook
-from qualys_cmdb.operators.base import ReverseScheduleOperator, SourceOperator
+from qualys_cmdb.lifetime import Lifetime
+from qualys_cmdb.operators.base import ReverseScheduleOperator, SourceOperator, tracked
 from qualys_cmdb.staging import store
 
 if TYPE_CHECKING:
@@ -95,23 +95,32 @@ class UploadToQualysOperator(ReverseScheduleOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         config, schedule, source, engine, app_log = self.setup(context)
         props = config.properties
-        hook = QualysHook.for_source(source, props)
         processor = store.processor_id("upload")
         app_log.info("upload processor", f"{processor} started")
-        try:
-            result = Uploader(
-                engine,
-                hook,
-                schedule,
-                run_id=context["run_id"],
-                batch_size=props.upload_batch_size,
-                processor=processor,
-                deadline=time.monotonic() + props.max_transaction_lifetime_minutes * 60,
-            ).run()
-        finally:
-            hook.close()
-            with engine.begin() as conn:
-                store.update_run(conn, schedule.name, context["run_id"], add_api_calls=hook.api_calls)
+        lifetime = Lifetime.of(props)
+        with tracked(context, engine, schedule.name, source.name) as step:
+            hook = QualysHook.for_source(source, props)
+            try:
+                result = Uploader(
+                    engine,
+                    hook,
+                    schedule,
+                    run_id=context["run_id"],
+                    batch_size=props.upload_batch_size,
+                    processor=processor,
+                    deadline=lifetime.deadline,
+                    clock=lifetime.clock,
+                ).run()
+            finally:
+                hook.close()
+                with engine.begin() as conn:
+                    store.update_run(conn, schedule.name, context["run_id"], add_api_calls=hook.api_calls)
+            if result.stopped_by_lifetime:  # PR-3: the items left stay Queued for the next run
+                step.stopped(
+                    lifetime.reason(f"{result.batches} batch(es): {result.added} added, {result.skipped} skipped"),
+                    position={"batches": result.batches, "items_left_queued": result.left_queued},
+                    resumes=f"the next run sends the {result.left_queued} item(s) left Queued",
+                )
         counts = {k: v for k, v in asdict(result).items() if k != "messages"}
         with engine.begin() as conn:
             store.update_run(

@@ -6,20 +6,28 @@ hook, and calls the library. XCom carries queue-record ids and counts only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
+from qualys_cmdb.classify.mappings import MappingError, OsName, load_mappings
+from qualys_cmdb.config import DetailFlags, Schedule, Source
 from qualys_cmdb.hooks.qualys import QualysHook
-from qualys_cmdb.intake.fetch import RunInfo, fetch_assets
+from qualys_cmdb.hooks.qualys_protocol import QualysAuthError
+from qualys_cmdb.intake.fetch import RunInfo, fetch_assets, fetch_stop
 from qualys_cmdb.intake.parse import parse_record
 from qualys_cmdb.intake.runs import parse_batches, record_stage
 from qualys_cmdb.intake.stage import StageResult, stage_records
-from qualys_cmdb.operators.base import ScheduleOperator
+from qualys_cmdb.lifetime import Lifetime
+from qualys_cmdb.operators.base import ScheduleOperator, tracked
 from qualys_cmdb.staging import store
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from sqlalchemy import Engine
 
 
 def run_info(context: Context) -> RunInfo:
@@ -37,7 +45,11 @@ def run_info(context: Context) -> RunInfo:
 
 
 class FetchAssetsOperator(ScheduleOperator):
-    """Fetch the schedule's assets from Qualys into the sync queue; returns the parse batches (queue ids)."""
+    """Fetch the schedule's assets from Qualys into the sync queue; returns the parse batches (queue ids).
+
+    Qualys refusing the credentials fails the task for good, without its retry: the same wrong password sent again a
+    minute later cannot succeed, and each attempt counts towards locking the Qualys account.
+    """
 
     ui_color = "#d6eaf8"
 
@@ -45,13 +57,30 @@ class FetchAssetsOperator(ScheduleOperator):
         config, schedule, source, engine, app_log = self.setup(context)
         run = run_info(context)
         app_log.info("scheduler", f"schedule {schedule.name} run started ({run.run_type})")
-        hook = QualysHook.for_source(source, config.properties)
-        try:
-            result = fetch_assets(
-                engine, hook, schedule=schedule, source=source, properties=config.properties, run=run, app_log=app_log
-            )
-        finally:
-            hook.close()
+        with tracked(context, engine, schedule.name, source.name) as step:
+            hook = QualysHook.for_source(source, config.properties)
+            try:
+                result = fetch_assets(
+                    engine,
+                    hook,
+                    schedule=schedule,
+                    source=source,
+                    properties=config.properties,
+                    run=run,
+                    app_log=app_log,
+                )
+            except QualysAuthError as exc:
+                message = (
+                    f"{exc}. Not retried: the same credentials would be refused again, and each attempt counts towards "
+                    f"locking the Qualys account. Fix the password (or user) of Airflow connection "
+                    f"{source.connection_id!r}, then clear this task."
+                )
+                raise AirflowFailException(message) from None
+            finally:
+                hook.close()
+            if result.stopped_by_lifetime:
+                position, resumes = fetch_stop(engine, schedule.name, run.run_id)
+                step.stopped(result.stopped_reason or "", position=position, resumes=resumes)
         self.log.info("fetched %s", {k: v for k, v in asdict(result).items() if k != "queue_ids"})
         pending = store.pending_downloads(engine, schedule.name)
         batches = parse_batches(pending, config.properties.download_processors)
@@ -69,25 +98,51 @@ class ParseResponsesOperator(ScheduleOperator):
         self.queue_ids = queue_ids
 
     def execute(self, context: Context) -> dict[str, int]:
-        _, schedule, _, engine, app_log = self.setup(context)
+        config, schedule, source, engine, app_log = self.setup(context)
         map_index = context["ti"].map_index
         processor = store.processor_id(f"parse[{map_index}]")
         app_log.info("download processor", f"{processor} started on {len(self.queue_ids)} record(s)")
         totals = {"records": 0, "assets": 0, "rows": 0, "errors": 0}
-        for queue_id in self.queue_ids:
-            outcome = parse_record(engine, queue_id, schedule.details, processor)
-            totals["records"] += 1
-            totals["assets"] += outcome.assets
-            totals["rows"] += outcome.rows
-            if outcome.status == "Error":
-                totals["errors"] += 1
-                app_log.error("download processor", f"queue record {queue_id}: {outcome.note}")
-                self.log.error("queue record %s: %s", queue_id, outcome.note)
-            elif outcome.odd_values:
-                app_log.warning("download processor", f"queue record {queue_id}: {outcome.note}", queue_id=queue_id)
-                self.log.warning("queue record %s: %s", queue_id, outcome.note)
+        lifetime = Lifetime.of(config.properties)
+        with tracked(context, engine, schedule.name, source.name) as step:
+            for done, queue_id in enumerate(self.queue_ids):
+                if done and lifetime.exceeded():  # PR-3: the records left stay Queued for the next run's parse
+                    left = self.queue_ids[done:]
+                    reason = lifetime.reason(f"{done} of {len(self.queue_ids)} record(s) parsed by {processor}")
+                    step.stopped(
+                        reason,
+                        position={"parsed": done, "records_left": left},
+                        resumes=f"the next run parses the {len(left)} record(s) left Queued from their stored "
+                        "responses",
+                    )
+                    app_log.warning("download processor", f"stopped: {reason}", records_left=left)
+                    break
+                step.progress(parsed=done, record=queue_id)
+                self._parse(engine, queue_id, schedule.details, processor, totals, app_log)
         app_log.info("download processor", f"{processor} finished: {totals}")
         return totals
+
+    def _parse(
+        self,
+        engine: Engine,
+        queue_id: int,
+        details: DetailFlags,
+        processor: str,
+        totals: dict[str, int],
+        app_log: store.AppLog,
+    ) -> None:
+        """Parse one record; add its outcome to ``totals`` and the logs."""
+        outcome = parse_record(engine, queue_id, details, processor)
+        totals["records"] += 1
+        totals["assets"] += outcome.assets
+        totals["rows"] += outcome.rows
+        if outcome.status == "Error":
+            totals["errors"] += 1
+            app_log.error("download processor", f"queue record {queue_id}: {outcome.note}")
+            self.log.error("queue record %s: %s", queue_id, outcome.note)
+        elif outcome.odd_values:
+            app_log.warning("download processor", f"queue record {queue_id}: {outcome.note}", queue_id=queue_id)
+            self.log.warning("queue record %s: %s", queue_id, outcome.note)
 
 
 class StageAssetsOperator(ScheduleOperator):
@@ -96,9 +151,44 @@ class StageAssetsOperator(ScheduleOperator):
     ui_color = "#fcf3cf"
 
     def execute(self, context: Context) -> dict[str, object]:
-        _, schedule, source, engine, app_log = self.setup(context)
-        result = stage_records(engine, schedule.name, context["run_id"], source=source.name, details=schedule.details)
-        if result.requeued:
+        config, schedule, source, engine, app_log = self.setup(context)
+        os_names = _os_names(source, app_log)
+        lifetime = Lifetime.of(config.properties)
+        with tracked(context, engine, schedule.name, source.name) as step:
+            result = self._stage(context, schedule, source, engine, app_log, os_names, lifetime)
+            if result.stopped_reason:  # PR-3: the parsed records left wait, with their landing rows, for the next run
+                step.stopped(
+                    result.stopped_reason,
+                    position={
+                        "records_staged": result.records,
+                        "chunks": result.chunks,
+                        "records_left": result.records_left,
+                    },
+                    resumes=f"the next run stages the {result.records_left} parsed record(s) left",
+                )
+                app_log.warning("stage", f"stopped: {result.stopped_reason}", records_left=result.records_left)
+        return self._finish(context, schedule, source, engine, app_log, result)
+
+    def _stage(
+        self,
+        context: Context,
+        schedule: Schedule,
+        source: Source,
+        engine: Engine,
+        app_log: store.AppLog,
+        os_names: Sequence[OsName] | None,
+        lifetime: Lifetime,
+    ) -> StageResult:
+        result = stage_records(
+            engine,
+            schedule.name,
+            context["run_id"],
+            source=source.name,
+            details=schedule.details,
+            os_names=os_names,
+            lifetime=lifetime,
+        )
+        if result.requeued and not result.stopped_reason:
             # Their landing rows were lost (a database crash empties the UNLOGGED landing tables): parse the stored
             # responses again, here, so the run still stages everything it fetched.
             app_log.warning(
@@ -113,7 +203,13 @@ class StageAssetsOperator(ScheduleOperator):
                 if outcome.status == "Error":
                     app_log.error("download processor", f"queue record {queue_id}: {outcome.note}")
             again = stage_records(
-                engine, schedule.name, context["run_id"], source=source.name, details=schedule.details
+                engine,
+                schedule.name,
+                context["run_id"],
+                source=source.name,
+                details=schedule.details,
+                os_names=os_names,
+                lifetime=lifetime,
             )
             result = StageResult(
                 records=result.records + again.records,
@@ -122,6 +218,27 @@ class StageAssetsOperator(ScheduleOperator):
                 unchanged=result.unchanged + again.unchanged,
                 software_rows=result.software_rows + again.software_rows,
                 requeued=again.requeued,
+                os_rows_derived=result.os_rows_derived + again.os_rows_derived,
+                chunks=result.chunks + again.chunks,
+                stopped_reason=again.stopped_reason,
+                records_left=again.records_left,
+            )
+        return result
+
+    def _finish(
+        self,
+        context: Context,
+        schedule: Schedule,
+        source: Source,
+        engine: Engine,
+        app_log: store.AppLog,
+        result: StageResult,
+    ) -> dict[str, object]:
+        if result.os_rows_derived:
+            app_log.info(
+                "stage",
+                f"OS family and category of {result.os_rows_derived} staged asset(s) derived from their OS name "
+                "(os_names.yaml)",
             )
         counts = record_stage(engine, schedule.name, source.name, context["run_id"], result)
         app_log.info(
@@ -133,3 +250,20 @@ class StageAssetsOperator(ScheduleOperator):
         app_log.info("scheduler", f"schedule {schedule.name} run finished", **counts)
         self.log.info("run counts: %s", counts)
         return counts
+
+
+def _os_names(source: Source, app_log: store.AppLog) -> Sequence[OsName] | None:
+    """The OS-name table for a source whose records carry OS names without categories (api: hostasset), else None.
+
+    Invalid mapping files do not stop the stage: it keeps what Qualys sent, without derived categories, and says so;
+    classify then fails on the same problems, and the first run after the fix derives every asset's categories.
+    """
+    if source.api != "hostasset":
+        return None
+    try:
+        return load_mappings().os_names
+    except MappingError as exc:
+        app_log.warning(
+            "stage", f"OS categories not derived from OS names this run: the mapping files are invalid ({exc})"
+        )
+        return None

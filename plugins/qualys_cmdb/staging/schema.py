@@ -414,6 +414,7 @@ asset_classification = Table(
     Column("state", String(12), nullable=False),
     Column("reason", Text),  # why failed (classification or CMDB error)
     Column("failure_code", String(40)),  # short form of the reason: SHARED_CI, an IRE error code, …
+    Column("failure_detail", Text),  # the CMDB's whole answer for a failed asset (``reason``: one line of it)
     Column("classified_run", String(250)),
     _ts("classified_at", nullable=False, server_default=func.now()),
     Column("decided_by", String(250)),
@@ -565,4 +566,141 @@ ui_preference = Table(
     Column("key", String(64), primary_key=True),  # overview, approval_columns, …
     Column("value", JSONB, nullable=False),
     _ts("updated_at", nullable=False, server_default=func.now()),
+)
+
+#: The Overview's report figures, computed at the end of each run and after decisions (qualys_cmdb.ui.report_figures):
+#: one row per report and scope (a Qualys source, or '' for every source), so the Overview reads them instead of
+#: counting the whole estate on each view.
+report_figure = Table(
+    "report_figure",
+    metadata,
+    Column("report_id", String(64), primary_key=True),
+    Column("source", String(128), primary_key=True),  # '' = every source
+    Column("total", BigInteger, nullable=False),
+    Column("group_count", Integer, nullable=False),  # how many groups there are in all
+    Column("other", BigInteger, nullable=False, server_default="0"),  # sum of the groups beyond the stored bars
+    Column("bars", JSONB, nullable=False),  # the largest groups: [{"label", "value", "query"}], largest first
+    Column("whole", Text),  # the query string of the whole report's list; NULL when it has none
+    Column("groups", JSONB),  # every group as [[values…], count]: of a source, to add up the figures of all sources
+    Column("basis", String(250)),  # what the staged data looked like when counted: unchanged data is not recounted
+    _ts("computed_at", nullable=False, server_default=func.now()),
+    Column("computed_by", String(250)),  # the run, or the person, that had it computed
+    Column("seconds", Numeric(10, 3)),  # how long counting it took
+)
+
+# --------------------------------------------------------------------------------------------- housekeeping
+# The queue cleanup picks old processed records and upload items by status and age, across schedules.
+Index("ix_sync_queue_status_updated", sync_queue.c.status, sync_queue.c.updated_at)
+Index("ix_upload_item_status_updated", upload_item.c.status, upload_item.c.updated_at)
+
+TERMINATION_CAUSES = ("lifetime", "timeout", "terminated", "killed")
+
+#: The steps of runs in progress (one row per task and map index): a step that never recorded its end was killed
+#: (a lost worker, SIGKILL), and the next attempt or run finds it here and logs it in ``terminated_run``.
+run_step = Table(
+    "run_step",
+    metadata,
+    Column("schedule", String(128), primary_key=True),
+    Column("run_id", String(250), primary_key=True),
+    Column("step", String(64), primary_key=True),  # fetch, parse, stage, classify, load, upload
+    Column("map_index", Integer, primary_key=True),  # -1 unless the task is mapped (parse)
+    Column("source", String(128)),
+    Column("dag_id", String(250), nullable=False),
+    Column("task_id", String(250), nullable=False),
+    Column("try_number", Integer, nullable=False, server_default="1"),
+    _ts("started_at", nullable=False, server_default=func.now()),
+    _ts("finished_at"),
+    Column("outcome", String(16)),  # finished | stopped | failed | terminated | deferred; NULL while it runs
+    Column("position", JSONB),  # how far it got (cursor, batch), updated as it goes
+)
+Index("ix_run_step_open", run_step.c.schedule, postgresql_where=run_step.c.finished_at.is_(None))
+
+#: HK-4, the vendor's "Qualys Terminate Schedule Logs": every step stopped by the max transaction lifetime or
+#: killed by Airflow (execution timeout, SIGTERM, lost worker): what stopped, where, why, what resumes it, and when.
+terminated_run = Table(
+    "terminated_run",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("schedule", String(128), nullable=False),
+    Column("source", String(128)),
+    Column("dag_id", String(250)),
+    Column("run_id", String(250), nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("map_index", Integer, nullable=False, server_default="-1"),
+    Column("try_number", Integer),
+    Column("cause", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("position", JSONB),  # where it stopped: cursor, batch, records left
+    Column("resumes", Text),  # what carries on from there
+    _ts("step_started_at"),
+    _ts("stopped_at", nullable=False, server_default=func.now()),
+    Column("resumed_by_run", String(250)),  # the run (or retry) whose step carried on
+    _ts("resumed_at"),
+    CheckConstraint(f"cause IN {TERMINATION_CAUSES!r}", name="terminated_run_cause"),
+)
+Index("ix_terminated_run_schedule", terminated_run.c.schedule, terminated_run.c.stopped_at)
+Index(
+    "ix_terminated_run_open",
+    terminated_run.c.schedule,
+    terminated_run.c.step,
+    postgresql_where=terminated_run.c.resumed_at.is_(None),
+)
+
+# --------------------------------------------------------------------------------------------- software catalog
+#: SRC-5 / HK-5: each source's software catalog, pulled by the ``qualys_software_catalog`` DAG from the CSAM asset
+#: inventory (software only), one row per product (the ``software_key`` of staged_software), with how many installs
+#: the last pass counted, a hash of its catalog columns and, once written, its CMDB row and the hash written there
+#: (a product whose hash was written is not written again).
+software_catalog = Table(
+    "software_catalog",
+    metadata,
+    Column("source", String(128), primary_key=True),
+    Column("software_key", String(32), primary_key=True),
+    *_software_catalog_columns(),
+    Column("installs", Integer, nullable=False, server_default="0"),
+    Column("row_hash", String(32), nullable=False),
+    Column("sync_id", String(250), nullable=False),  # the pass that last saw it
+    _ts("first_seen", nullable=False, server_default=func.now()),
+    _ts("last_seen", nullable=False, server_default=func.now()),
+    Column("cmdb_sys_id", String(32)),
+    Column("cmdb_hash", String(32)),  # the row_hash last written to the CMDB
+    _ts("cmdb_written_at"),
+    Column("cmdb_error", Text),
+)
+
+#: The vendor app's "Last Sync Timestamp", "Last Sync Key" and "Sync notes" of a source's catalog sync, with the
+#: counts of its last run; ``sync_id`` names the pass in progress (a pass stopped by the lifetime resumes after
+#: ``last_sync_key``, the last asset id it read).
+software_catalog_sync = Table(
+    "software_catalog_sync",
+    metadata,
+    Column("source", String(128), primary_key=True),
+    Column("sync_id", String(250)),
+    Column("status", String(16), nullable=False),  # complete | stopped | failed
+    _ts("last_sync_at"),
+    Column("last_sync_key", String(64)),
+    Column("notes", Text),
+    Column("run_id", String(250)),
+    Column("pages", Integer, nullable=False, server_default="0"),
+    Column("products", Integer, nullable=False, server_default="0"),
+    Column("cmdb_inserted", Integer, nullable=False, server_default="0"),
+    Column("cmdb_updated", Integer, nullable=False, server_default="0"),
+    Column("cmdb_unchanged", Integer, nullable=False, server_default="0"),
+    Column("cmdb_failed", Integer, nullable=False, server_default="0"),
+)
+
+#: ``qcmdb adopt``: CIs the vendor's ServiceNow app created, linked to the staged assets they are (by Qualys asset id
+#: or host id), so that the first load names each one by sys_id (as for a CI pushed to Qualys, load/pushed_cis.py)
+#: and updates it instead of creating a second CI.
+adopted_ci = Table(
+    "adopted_ci",
+    metadata,
+    Column("source", String(128), primary_key=True),
+    Column("asset_id", BigInteger, primary_key=True),
+    Column("ci_sys_id", String(32), nullable=False, unique=True),
+    Column("ci_class", String(80)),
+    Column("evidence", String(16), nullable=False),  # asset id | host id
+    Column("schedule", String(128)),
+    Column("adopted_by", String(250)),
+    _ts("adopted_at", nullable=False, server_default=func.now()),
 )

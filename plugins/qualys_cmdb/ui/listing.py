@@ -328,6 +328,7 @@ ASSET_COLUMNS: tuple[str, ...] = (
     "state",
     "reason",
     "failure_code",
+    "failure_detail",
     "preview_operation",
     "preview_sys_id",
     "cmdb_sys_id",
@@ -361,6 +362,7 @@ def _asset_select_columns() -> list[ColumnElement[Any]]:
         "state": _c.c.state,
         "reason": _c.c.reason,
         "failure_code": _c.c.failure_code,
+        "failure_detail": _c.c.failure_detail,
         "preview_operation": _c.c.preview_operation,
         "preview_sys_id": _c.c.preview_sys_id,
         "cmdb_sys_id": _c.c.cmdb_sys_id,
@@ -427,6 +429,17 @@ def count_assets(conn: Connection, filters: AssetFilters) -> int:
     """How many staged assets match ``filters``."""
     query = select(func.count()).select_from(_asset_from(filters)).where(*_asset_conditions(filters))
     return int(conn.execute(query).scalar_one())
+
+
+def asset_keys(conn: Connection, filters: AssetFilters) -> list[tuple[str, str, int]]:
+    """``(schedule, source, asset id)`` of every row of the asset list matching ``filters`` (all pages; the schedule
+    is None for an asset no schedule classified)."""
+    query = (
+        select(_c.c.schedule, _a.c.source, _a.c.asset_id)
+        .select_from(_asset_from(filters, by=("schedule",)))
+        .where(*_asset_conditions(filters))
+    )
+    return [(s, src, int(a)) for s, src, a in conn.execute(query)]
 
 
 def list_assets(
@@ -734,6 +747,7 @@ __all__ = [
     "AssetFilters",
     "SoftwareFilters",
     "asset_counts",
+    "asset_keys",
     "asset_query",
     "count_assets",
     "count_software",

@@ -2,8 +2,9 @@
 
 * Every page and endpoint needs an authenticated Airflow user: Airflow's own ``get_user`` dependency (the UI's JWT
   cookie or a Bearer token), so the plugin trusts exactly what Airflow trusts.
-* Changing state (approve, reject, retry, re-queue, test a connection) needs a user Airflow lets *run the DAG
-  concerned* (the auth manager's ``is_authorized_dag`` for DAG runs), checked per schedule.
+* Changing state (approve, reject, retry, re-queue, refetch, trigger a run, test a connection) needs a user Airflow
+  lets *run the DAG concerned* (the auth manager's ``is_authorized_dag`` for DAG runs), checked per schedule. The
+  pages show these actions disabled to whom may not use them; the server checks all the same (a 403 page).
 * Form posts are protected against cross-site requests twice: a request whose ``Origin`` (or, without one,
   ``Referer``) names another site is refused, and every form carries a token derived from the user's name with a
   server secret (HMAC) that another site cannot compute.
