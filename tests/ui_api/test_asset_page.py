@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from html import unescape
 from typing import Any
 
@@ -20,10 +19,9 @@ import pytest
 import requests
 from sqlalchemy import select, text
 
-from tests.conftest import REPO, start_sim, write_config
+from tests.ui_api.estate import SN_AUTH, logged_in_client, waiting_run
 
 PASSWORDS = {"admin": "admin-pw", "viewer": "viewer-pw", "runner": "runner-pw"}
-SN_AUTH = ("sn_integration", "sn-Passw0rd")
 OLD_RAM = "1"
 
 
@@ -41,100 +39,61 @@ def ui(airflow_db: None, engine: Any, tmp_path_factory: pytest.TempPathFactory) 
     from qualys_cmdb.classify.mappings import load_mappings
     from qualys_cmdb.hooks.servicenow import ServiceNowHook
     from qualys_cmdb.load.ire import load_approved, preview_pending
-    from qualys_cmdb.staging.schema import metadata
 
     from simulators.servicenow import classes
-    from simulators.servicenow.server import ServiceNowSimulator
 
-    names = ", ".join(f'"{t.schema}"."{t.name}"' for t in metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
-    tmp_path = tmp_path_factory.mktemp("asset-page")
-    with pytest.MonkeyPatch.context() as mp:
-        qualys = start_sim(mp, assets=40)
-        cmdb = ServiceNowSimulator(host="127.0.0.1", port=0).start()
+    with waiting_run(engine, tmp_path_factory.mktemp("asset-page"), PASSWORDS) as started:
+        cmdb = started.cmdb
+        pending = [  # assets with a serial number and memory, of a class that has a ram field
+            r
+            for r in _classification(engine, "pending")
+            if {"serial_number", "ram"} <= set(r["payload"] or {}) and "ram" in classes.all_fields(r["target_class"])
+        ]
+        loaded, matched, refused = pending[0], pending[1], pending[2]
+        mappings = load_mappings()
+        hook = ServiceNowHook("servicenow_default")
         try:
-            mp.setenv(
-                "AIRFLOW_CONN_SERVICENOW_DEFAULT",
-                json.dumps({"conn_type": "servicenow", "host": cmdb.url, "login": SN_AUTH[0], "password": SN_AUTH[1]}),
+            decide(engine, Selection("t", asset_ids=(loaded["asset_id"],)), "approved", "alice")
+            assert load_approved(engine, hook, mappings, "t").loaded == 1
+            (ci,) = _classification(engine, "loaded")
+            # someone changes the loaded CI in the CMDB
+            requests.patch(
+                f"{cmdb.url}/api/now/table/{ci['cmdb_class']}/{ci['cmdb_sys_id']}",
+                json={"ram": OLD_RAM},
+                auth=SN_AUTH,
+                timeout=30,
+            ).raise_for_status()
+            # a CI IRE will identify the matched asset with (its serial number and name), holding other values
+            created = requests.post(
+                f"{cmdb.url}/api/now/table/{matched['target_class']}",
+                json={
+                    "name": matched["payload"]["name"],
+                    "serial_number": matched["payload"]["serial_number"],
+                    "ram": OLD_RAM,
+                },
+                auth=SN_AUTH,
+                timeout=30,
             )
-            passwords = tmp_path / "passwords.json"
-            passwords.write_text(json.dumps(PASSWORDS))
-            mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,viewer:viewer,runner:user")
-            mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
-            mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-            write_config(tmp_path, mp, schedule_extra="    auto_approve: false")
-            path = tmp_path / "qualys_cmdb.yaml"
-            path.write_text(path.read_text() + "  cmdb_connection_id: servicenow_default\n")
-            from airflow.dag_processing.dagbag import DagBag
-
-            run = (
-                DagBag(dag_folder=str(REPO / "dags"))
-                .get_dag("qualys_to_cmdb__t")
-                .test(logical_date=datetime(2026, 1, 1, tzinfo=UTC))
-            )
-            pending = [  # assets with a serial number and memory, of a class that has a ram field
-                r
-                for r in _classification(engine, "pending")
-                if {"serial_number", "ram"} <= set(r["payload"] or {})
-                and "ram" in classes.all_fields(r["target_class"])
-            ]
-            loaded, matched, refused = pending[0], pending[1], pending[2]
-            mappings = load_mappings()
-            hook = ServiceNowHook("servicenow_default")
-            try:
-                decide(engine, Selection("t", asset_ids=(loaded["asset_id"],)), "approved", "alice")
-                assert load_approved(engine, hook, mappings, "t").loaded == 1
-                (ci,) = _classification(engine, "loaded")
-                # someone changes the loaded CI in the CMDB
-                requests.patch(
-                    f"{cmdb.url}/api/now/table/{ci['cmdb_class']}/{ci['cmdb_sys_id']}",
-                    json={"ram": OLD_RAM},
-                    auth=SN_AUTH,
-                    timeout=30,
-                ).raise_for_status()
-                # a CI IRE will identify the matched asset with (its serial number and name), holding other values
-                created = requests.post(
-                    f"{cmdb.url}/api/now/table/{matched['target_class']}",
-                    json={
-                        "name": matched["payload"]["name"],
-                        "serial_number": matched["payload"]["serial_number"],
-                        "ram": OLD_RAM,
-                    },
-                    auth=SN_AUTH,
-                    timeout=30,
-                )
-                created.raise_for_status()
-                assert preview_pending(engine, hook, mappings, "t") > 1
-                # the CMDB refuses the next load (Qualys is not one of its discovery sources)
-                decide(engine, Selection("t", asset_ids=(refused["asset_id"],)), "approved", "bob")
-                requests.post(
-                    f"{cmdb.url}/sim/control/discovery-sources", json={"values": ["ServiceNow"]}, timeout=30
-                ).raise_for_status()
-                assert load_approved(engine, hook, mappings, "t").failed == 1
-            finally:
-                hook.close()
-            from airflow.api_fastapi.app import create_app
-            from fastapi.testclient import TestClient
-
-            client = TestClient(create_app())
-            client.tokens = {}  # type: ignore[attr-defined]
-            client.assets = {  # type: ignore[attr-defined]
-                "loaded": loaded["asset_id"],
-                "matched": matched["asset_id"],
-                "refused": refused["asset_id"],
-            }
-            client.ci = ci  # type: ignore[attr-defined]
-            client.created = created.json()["result"]["sys_id"]  # type: ignore[attr-defined]
-            client.run_id = run.run_id  # type: ignore[attr-defined]
-            for user, password in PASSWORDS.items():
-                response = client.post("/auth/token", json={"username": user, "password": password})
-                assert response.status_code in (200, 201), response.text
-                client.tokens[user] = response.json()["access_token"]  # type: ignore[attr-defined]
-            yield client
+            created.raise_for_status()
+            assert preview_pending(engine, hook, mappings, "t") > 1
+            # the CMDB refuses the next load (Qualys is not one of its discovery sources)
+            decide(engine, Selection("t", asset_ids=(refused["asset_id"],)), "approved", "bob")
+            requests.post(
+                f"{cmdb.url}/sim/control/discovery-sources", json={"values": ["ServiceNow"]}, timeout=30
+            ).raise_for_status()
+            assert load_approved(engine, hook, mappings, "t").failed == 1
         finally:
-            qualys.sim.stop()
-            cmdb.stop()
+            hook.close()
+        client = logged_in_client(PASSWORDS)
+        client.assets = {  # type: ignore[attr-defined]
+            "loaded": loaded["asset_id"],
+            "matched": matched["asset_id"],
+            "refused": refused["asset_id"],
+        }
+        client.ci = ci  # type: ignore[attr-defined]
+        client.created = created.json()["result"]["sys_id"]  # type: ignore[attr-defined]
+        client.run_id = started.run.run_id  # type: ignore[attr-defined]
+        yield client
 
 
 def _html(ui: Any, user: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ import gzip
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select, text, update
 
-from tests.conftest import REPO, start_sim, write_config
+from tests.ui_api.estate import logged_in_client, waiting_run
 
 PASSWORDS = {"admin": "admin-pw", "viewer": "viewer-pw", "runner": "runner-pw"}
 REFUSED = 6
@@ -33,65 +32,24 @@ def ui(airflow_db: None, engine: Any, tmp_path_factory: pytest.TempPathFactory) 
     from qualys_cmdb.hooks.servicenow import ServiceNowHook
     from qualys_cmdb.load.ire import load_approved
     from qualys_cmdb.staging.schema import asset_classification as c
-    from qualys_cmdb.staging.schema import metadata
 
-    from simulators.servicenow.server import ServiceNowSimulator
-
-    names = ", ".join(f'"{t.schema}"."{t.name}"' for t in metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
-    tmp_path = tmp_path_factory.mktemp("operator-actions")
-    with pytest.MonkeyPatch.context() as mp:
-        qualys = start_sim(mp, assets=40)
-        cmdb = ServiceNowSimulator(host="127.0.0.1", port=0).start()
+    with waiting_run(engine, tmp_path_factory.mktemp("operator-actions"), PASSWORDS) as started:
+        cmdb = started.cmdb
+        with engine.connect() as conn:
+            pending = sorted(
+                conn.execute(select(c.c.asset_id).where(c.c.state == "pending")).scalars()  # type: ignore[arg-type]
+            )
+        decide(engine, Selection("t", asset_ids=tuple(pending[:REFUSED])), "approved", "alice")
+        requests_post(f"{cmdb.url}/sim/control/discovery-sources", {"values": ["ServiceNow"]})
+        hook = ServiceNowHook("servicenow_default")
         try:
-            mp.setenv(
-                "AIRFLOW_CONN_SERVICENOW_DEFAULT",
-                json.dumps(
-                    {"conn_type": "servicenow", "host": cmdb.url, "login": "sn_integration", "password": "sn-Passw0rd"}
-                ),
-            )
-            passwords = tmp_path / "passwords.json"
-            passwords.write_text(json.dumps(PASSWORDS))
-            mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,viewer:viewer,runner:user")
-            mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
-            mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-            write_config(tmp_path, mp, schedule_extra="    auto_approve: false")
-            path = tmp_path / "qualys_cmdb.yaml"
-            path.write_text(path.read_text() + "  cmdb_connection_id: servicenow_default\n")
-            from airflow.dag_processing.dagbag import DagBag
-
-            run = (
-                DagBag(dag_folder=str(REPO / "dags"))
-                .get_dag("qualys_to_cmdb__t")
-                .test(logical_date=datetime(2026, 1, 1, tzinfo=UTC))
-            )
-            with engine.connect() as conn:
-                pending = sorted(
-                    conn.execute(select(c.c.asset_id).where(c.c.state == "pending")).scalars()  # type: ignore[arg-type]
-                )
-            decide(engine, Selection("t", asset_ids=tuple(pending[:REFUSED])), "approved", "alice")
-            requests_post(f"{cmdb.url}/sim/control/discovery-sources", {"values": ["ServiceNow"]})
-            hook = ServiceNowHook("servicenow_default")
-            try:
-                assert load_approved(engine, hook, load_mappings(), "t").failed == REFUSED
-            finally:
-                hook.close()
-            from airflow.api_fastapi.app import create_app
-            from fastapi.testclient import TestClient
-
-            client = TestClient(create_app())
-            client.tokens = {}  # type: ignore[attr-defined]
-            client.run_id = run.run_id  # type: ignore[attr-defined]
-            client.qualys = qualys  # type: ignore[attr-defined]
-            for user, password in PASSWORDS.items():
-                response = client.post("/auth/token", json={"username": user, "password": password})
-                assert response.status_code in (200, 201), response.text
-                client.tokens[user] = response.json()["access_token"]  # type: ignore[attr-defined]
-            yield client
+            assert load_approved(engine, hook, load_mappings(), "t").failed == REFUSED
         finally:
-            qualys.sim.stop()
-            cmdb.stop()
+            hook.close()
+        client = logged_in_client(PASSWORDS)
+        client.run_id = started.run.run_id
+        client.qualys = started.qualys
+        yield client
 
 
 def requests_post(url: str, body: dict[str, Any]) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ import openpyxl
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import REPO, start_sim, write_config
+from tests.ui_api.estate import logged_in_client, waiting_run
 
 PASSWORDS = {"admin": "admin-pw", "viewer": "viewer-pw"}
 LISTS = {
@@ -37,57 +36,15 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def ui(airflow_db: None, engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Airflow's API server app with the plugin, users admin and viewer, and one DAG run whose assets wait for
     approval (one set-up for the module: the tests only read)."""
-    from qualys_cmdb.staging.schema import metadata
-
-    from simulators.servicenow.server import ServiceNowSimulator
-
-    names = ", ".join(f'"{t.schema}"."{t.name}"' for t in metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
-    tmp_path = tmp_path_factory.mktemp("exports")
-    with pytest.MonkeyPatch.context() as mp:
-        qualys = start_sim(mp, assets=40)
-        cmdb = ServiceNowSimulator(host="127.0.0.1", port=0).start()
-        try:
-            mp.setenv(
-                "AIRFLOW_CONN_SERVICENOW_DEFAULT",
-                json.dumps(
-                    {"conn_type": "servicenow", "host": cmdb.url, "login": "sn_integration", "password": "sn-Passw0rd"}
-                ),
-            )
-            passwords = tmp_path / "passwords.json"
-            passwords.write_text(json.dumps(PASSWORDS))
-            mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,viewer:viewer")
-            mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
-            mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
-            write_config(tmp_path, mp, schedule_extra="    auto_approve: false")
-            path = tmp_path / "qualys_cmdb.yaml"
-            path.write_text(path.read_text() + "  cmdb_connection_id: servicenow_default\n")
-            from airflow.dag_processing.dagbag import DagBag
-
-            DagBag(dag_folder=str(REPO / "dags")).get_dag("qualys_to_cmdb__t").test(
-                logical_date=datetime(2026, 1, 1, tzinfo=UTC)
-            )
-            with engine.begin() as conn:  # a value a spreadsheet would run as a formula, in the log
-                conn.execute(
-                    text(
-                        "INSERT INTO qcmdb.app_log (level, schedule, component, message) "
-                        "VALUES ('warning', 't', 'test', '=HYPERLINK(\"http://evil.example\",\"click\")')"
-                    )
+    with waiting_run(engine, tmp_path_factory.mktemp("exports"), PASSWORDS):
+        with engine.begin() as conn:  # a value a spreadsheet would run as a formula, in the log
+            conn.execute(
+                text(
+                    "INSERT INTO qcmdb.app_log (level, schedule, component, message) "
+                    "VALUES ('warning', 't', 'test', '=HYPERLINK(\"http://evil.example\",\"click\")')"
                 )
-            from airflow.api_fastapi.app import create_app
-            from fastapi.testclient import TestClient
-
-            client = TestClient(create_app())
-            client.tokens = {}  # type: ignore[attr-defined]
-            for user, password in PASSWORDS.items():
-                response = client.post("/auth/token", json={"username": user, "password": password})
-                assert response.status_code in (200, 201), response.text
-                client.tokens[user] = response.json()["access_token"]  # type: ignore[attr-defined]
-            yield client
-        finally:
-            qualys.sim.stop()
-            cmdb.stop()
+            )
+        yield logged_in_client(PASSWORDS)
 
 
 def _auth(ui: Any, user: str = "viewer") -> dict[str, str]:
