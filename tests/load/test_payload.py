@@ -143,3 +143,34 @@ def test_shared_and_placeholder_identifiers_are_not_sent_as_lookups_and_the_asse
         assert "serial number 'VMware-42 11 22' (shared with another asset)" in note
         assert "MAC address 00:0C:29:11:22:33 (shared with another asset)" in note
     assert "'To be filled by O.E.M.' (a placeholder)" in " ".join(payload.notes[("s", first)])
+
+
+def test_the_payload_and_its_digest_do_not_depend_on_the_order_staging_holds_the_rows_in(staging) -> None:  # type: ignore[no-untyped-def]
+    """BY-12 compares digests of what two schedules send: a plan that reads an asset's rows in another order (after
+    autovacuum's ANALYZE, a restage, a HOT update) must not make the same asset look changed and be sent again."""
+    from sqlalchemy import delete
+
+    asset = stage(staging, os={"os_category_1": "Linux", "os_category_2": "Server"})
+    volumes = [{"source": "s", "asset_id": asset, "name": f"/v{n}", "total_size": n, "free_size": 1} for n in range(6)]
+    addresses = [{"source": "s", "asset_id": asset, "ip_address": f"10.0.0.{n}", "ip_version": 4} for n in range(6)]
+    packages = [{"software_key": f"k{n}", "name": f"pkg{n}", "version": "1"} for n in range(6)]
+    installs = [{"source": "s", "asset_id": asset, "software_key": f"k{n}"} for n in range(6)]
+    run(staging)
+
+    def staged_in(order: slice) -> tuple[list[object], str]:
+        with staging.begin() as conn:
+            for table in ("volume", "ip_address", "software_install"):
+                conn.execute(delete(STAGED_CHILDREN[table]).where(STAGED_CHILDREN[table].c.asset_id == asset))
+            conn.execute(delete(staged_software))
+            conn.execute(insert(STAGED_CHILDREN["volume"]), volumes[order])
+            conn.execute(insert(STAGED_CHILDREN["ip_address"]), addresses[order])
+            conn.execute(insert(staged_software), packages[order])
+            conn.execute(insert(STAGED_CHILDREN["software_install"]), installs[order])
+        payload = build_payload(staging, MAPPINGS, "t", [("s", asset)])
+        return payload.items, payload.sent_hashes()[("s", asset)]
+
+    (items, digest), (items_backwards, digest_backwards) = staged_in(slice(None)), staged_in(slice(None, None, -1))
+    assert items == items_backwards and digest == digest_backwards
+    dependents = [i["className"] for i in items[1:]]
+    assert dependents.count("cmdb_ci_file_system") == 6 and dependents.count("cmdb_ci_ip_address") == 6
+    assert [r["className"] for r in items[0]["related"]].count("cmdb_ci_spkg") == 6

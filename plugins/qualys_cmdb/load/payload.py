@@ -100,11 +100,12 @@ class Payload:
 
 
 def _rows_sql(kind: str, columns: list[str]) -> str:
-    """A JSON array of the asset's rows of a staging detail table, with the given columns."""
+    """A JSON array of the asset's rows of a staging detail table, with the given columns, in one order whatever
+    plan reads them (ordered by value): the items built from them, and their digest (BY-12), do not change with it."""
     cols = ", ".join(f"'{c}', x.\"{c}\"" for c in columns)
     return (
-        f"(SELECT coalesce(jsonb_agg(jsonb_build_object({cols})), '[]'::jsonb) FROM \"{SCHEMA}\".staged_{kind} x "
-        "WHERE x.source = a.source AND x.asset_id = a.asset_id)"
+        f"(SELECT coalesce(jsonb_agg(r ORDER BY r), '[]'::jsonb) FROM (SELECT jsonb_build_object({cols}) AS r "
+        f'FROM "{SCHEMA}".staged_{kind} x WHERE x.source = a.source AND x.asset_id = a.asset_id) rows)'
     )
 
 
@@ -130,9 +131,9 @@ def build_payload(
     )
     picks = ", ".join(f"'{c}', {'i' if c in install_cols else 's'}.\"{c}\"" for c in software_cols)
     software = (
-        f"(SELECT coalesce(jsonb_agg(jsonb_build_object({picks})), '[]'::jsonb) "
+        f"(SELECT coalesce(jsonb_agg(r ORDER BY r), '[]'::jsonb) FROM (SELECT jsonb_build_object({picks}) AS r "
         f'FROM "{SCHEMA}".staged_software_install i JOIN "{SCHEMA}".staged_software s USING (software_key) '
-        "WHERE i.source = a.source AND i.asset_id = a.asset_id)"
+        "WHERE i.source = a.source AND i.asset_id = a.asset_id) picked)"
     )
     sql = f"""
         SELECT a.source, a.asset_id, c.target_class, c.payload, a.last_modified_date,
