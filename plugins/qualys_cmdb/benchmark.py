@@ -57,6 +57,9 @@ properties:
   ire_batch_size: {ire_batch}
   cmdb_connection_id: servicenow_bench
 """
+LATENCY_SCALE = 0.1  # the latency runs play the model ten times faster (ratios to the limit at the same scale)
+LATENCY_SWEEP = (1, 2, 4)  # ire_concurrency values measured under the model
+ESTIMATE_ASSETS = 100_000  # the hours-to-first-sync table
 
 
 # ---------------------------------------------------------------------------------------------- child processes
@@ -97,12 +100,14 @@ def _run_dag_child() -> None:
     )
 
 
-def _parse_share(queue_ids: list[int]) -> tuple[int, int]:
-    """In a yardstick worker: stream-parse these stored responses, doing nothing with the values.
+def _parse_share(queue_ids: list[int], decoder: str = "ijson") -> tuple[int, int]:
+    """In a yardstick worker: parse these stored responses, doing nothing with the values: ``ijson`` streams the
+    JSON events; ``msgspec`` decodes each whole page into Python objects (the fastest decoder the project uses).
 
-    Returns the JSON events seen and the response bytes read.
+    Returns the JSON events (ijson) or the assets decoded (msgspec), and the response bytes read.
     """
     import ijson
+    import msgspec
     from sqlalchemy import text
 
     from qualys_cmdb.staging.database import get_engine
@@ -110,7 +115,7 @@ def _parse_share(queue_ids: list[int]) -> tuple[int, int]:
 
     engine = get_engine()
     engine.dispose(close=False)  # a forked worker: the parent's pooled connections are not its own
-    events = raw = 0
+    counted = raw = 0
     with engine.connect() as conn:
         for queue_id in queue_ids:
             payload = conn.execute(
@@ -118,10 +123,22 @@ def _parse_share(queue_ids: list[int]) -> tuple[int, int]:
                 {"i": queue_id},
             ).scalar_one()
             with gzip.GzipFile(fileobj=io.BytesIO(payload)) as body:
+                if decoder == "msgspec":
+                    data = body.read()
+                    page = msgspec.json.decode(data)
+                    assets = ((page or {}).get("assetListData") or {}).get("asset") if isinstance(page, dict) else None
+                    counted += len(assets) if isinstance(assets, list) else 0
+                    raw += len(data)
+                    continue
                 for _ in ijson.parse(body):
-                    events += 1
+                    counted += 1
                 raw += body.tell()
-    return events, raw
+    return counted, raw
+
+
+def _decode_share(queue_ids: list[int]) -> tuple[int, int]:
+    """:func:`_parse_share` with msgspec (a picklable function for the process pool)."""
+    return _parse_share(queue_ids, "msgspec")
 
 
 def _yardstick_child(run_id: str, processors: int) -> None:
@@ -157,6 +174,10 @@ def _yardstick_child(run_id: str, processors: int) -> None:
     events = sum(e for e, _ in counted)
     raw = sum(r for _, r in counted)
     parse_s = time.perf_counter() - started
+    started = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        decoded = sum(n for n, _ in pool.map(_decode_share, shares))
+    msgspec_s = time.perf_counter() - started
     tables = [t for t in metadata.sorted_tables if t.name.startswith("staged_")]
     copy_s = 0.0
     rows = 0
@@ -190,6 +211,8 @@ def _yardstick_child(run_id: str, processors: int) -> None:
                 "json_events": events,
                 "response_bytes": raw,
                 "parse_s": round(parse_s, 2),
+                "msgspec_assets": decoded,
+                "msgspec_s": round(msgspec_s, 2),
                 "copy_rows": rows,
                 "copy_s": round(copy_s, 2),
             }
@@ -262,8 +285,23 @@ def _overview_child() -> None:
 class Bench:
     """One benchmark run over several estate sizes."""
 
-    def __init__(self, *, sizes: list[int], seed: int, shape: str, dags: Path, out: Path, processors: int) -> None:
+    def __init__(
+        self,
+        *,
+        sizes: list[int],
+        seed: int,
+        shape: str,
+        dags: Path,
+        out: Path,
+        processors: int,
+        latency_assets: int = 0,
+        sweep_assets: int = 0,
+        latency_scale: float = LATENCY_SCALE,
+    ) -> None:
         self.sizes = sizes
+        self.latency_assets = latency_assets
+        self.sweep_assets = sweep_assets
+        self.latency_scale = latency_scale
         self.seed = seed
         self.shape = shape
         self.dags = dags.resolve()
@@ -334,24 +372,33 @@ class Bench:
             print(f"  the DAG run ended {figures['state']}; task logs: {self.work / 'airflow' / 'logs'}", flush=True)
         return figures
 
+    def _config(self, concurrency: int | None = None) -> None:
+        text = CONFIG.format(page_size=PAGE_SIZE, processors=self.processors, ire_batch=IRE_BATCH)
+        if concurrency is not None:
+            text += f"  ire_concurrency: {concurrency}\n"
+        (self.work / "qualys_cmdb.yaml").write_text(text)
+
     def run(self) -> dict[str, Any]:
         from qualys_cmdb.staging.database import embedded_server
 
-        (self.work / "qualys_cmdb.yaml").write_text(
-            CONFIG.format(page_size=PAGE_SIZE, processors=self.processors, ire_batch=IRE_BATCH)
-        )
+        self._config()
         begun = time.perf_counter()
         server = embedded_server()
         server.psql(f"DROP DATABASE IF EXISTS {AIRFLOW_DB} WITH (FORCE);")
         results = []
+        latency: dict[str, Any] | None = None
         try:
             for size in self.sizes:
                 results.append(self._size(size, server))
+            if self.latency_assets or self.sweep_assets:
+                latency = self._latency(server)
         finally:
             if self.api is not None:
                 self.api.terminate()
                 self.api.wait(timeout=30)
-        if all(state == "success" for r in results for state in r["states"].values()):
+        states = [state for r in results for state in r["states"].values()]
+        states += [r["state"] for r in (latency or {}).get("runs", [])]
+        if all(state == "success" for state in states):
             shutil.rmtree(self.work, ignore_errors=True)
         else:
             print(f"a DAG run did not succeed: its task logs are kept under {self.work / 'airflow' / 'logs'}")
@@ -365,6 +412,8 @@ class Bench:
             "sizes": results,
             "wall_s": round(time.perf_counter() - begun, 1),
         }
+        if latency is not None:
+            report["latency"] = latency
         if len(results) >= 2:
             small, large = results[0], results[-1]
             report["memory_ratio"] = round(large["memory"]["peak_rss_mb"] / max(1, small["memory"]["peak_rss_mb"]), 2)
@@ -398,6 +447,87 @@ class Bench:
             for proc in (qualys, cmdb):
                 proc.terminate()
                 proc.wait(timeout=30)
+
+    def _latency(self, server: Any) -> dict[str, Any]:
+        """First syncs under the simulators' latency model: ``sweep_assets`` with each ire_concurrency of
+        :data:`LATENCY_SWEEP`, then ``latency_assets`` with the product's default; each against its API-bound limit.
+        """
+        from qualys_cmdb import bench_latency
+        from qualys_cmdb.config import Properties
+
+        profile = bench_latency.profile_from({"scale": self.latency_scale})
+        path = self.work / "latency-profile.json"
+        path.write_text(json.dumps(profile.to_json()))
+        plan: list[tuple[int, int | None]] = [(self.sweep_assets, n) for n in LATENCY_SWEEP if self.sweep_assets]
+        if self.latency_assets:
+            plan.append((self.latency_assets, None))
+        runs = []
+        try:
+            for assets, concurrency in plan:
+                self._config(concurrency)
+                chosen = concurrency or int(Properties().ire_concurrency)
+                runs.append(self._latency_run(server, assets, chosen, path, profile))
+        finally:
+            self._config()
+        return {
+            "scale": profile.scale,
+            "semaphore": profile.servicenow.semaphore,
+            "profile": profile.to_json(),
+            "runs": runs,
+            "estimate_assets": ESTIMATE_ASSETS,
+            "hours": bench_latency.hours_table(profile, ESTIMATE_ASSETS, LATENCY_SWEEP),
+        }
+
+    def _latency_run(
+        self, server: Any, assets: int, concurrency: int, profile_path: Path, profile: Any
+    ) -> dict[str, Any]:
+        from qualys_cmdb import bench_latency
+
+        server.psql(f"DROP DATABASE IF EXISTS {STAGING_DB} WITH (FORCE);")
+        latency = ["--latency-profile", str(profile_path)]
+        qualys, qualys_url = self._start(
+            [
+                "qualys",
+                "--assets",
+                str(assets),
+                "--seed",
+                str(self.seed),
+                *(["--shape", self.shape] if self.shape else []),
+                "--user",
+                SIM_USER,
+                "--password",
+                SIM_PASSWORD,
+                *latency,
+            ]
+        )
+        cmdb, cmdb_url = self._start(["servicenow", "--user", SN_USER, "--password", SN_PASSWORD, *latency])
+        try:
+            env = self._env(qualys_url, cmdb_url)
+            print(f"[{assets:,} assets, latency model, ire_concurrency {concurrency}] first full sync …", flush=True)
+            first = self._child(env, "_run_dag")
+            qualys_stats = _get(f"{qualys_url}/sim/control/stats")
+            cmdb_stats = _get(f"{cmdb_url}/sim/control/stats")
+        finally:
+            for proc in (qualys, cmdb):
+                proc.terminate()
+                proc.wait(timeout=30)
+        bound = bench_latency.bound_of(profile, qualys_stats, cmdb_stats, concurrency)
+        wall = float(first["wall_s"])
+        return {
+            "assets": assets,
+            "concurrency": concurrency,
+            "state": first["state"],
+            "wall_s": wall,
+            "tasks_s": first["tasks_s"],
+            "load_s": first["tasks_s"].get("load", 0.0),
+            "qualys_bound_s": round(bound.qualys_s, 1),
+            "cmdb_bound_s": round(bound.cmdb_s, 1),
+            "instance_cmdb_bound_s": round(bound.instance_cmdb_s, 1),
+            "limit_s": round(bound.limit_s, 1),
+            "ratio": round(wall / bound.limit_s, 2) if bound.limit_s else None,
+            "instance_ratio": round(wall / bound.instance_limit_s, 2) if bound.instance_limit_s else None,
+            "modelled": {"qualys": qualys_stats.get("modelled"), "servicenow": cmdb_stats.get("modelled")},
+        }
 
     def _start_execution_api(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         """Airflow's execution API (only that app) on 127.0.0.1, which the executor's task processes report to."""
@@ -471,6 +601,11 @@ class Bench:
                 **yard,
                 "seconds": round(yard_s, 2),
                 "ratio": round(parse_stage / yard_s, 2) if yard_s else None,
+                # the stronger yardstick: a bare msgspec decode of each page into Python objects + the bare COPY
+                "msgspec_seconds": round(yard["msgspec_s"] + yard["copy_s"], 2),
+                "msgspec_ratio": round(parse_stage / (yard["msgspec_s"] + yard["copy_s"]), 2)
+                if yard["msgspec_s"] + yard["copy_s"]
+                else None,
             },
             "classify": {
                 "seconds": tasks.get("classify", 0.0),
@@ -562,6 +697,11 @@ def _per_1000(load: dict[str, Any]) -> float | None:
     return round(load.get("cmdb_calls", 0) * 1000 / sent, 1) if sent else None
 
 
+def _get(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=30) as answer:  # http://127.0.0.1, a simulator started here  # noqa: S310
+        return dict(json.loads(answer.read()))
+
+
 def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
     request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1, the local simulator
         url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
@@ -649,6 +789,11 @@ def render(report: dict[str, Any]) -> str:
         ),
         line("pipeline ÷ yardstick (target ≤ 2)", [f"{s['yardstick']['ratio']}" for s in sizes]),
         line(
+            "yardstick 2: msgspec decode + COPY",
+            [f"{s['yardstick']['msgspec_s']:.1f} + {s['yardstick']['copy_s']:.1f} s" for s in sizes],
+        ),
+        line("pipeline ÷ yardstick 2 (target ≤ 3)", [f"{s['yardstick']['msgspec_ratio']}" for s in sizes]),
+        line(
             "classify: seconds, assets/s",
             [f"{s['classify']['seconds']:.1f} s, {s['classify']['assets_per_s']:,}/s" for s in sizes],
         ),
@@ -703,6 +848,10 @@ def render(report: dict[str, Any]) -> str:
     ]
     if "memory_ratio" in report:
         out.append(line("memory: largest ÷ smallest (≤ 1.25)", [f"{report['memory_ratio']}"]))
+    if "latency" in report:
+        from qualys_cmdb import bench_latency
+
+        out.extend(bench_latency.render(report["latency"]))
     minutes, seconds = divmod(round(report["wall_s"]), 60)
     out.append(f"whole benchmark: {minutes} min {seconds:02d} s")
     return "\n".join(out)
@@ -719,6 +868,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dags", default="dags", help="the DAG folder (default ./dags)")
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--processors", type=int, default=2)
+    parser.add_argument(
+        "--latency-assets",
+        type=int,
+        default=int(os.environ.get("BENCH_LATENCY_ASSETS", "50000")),
+        help="a first sync of this many assets under the simulators' latency model (0: none)",
+    )
+    parser.add_argument(
+        "--latency-sweep-assets",
+        type=int,
+        default=int(os.environ.get("BENCH_LATENCY_SWEEP_ASSETS", "5000")),
+        help=f"first syncs of this many assets under the model with ire_concurrency {LATENCY_SWEEP} (0: none)",
+    )
+    parser.add_argument("--latency-scale", type=float, default=LATENCY_SCALE, help="the model's time scale")
     args = parser.parse_args(argv)
     sizes = args.assets or [int(s) for s in os.environ.get("BENCH_ASSETS", "5000 50000").replace(",", " ").split()]
     bench = Bench(
@@ -728,6 +890,9 @@ def main(argv: list[str]) -> int:
         dags=Path(args.dags),
         out=Path(args.out),
         processors=args.processors,
+        latency_assets=args.latency_assets,
+        sweep_assets=args.latency_sweep_assets,
+        latency_scale=args.latency_scale,
     )
     report = bench.run()
     print(render(report))

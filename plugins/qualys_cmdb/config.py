@@ -33,6 +33,9 @@ DEFAULTS_DIR = (
     _PACKAGE_DIR / "defaults" if (_PACKAGE_DIR / "defaults").is_dir() else _PACKAGE_DIR.parents[1] / "include"
 )
 
+#: The most IRE batches a load keeps in flight at once (``properties.ire_concurrency``).
+IRE_CONCURRENCY_MAX = 16
+
 #: Page-size limits of the two asset APIs (reference/qualys-api.md §3.2 and §4.3).
 PAGE_SIZE_LIMIT = {"csam": 300, "hostasset": 1000}
 
@@ -307,6 +310,15 @@ class Properties(_Model):
     debug_logging: bool = False
     cmdb_connection_id: Annotated[str, Field(min_length=1)] = "servicenow_default"
     ire_batch_size: Annotated[int, Field(ge=1, le=500)] = 200
+    #: IRE batches the load keeps in flight at once, each on an HTTP session of its own (no cookies shared: a
+    #: client keeping the JSESSIONID cookies serialises its parallel calls onto one node, reference §1.7). 2 by
+    #: default: the guidance to serialise calls (reference §2.7) is for many CIs that depend on the same parent,
+    #: and our batches never share one (each asset is its own parent CI, its related rows hang under it), so lock
+    #: contention does not argue for 1; but inbound REST shares the API_INT semaphore pool, a few threads per
+    #: node, with every other integration of the instance (when it is exhausted the node answers 429 to all of
+    #: them), so the sync leaves most of it to others. Raise it on an instance with more nodes and quiet
+    #: integrations; 1 sends one batch at a time.
+    ire_concurrency: int = 2
     transform_map_table: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "u_qualys_computer_import"
     copy_empty_fields: bool = False
     #: Execution timeout of every task other than fetch and upload (those stop by the max transaction lifetime and
@@ -322,6 +334,17 @@ class Properties(_Model):
     upload_item_retention_days: Annotated[int, Field(ge=0, le=36500)] = 180
     #: HK-8: the frequency of each housekeeping DAG.
     housekeeping_schedules: HousekeepingSchedules = HousekeepingSchedules()
+
+    @field_validator("ire_concurrency", mode="before")
+    @classmethod
+    def _concurrency(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= IRE_CONCURRENCY_MAX:
+            raise ValueError(
+                f"must be a whole number from 1 to {IRE_CONCURRENCY_MAX} (IRE batches in flight at once), not "
+                f"{value!r}; the default 2 leaves most of the instance's API_INT semaphore to other integrations, "
+                "1 sends one batch at a time"
+            )
+        return value
 
 
 class QualysCmdbConfig(_Model):
@@ -400,6 +423,11 @@ class QualysCmdbConfig(_Model):
                     f"sources[{i}].sync_software_catalog_to_cmdb: not used, as {src.name!r} does not sync its "
                     "software catalog; set sync_software_catalog: true too"
                 )
+        if "ire_concurrency" in self.properties.model_fields_set and self.properties.insertion_method != "ire":
+            out.append(
+                "properties.ire_concurrency: not used, as the CMDB is written through the transform map "
+                "(properties.insertion_method: transform_map), one import row at a time"
+            )
         return out + self._housekeeping_warnings()
 
     def housekeeping_dag_ids(self) -> list[str]:

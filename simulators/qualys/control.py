@@ -13,6 +13,9 @@
 * ``POST /sim/control/vm/reset``: seeded groups and tags back, added IPs and scanned assets dropped
 * ``GET|POST|DELETE /sim/control/overrides``: odd values laid over an asset (see :mod:`simulators.qualys.overrides`);
   POST ``{"assetId": N, "fields": {...}, "software": {"0": {...}}}`` merges, DELETE drops them all
+* ``GET|POST|DELETE /sim/control/latency``: the latency profile in force (:mod:`simulators.latency`; ``null`` =
+  none): POST a profile document (``{}`` = the defaults, ``{"scale": 0.1, "qualys": {"concurrency": 5}}``) or
+  ``null``; DELETE clears it.  Every answer is the profile now in force, or ``null``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import ipaddress
 import json
 
 from simulators.fault_rules import FaultError
+from simulators.pacing import latency_control
 from simulators.qualys import ipsets
 from simulators.qualys.accounts import STATES
 from simulators.qualys.csam_asset import TOP_LEVEL_KEYS
@@ -43,9 +47,16 @@ def _error(status: int, message: str) -> Reply:
     return json_reply(status, {"error": message})
 
 
+def _latency(sub: Subscription, req: Request) -> Reply:
+    status, answer = latency_control(req.method, req.body, sub.set_latency, lambda: sub.pacer)
+    return json_reply(status, answer)
+
+
 def handle(sub: Subscription, req: Request) -> Reply:
     """Dispatch a control request."""
     action = req.path[len("/sim/control") :].strip("/")
+    if action == "latency":
+        return _latency(sub, req)
     try:
         body = _body(req) if req.method in ("POST", "PUT") else {}
     except ValueError as exc:

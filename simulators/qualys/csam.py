@@ -122,9 +122,20 @@ def _asset_page(
         head += f'"hasMore":{1 if has_more else 0},'
     head += '"assetListData":{"asset":['
     chunks = [head.encode()]
+    # What the latency model charges for: the page's software rows and its other detail rows (open ports,
+    # volumes, network interfaces), counted in the lists the page carries (as generated: an override's
+    # values do not change the counts).
+    software_rows = detail_rows = 0
+    with_software = "softwareListData" in fields
+    detail_lists = [key in fields for key in ("openPortListData", "volumeListData", "networkInterfaceListData")]
     for n, index in enumerate(indices):
-        doc = render_asset(estate.detail(index), fields)
+        detail = estate.detail(index)
+        doc = render_asset(detail, fields)
         chunks.append((doc if n == 0 else "," + doc).encode())
+        if with_software:
+            software_rows += len(detail.software)
+        sizes = (len(detail.ports), len(detail.volumes), len(detail.interfaces))
+        detail_rows += sum(size for listed, size in zip(detail_lists, sizes, strict=True) if listed)
     chunks.append(b"]}}")
     return Reply(
         200,
@@ -132,6 +143,7 @@ def _asset_page(
         "application/json",
         data_offset=len(chunks[0]),
         utf8_marker=b'"assetName":"' if "assetName" in fields else b'"lastModifiedDate":"',
+        cost={"assets": len(indices), "software_rows": software_rows, "detail_rows": detail_rows},
     )
 
 

@@ -16,7 +16,7 @@ values 1905.  State lives in :class:`simulators.qualys.vm.VmState` (``sub.vm``).
 
 Request pipeline: X-Requested-With check (400) -> Basic auth (401 CODE 2000) -> account state
 (200 CODE 2001 / 403 CODE 2002) -> per-endpoint concurrency + rate limit (409 CODE 1960/1965; each
-endpoint path has its own window and in-flight counter, released when the response is written) ->
+endpoint path has its own window and in-flight counter, released when the response is ready) ->
 action.  ``X-RateLimit-*`` and ``X-Concurrency-Limit-*`` headers are on every FO response.
 """
 
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from simulators.qualys import fo_groups, ipsets
 from simulators.qualys.accounts import Account
 from simulators.qualys.fo_common import FoCall, FoError, simple_return
-from simulators.qualys.ratelimit import Decision
+from simulators.qualys.ratelimit import Decision, FoLimiter
 from simulators.qualys.replies import Reply, Request
 from simulators.qualys.subscription import Subscription
 from simulators.qualys.timefmt import iso_s
@@ -282,8 +282,8 @@ ACTIONS: dict[str, dict[str, ActionHandler]] = {
 }
 
 
-def _with_headers(reply: Reply, sub: Subscription, decision: Decision) -> Reply:
-    reply.headers.extend(sub.faults.fo_limiter.headers(decision))
+def _with_headers(reply: Reply, limiter: FoLimiter, decision: Decision) -> Reply:
+    reply.headers.extend(limiter.headers(decision))
     return reply
 
 
@@ -295,19 +295,19 @@ def _base_url(sub: Subscription, req: Request) -> str:
 def handle(sub: Subscription, req: Request) -> tuple[Reply, Account | None]:
     """Route an ``/api/...`` request through the FO pipeline."""
     endpoint = req.path if req.path.endswith("/") else req.path + "/"
-    limiter = sub.faults.fo_limiter
+    limiter = sub.fo_limiter()
     peek = limiter.peek(endpoint)
     if endpoint not in ACTIONS:
-        return _with_headers(simple_return(sub, 404, None, f"Unknown API path {req.path}"), sub, peek), None
+        return _with_headers(simple_return(sub, 404, None, f"Unknown API path {req.path}"), limiter, peek), None
     if not req.header("X-Requested-With"):
-        return _with_headers(simple_return(sub, 400, 1903, text("fo.missing_x_requested_with")), sub, peek), None
+        return _with_headers(simple_return(sub, 400, 1903, text("fo.missing_x_requested_with")), limiter, peek), None
     account = sub.accounts.check_basic(req.header("Authorization"))
     if account is None:
-        return _with_headers(simple_return(sub, 401, 2000, text("fo.bad_login")), sub, peek), None
+        return _with_headers(simple_return(sub, 401, 2000, text("fo.bad_login")), limiter, peek), None
     if account.state == "expired":
-        return _with_headers(simple_return(sub, 200, 2001, "This account has expired."), sub, peek), account
+        return _with_headers(simple_return(sub, 200, 2001, "This account has expired."), limiter, peek), account
     if account.state == "no_api":
-        return _with_headers(simple_return(sub, 403, 2002, text("fo.no_api")), sub, peek), account
+        return _with_headers(simple_return(sub, 403, 2002, text("fo.no_api")), limiter, peek), account
     decision = limiter.acquire(endpoint)
     if not decision.allowed:
         if decision.reason == "concurrency":
@@ -316,7 +316,8 @@ def handle(sub: Subscription, req: Request) -> tuple[Reply, Account | None]:
         else:
             message = f"This API cannot be run again for another {_duration(decision.to_wait_sec)}."
             reply = simple_return(sub, 409, 1965, message, [("SECONDS_TO_WAIT", str(decision.to_wait_sec))])
-        return _with_headers(reply, sub, decision), account
+        reply.refused = True
+        return _with_headers(reply, limiter, decision), account
     call = FoCall(sub, req.form(), req.method, endpoint, _base_url(sub, req), account)
     action = call.action
     try:
@@ -332,4 +333,4 @@ def handle(sub: Subscription, req: Request) -> tuple[Reply, Account | None]:
         limiter.release(endpoint)
         raise
     reply.finalizers.append(lambda: limiter.release(endpoint))
-    return _with_headers(reply, sub, decision), account
+    return _with_headers(reply, limiter, decision), account

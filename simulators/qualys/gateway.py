@@ -3,7 +3,8 @@
 * ``POST /auth`` (form ``username``, ``password``, ``token=true``) answers **201** with the raw JWT text.
 * Missing/invalid/expired Bearer: 401 ``{"status":401,"error":"Unauthorized","message":...}``.
 * Account state ``no_asset_inventory``: 403 JSON on the asset endpoints.
-* Optional rolling-window limit on the search endpoints: 429 with ``X-RateLimit-*`` headers.
+* Optional rolling-window limit on the search endpoints: 429 with ``X-RateLimit-*`` headers; with a latency
+  profile also a concurrency gate there (429 as well, the concurrency error winning as on FO).
 """
 
 from __future__ import annotations
@@ -94,8 +95,8 @@ def handle(sub: Subscription, req: Request) -> tuple[Reply, Account | None]:
         return forbidden(text("gateway.no_asset_inventory")), account
     handler, limited = route
     headers: list[tuple[str, str]] = []
-    limiter = sub.faults.gateway_limiter
-    if limited and limiter is not None:
+    limiter = sub.gateway_limiter() if limited else None
+    if limiter is not None:
         allowed, headers = limiter.check()
         if not allowed:
             wait = dict(headers).get("X-RateLimit-ToWait-Sec") or "60"
@@ -108,7 +109,15 @@ def handle(sub: Subscription, req: Request) -> tuple[Reply, Account | None]:
                 },
             )
             reply.headers.extend(headers)
+            reply.refused = True
             return reply, account
-    reply = handler(sub, req)
+    try:
+        reply = handler(sub, req)
+    except Exception:
+        if limiter is not None:
+            limiter.release()
+        raise
+    if limiter is not None:
+        reply.finalizers.append(limiter.release)  # running until the reply is ready
     reply.headers.extend(headers)
     return reply, account

@@ -159,6 +159,12 @@ class Envelope:
 
     def records(self, kind: str, objects: list[list[Node]], paging: tuple[bool, int] | None) -> Reply:
         """SUCCESS with ``data``; ``paging`` = (hasMoreRecords, lastId) for search responses."""
+        reply = self._records(kind, objects, paging)
+        if kind == "HostAsset":  # the latency model charges a HostAsset page per host
+            reply.cost = {"assets": len(objects)}
+        return reply
+
+    def _records(self, kind: str, objects: list[list[Node]], paging: tuple[bool, int] | None) -> Reply:
         if not objects:
             return self.count_only(0)
         chunks: list[bytes] = []

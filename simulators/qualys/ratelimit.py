@@ -1,7 +1,8 @@
 """Rolling-window rate limits and concurrency gates (section 7 of the reference).
 
 FO: per-endpoint counters over a rolling window plus a concurrency gate; when both are exceeded the
-concurrency error wins.  Gateway: an optional rolling window on the CSAM search endpoint.
+concurrency error wins.  Gateway: an optional rolling window on the CSAM search endpoint, and with a latency
+profile a concurrency gate there too (again, the concurrency error wins).
 """
 
 from __future__ import annotations
@@ -159,12 +160,22 @@ class FoLimiter:
 
 
 class GatewayLimiter:
-    """Optional rolling window on the CSAM search endpoint (429 when exceeded)."""
+    """Optional rolling window on the CSAM search endpoint (429 when exceeded), and an optional concurrency
+    gate (429 too; a call let through is running until :meth:`release`)."""
 
-    def __init__(self, limit: int, window_sec: float, to_wait_sec: int | None, empty_headers: bool) -> None:
+    def __init__(
+        self,
+        limit: int,
+        window_sec: float,
+        to_wait_sec: int | None,
+        empty_headers: bool,
+        concurrency: int | None = None,
+    ) -> None:
         self.window = RollingWindow(limit, window_sec)
         self.to_wait_sec = to_wait_sec
         self.empty_headers = empty_headers
+        self.concurrency = concurrency
+        self.running = 0
         self._lock = threading.Lock()
 
     @classmethod
@@ -179,14 +190,21 @@ class GatewayLimiter:
         )
 
     def check(self) -> tuple[bool, list[tuple[str, str]]]:
-        """(allowed, headers) for one call; counts the call when allowed."""
+        """(allowed, headers) for one call; counts the call when allowed (call :meth:`release` when it ends).
+
+        A call over the concurrency limit is refused (and not counted in the window) even when the window has
+        room; it is told to wait 1 s (an assumption: nothing documents the gateway's answer)."""
         now = time.monotonic()
         with self._lock:
             remaining, to_wait = self.window.peek(now)
-            allowed = remaining > 0
+            busy = self.concurrency is not None and self.running >= self.concurrency
+            allowed = remaining > 0 and not busy
             if allowed:
                 self.window.take(now)
+                self.running += 1
                 remaining -= 1
+            elif busy:
+                to_wait = max(1, to_wait)
             elif self.to_wait_sec is not None:
                 to_wait = self.to_wait_sec
         values = [
@@ -194,8 +212,13 @@ class GatewayLimiter:
             ("X-RateLimit-Window-Sec", str(int(self.window.window_sec))),
             ("X-RateLimit-Remaining", str(remaining)),
             ("X-RateLimit-ToWait-Sec", str(to_wait)),
-            ("X-ConcurrencyLimit-Limit", "2"),
+            ("X-ConcurrencyLimit-Limit", str(self.concurrency or 2)),
         ]
         if self.empty_headers:
             values = [(name, "") for name, _ in values]
         return allowed, values
+
+    def release(self) -> None:
+        """A call let through by :meth:`check` has ended."""
+        with self._lock:
+            self.running = max(0, self.running - 1)

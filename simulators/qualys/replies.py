@@ -52,7 +52,10 @@ class Reply:
     ``chunks`` is the body as a list of byte strings (written one by one; ``Content-Length`` is their
     total).  ``data_offset`` marks a *data* response (eligible for the truncate / invalid-UTF-8 faults):
     the byte offset where the records start, after the envelope's cursor fields; ``utf8_marker`` is a
-    byte string after which an invalid byte may be inserted (inside a string value).
+    byte string after which an invalid byte may be inserted (inside a string value).  ``cost`` is what the
+    latency model needs to know of the work done (:mod:`simulators.qualys.pacing`): ``{"assets",
+    "software_rows", "detail_rows"}`` for a CSAM page, ``{"assets"}`` for a QPS HostAsset page; ``refused``
+    marks a reply of a rate or concurrency gate (not worked on, so not paced).
     """
 
     status: int
@@ -63,6 +66,8 @@ class Reply:
     utf8_marker: bytes | None = None
     disconnect_after: int | None = None  # the "disconnect" fault: send this many body bytes, then drop the link
     finalizers: list[Callable[[], None]] = field(default_factory=list)
+    cost: dict[str, int] | None = None
+    refused: bool = False
 
     @property
     def length(self) -> int:

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from simulators.http_server import SimulatorApp, SimulatorServer, TrackedHandler, serve_until_signal
 from simulators.http_server import server_class as server_class_for
+from simulators.latency import LatencyProfile, latency_profile_arg
 from simulators.qualys import control, fo, gateway, qps
 from simulators.qualys.accounts import Account
 from simulators.qualys.replies import Reply, Request, html_error, json_reply
@@ -168,29 +169,49 @@ class QualysHandler(TrackedHandler):
             return
         family = family_of(parts.path)
         reply: Reply | None = None
+        # The latency model: with a profile, the reply is ready no sooner than its modelled time after the work
+        # started; the gates (rate and concurrency, see simulators/qualys/pacing.py) refuse at once, never queue.
+        # Counters, gates (the reply's finalizers) and stats are settled when the reply is ready, before it is
+        # written, so a client that has its answer never finds its call still running.
+        pacer = sub.pacer
+        modelled = sub.stats.modelled
+        started = time.monotonic()
+        modelled_s = 0.0
+        if family is not None:
+            modelled.enter(family)
         try:
-            if self.command == "GET" and len(self.path) > sub.faults.max_get_url:
-                reply = html_error(414)
-            elif family is not None:
-                code = sub.faults.take_status(family)
-                if code is not None:
-                    reply = status_fault_reply(sub, family, code)
-            if reply is None:
-                reply, account = self._route(sub, req, family)
-                if family is not None:
-                    apply_data_faults(sub, family, reply)
-            if sub.faults.latency_ms:
-                time.sleep(sub.faults.latency_ms / 1000)
-            self._write(reply, account)
-        except Exception as exc:  # pragma: no cover - defensive: a bug must not kill the connection silently
-            traceback.print_exc()
-            reply = json_reply(500, {"status": 500, "error": "Internal Server Error", "message": str(exc)})
-            self._write(reply, account)
+            try:
+                if self.command == "GET" and len(self.path) > sub.faults.max_get_url:
+                    reply = html_error(414)
+                elif family is not None:
+                    code = sub.faults.take_status(family)
+                    if code is not None:
+                        reply = status_fault_reply(sub, family, code)
+                if reply is None:
+                    reply, account = self._route(sub, req, family)
+                    if family is not None:
+                        apply_data_faults(sub, family, reply)
+                if sub.faults.latency_ms:
+                    time.sleep(sub.faults.latency_ms / 1000)
+                if pacer is not None and family is not None and not reply.refused:
+                    modelled_s = pacer.modelled_s(family, reply.cost)
+                    pacer.pace(started, modelled_s)
+            except Exception as exc:  # pragma: no cover - defensive: a bug must not kill the connection silently
+                traceback.print_exc()
+                failed = reply
+                reply = json_reply(500, {"status": 500, "error": "Internal Server Error", "message": str(exc)})
+                if failed is not None:
+                    reply.finalizers = failed.finalizers
         finally:
+            server_s = time.monotonic() - started
             if reply is not None:
                 for finalizer in reply.finalizers:
                     finalizer()
                 sub.stats.record(self.command, parts.path, reply.status)
+            if family is not None:
+                modelled.leave(family, modelled_s, server_s, 0.0, rejected=reply is not None and reply.refused)
+        assert reply is not None
+        self._write(reply, account)
 
     def do_GET(self) -> None:
         """GET."""
@@ -225,7 +246,9 @@ class QualysSimulator(SimulatorApp):
 
     ``shape`` (an :class:`~simulators.qualys.shape.EstateShape`, a ``"software=120,ports=8"`` string or a
     mapping) sets target averages of the per-asset list sizes and the cloud fraction; ValueError if a target
-    is malformed or out of reach.
+    is malformed or out of reach.  ``latency`` is a latency profile to answer with (see
+    :mod:`simulators.latency`; None = as fast as the simulator can, the default), changeable at run time with
+    ``POST /sim/control/latency``.
     """
 
     def __init__(
@@ -241,14 +264,23 @@ class QualysSimulator(SimulatorApp):
         software_max: int = 400,
         verbose: bool = False,
         shape: ShapeLike = None,
+        latency: LatencyProfile | None = None,
     ) -> None:
         super().__init__(host, port, verbose)
-        self.subscription = Subscription(assets, seed, username, password, pod, jwt_ttl_seconds, software_max, shape)
+        self.subscription = Subscription(
+            assets, seed, username, password, pod, jwt_ttl_seconds, software_max, shape, latency
+        )
 
     def make_server(self) -> _Server:
         server = server_class_for(self.host, _Server)((self.host, self.port), QualysHandler)
         server.subscription = self.subscription
         return server
+
+    def after_stop(self) -> None:
+        # Let go of requests still held by a modelled wait; the profile stays in force for the next start.
+        pacer = self.subscription.pacer
+        if pacer is not None:
+            self.subscription.set_latency(pacer.profile)
 
 
 def _shape_arg(text: str) -> EstateShape | None:
@@ -277,6 +309,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         help="target averages per asset and cloud fraction, e.g. software=120,ports=8,interfaces=2,volumes=3,cloud=0.1",
     )
+    parser.add_argument(
+        "--latency-profile",
+        type=latency_profile_arg,
+        default=None,
+        metavar="SPEC",
+        help="answer no faster than the latency model: 'default', a JSON file or inline JSON "
+        '(e.g. \'{"scale": 0.1, "qualys": {"concurrency": 2}}\'); see README "Latency model"',
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser
 
@@ -298,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             software_max=args.software_max,
             verbose=args.verbose,
             shape=args.shape,
+            latency=args.latency_profile,
         )
     except ValueError as exc:  # a shape out of reach for this estate
         parser.error(str(exc))

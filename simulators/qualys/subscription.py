@@ -10,9 +10,13 @@ import re
 import threading
 import uuid
 
+from simulators.latency import LatencyProfile
+from simulators.pacing import ModelledStats
 from simulators.qualys.accounts import Accounts
 from simulators.qualys.estate import Estate
 from simulators.qualys.faults import Faults
+from simulators.qualys.pacing import QualysPacer
+from simulators.qualys.ratelimit import FoLimiter, GatewayLimiter
 from simulators.qualys.shape import ShapeLike
 from simulators.qualys.tags import TagCatalog
 from simulators.qualys.vm import VmState
@@ -66,6 +70,7 @@ class Stats:
         self.by_status: dict[str, int] = {}
         self.by_endpoint_status: dict[str, dict[str, int]] = {}
         self.total = 0
+        self.modelled = ModelledStats()
 
     def record(self, method: str, path: str, status: int) -> None:
         """Count one request."""
@@ -89,6 +94,7 @@ class Stats:
                 "by_status": dict(sorted(self.by_status.items())),
                 "by_endpoint_status": {k: dict(sorted(v.items())) for k, v in sorted(self.by_endpoint_status.items())},
                 "by_method_endpoint": dict(sorted(self.by_method_endpoint.items())),
+                "modelled": self.modelled.snapshot(),
             }
 
     def reset(self) -> None:
@@ -99,6 +105,7 @@ class Stats:
             self.by_status.clear()
             self.by_endpoint_status.clear()
             self.total = 0
+        self.modelled.reset()
 
 
 class Subscription:
@@ -114,6 +121,7 @@ class Subscription:
         jwt_ttl_seconds: int,
         software_max: int,
         shape: ShapeLike = None,
+        latency: LatencyProfile | None = None,
     ) -> None:
         self.pod = pod.upper()
         self.api_url, self.gateway_url = PODS.get(self.pod, PODS["US1"])
@@ -130,6 +138,29 @@ class Subscription:
         self.subscription_uuid = str(
             uuid.UUID(bytes=hashlib.md5(f"sub:{seed}".encode(), usedforsecurity=False).digest())
         )
+        self.pacer: QualysPacer | None = None
+        self.set_latency(latency)
+
+    def set_latency(self, profile: LatencyProfile | None) -> None:
+        """Put ``profile`` in force (None: answer as fast as the simulator can) with fresh limiters; requests
+        held by the previous profile's modelled wait are let go."""
+        previous, self.pacer = self.pacer, QualysPacer(profile) if profile is not None else None
+        if previous is not None:
+            previous.end()
+
+    def gateway_limiter(self) -> GatewayLimiter | None:
+        """The CSAM search limiter: the ``gateway_rate_limit`` fault's, else the profile's, else none."""
+        limiter = self.faults.gateway_limiter
+        if limiter is None and self.pacer is not None:
+            return self.pacer.gateway_limiter
+        return limiter
+
+    def fo_limiter(self) -> FoLimiter:
+        """The FO limiter: the ``fo_rate_limit`` fault's, else the profile's, else the Standard level's."""
+        faults = self.faults
+        if faults.fo_rate_limit is None and self.pacer is not None:
+            return self.pacer.fo_limiter
+        return faults.fo_limiter
 
     def reset_vm(self) -> None:
         """Restore the seeded tags and asset groups, drop added IPs and the assets scans created."""

@@ -16,6 +16,9 @@
 * ``GET|POST users`` - ``{"username", "password", "roles": [...]}`` creates or updates an account
   (the answer carries its ``sys_id``, what the dynamic filter "Me" compares with).
 * ``GET cmdb`` - CMDB summary; ``POST reset`` empties the CMDB (keeps classes, rules, choices).
+* ``GET|POST|DELETE latency`` - the latency profile in force (:mod:`simulators.latency`; ``null`` = none):
+  POST a profile document (``{}`` = the defaults, ``{"scale": 0.1, "servicenow": {"semaphore": 2}}``) or
+  ``null``; DELETE clears it.  Every answer is the profile now in force, or ``null``.
 * ``GET health``.
 """
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import json
 
 from simulators.fault_rules import FaultError
+from simulators.pacing import latency_control
 from simulators.servicenow import classes
 from simulators.servicenow.identification_rules import DEFAULT_RULES, RuleError
 from simulators.servicenow.instance import DEFAULT_PROPERTIES, Instance
@@ -70,10 +74,17 @@ def cmdb_summary(inst: Instance) -> dict[str, object]:
     }
 
 
+def _latency(inst: Instance, req: Request) -> Reply:
+    status, answer = latency_control(req.method, req.body, inst.set_latency, lambda: inst.pacer)
+    return json_reply(status, answer)
+
+
 def handle(inst: Instance, req: Request) -> Reply:
     """Dispatch a control request."""
     action = req.path[len("/sim/control") :].strip("/")
     method = req.method
+    if action == "latency":
+        return _latency(inst, req)
     try:
         body = _body(req) if method in ("POST", "PUT") else {}
     except ValueError as exc:

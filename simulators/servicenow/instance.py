@@ -12,9 +12,12 @@ import re
 import threading
 from dataclasses import dataclass, field
 
+from simulators.latency import LatencyProfile
+from simulators.pacing import ModelledStats
 from simulators.servicenow.auth import Auth
 from simulators.servicenow.faults import Faults
 from simulators.servicenow.identification_rules import Rules
+from simulators.servicenow.pacing import ServiceNowPacer
 from simulators.servicenow.store import Store
 
 DEFAULT_PROPERTIES: dict[str, object] = {
@@ -93,6 +96,7 @@ class Stats:
         self.ire_operations: dict[str, int] = {}
         self.ire_errors: dict[str, int] = {}
         self.unsupported_queries: dict[str, int] = {}
+        self.modelled = ModelledStats()
 
     @staticmethod
     def _bump(counter: dict[str, int], key: str, n: int = 1) -> None:
@@ -135,6 +139,7 @@ class Stats:
                 "ire_operations": dict(sorted(self.ire_operations.items())),
                 "ire_errors": dict(sorted(self.ire_errors.items())),
                 "unsupported_queries": dict(sorted(self.unsupported_queries.items())),
+                "modelled": self.modelled.snapshot(),
             }
 
     def reset(self) -> None:
@@ -150,6 +155,7 @@ class Stats:
                 self.unsupported_queries,
             ):
                 counter.clear()
+        self.modelled.reset()
 
 
 class Instance:
@@ -165,6 +171,7 @@ class Instance:
         discovery_sources: tuple[str, ...],
         seed: int = 1,
         token_ttl_seconds: int = 1800,
+        latency: LatencyProfile | None = None,
     ) -> None:
         self.store = Store(data_path, seed, discovery_sources)
         self.auth = Auth(username, password, oauth_client_id, oauth_client_secret, token_ttl_seconds, seed)
@@ -181,6 +188,15 @@ class Instance:
         stored_properties = self.store.meta("properties")
         if stored_properties:
             self.properties.update(json.loads(stored_properties))
+        self.pacer: ServiceNowPacer | None = None
+        self.set_latency(latency)
+
+    def set_latency(self, profile: LatencyProfile | None) -> None:
+        """Put ``profile`` in force (None: answer as fast as the simulator can); requests held by the previous
+        profile's modelled wait are let go, those already past its gates finish under it."""
+        previous, self.pacer = self.pacer, ServiceNowPacer(profile) if profile is not None else None
+        if previous is not None:
+            previous.end()
 
     def save_settings(self) -> None:
         """Persist rules, transform configuration and properties."""

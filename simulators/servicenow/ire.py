@@ -574,5 +574,21 @@ def _identify_reconcile(inst: Instance, req: Request, user: User, mode: str) -> 
         [(i.operation, [e["error"] for e in i.errors]) for i in payload.items if i.merged_into is None]
     )
     reply = large_json_reply(200, {"result": result})  # the result holds no floats
+    reply.cost = _cost(inst, payload)
     payload.unlink()
     return reply
+
+
+def _cost(inst: Instance, payload: Payload) -> dict[str, int]:
+    """What the latency model charges for: main CIs (items of a class with an independent identification rule,
+    or with none), entries of the items' ``related`` lists, and dependent items (a dependent rule's class)."""
+    dependents = 0
+    for item in payload.items:
+        rule = inst.rules.for_class(item.class_name) if classes.is_ci(item.class_name) else None
+        if rule is not None and not rule.independent:
+            dependents += 1
+    return {
+        "cis": len(payload.items) - dependents,
+        "related": sum(len(item.related) for item in payload.items),
+        "dependents": dependents,
+    }

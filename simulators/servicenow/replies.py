@@ -53,12 +53,17 @@ class Request:
 
 @dataclass(slots=True)
 class Reply:
-    """A response before it is written."""
+    """A response before it is written.
+
+    ``cost`` is what the latency model needs to know of the work done (:mod:`simulators.servicenow.pacing`):
+    ``{"cis", "related", "dependents"}`` for an IRE request, ``{"rows"}`` for a Table API request.
+    """
 
     status: int
     body: bytes = b""
     content_type: str | None = JSON_TYPE
     headers: list[tuple[str, str]] = field(default_factory=list)
+    cost: dict[str, int] | None = None
 
 
 def json_reply(status: int, document: object, headers: list[tuple[str, str]] | None = None) -> Reply:

@@ -16,19 +16,25 @@ bodies (400 missing / 415 not JSON), then the API itself.
 from __future__ import annotations
 
 import argparse
+import secrets
 import socket
 import sys
 import time
 import traceback
+from dataclasses import dataclass
+from email.message import Message
+from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from simulators.http_server import SimulatorApp, SimulatorServer, TrackedHandler, serve_until_signal
 from simulators.http_server import server_class as server_class_for
+from simulators.latency import LatencyProfile, latency_profile_arg
 from simulators.servicenow import cmdb_meta, control, import_set, ire, table_api
 from simulators.servicenow.auth import User
 from simulators.servicenow.classes import DEFAULT_DISCOVERY_SOURCES
 from simulators.servicenow.instance import Instance, family_of
+from simulators.servicenow.pacing import GATED_FAMILIES, ServiceNowPacer
 from simulators.servicenow.replies import Reply, Request, error_reply, html_reply
 from simulators.servicenow.unverified import text
 
@@ -51,11 +57,40 @@ class _Server(SimulatorServer):
     instance: Instance
 
 
+@dataclass(slots=True)
+class _Outcome:
+    """What the latency counters need to know of one request."""
+
+    started: float  # time.monotonic() when the work started (past the gates)
+    modelled_s: float = 0.0
+    refused: bool = False
+
+
+def session_of(headers: Message) -> str | None:
+    """The ``JSESSIONID`` cookie of a request, or None."""
+    raw = headers.get("Cookie")
+    if not raw:
+        return None
+    cookies = SimpleCookie()
+    try:
+        cookies.load(str(raw))
+    except CookieError:
+        return None
+    morsel = cookies.get("JSESSIONID")
+    return morsel.value if morsel is not None and morsel.value else None
+
+
+def new_session_id() -> str:
+    """A fresh session id (32 upper-case hex digits, the shape of the instance's)."""
+    return secrets.token_hex(16).upper()
+
+
 class ServiceNowHandler(TrackedHandler):
     """Request handler; the instance is reached through ``self.server``."""
 
     server_version = "ServiceNow"
     server: _Server
+    _cookie: str | None = None  # the JSESSIONID to set on the reply being written
 
     def version_string(self) -> str:
         """``Server: ServiceNow``."""
@@ -81,6 +116,8 @@ class ServiceNowHandler(TrackedHandler):
         self.send_response(reply.status)
         for name, value in reply.headers:
             self.send_header(name, value)
+        if self._cookie is not None:  # a request without a session gets one, as the instance does
+            self.send_header("Set-Cookie", f"JSESSIONID={self._cookie}; Path=/; HttpOnly")
         if reply.content_type and reply.status != 204:
             self.send_header("Content-Type", reply.content_type)
         if reply.status not in (204, 304):
@@ -151,15 +188,68 @@ class ServiceNowHandler(TrackedHandler):
             self.path,
             f"http://{host}",
         )
+        self._cookie = None
         if parts.path.startswith("/sim/control"):
             self._write(control.handle(inst, req))
             return
         family = family_of(parts.path)
+        if family is not None and session_of(self.headers) is None:
+            self._cookie = new_session_id()
+        reply = self._gated(inst, req, family) if family is not None else self._answer(inst, req, None, None, None)
+        if reply is not None:
+            self._write(reply)
+
+    def _gated(self, inst: Instance, req: Request, family: str) -> Reply | None:
+        """Answer an API request through the profile's gates (session, API_INT semaphore), counting it.
+
+        Gates are let go and counters settled when the reply is ready, before it is written: a client that has
+        its answer never finds its request still holding a thread."""
+        arrived = time.monotonic()
+        stats = inst.stats.modelled
+        pacer = inst.pacer
+        gate = pacer if pacer is not None and family in GATED_FAMILIES else None
+        session = session_of(self.headers) if gate is not None else None
+        has_thread = False
+        try:
+            if gate is not None:
+                with stats.waiting(family):
+                    if session is not None:
+                        gate.sessions.acquire(session)
+                    has_thread = gate.semaphore.acquire()
+                if not has_thread:  # threads busy and the queue full: the node refuses at once
+                    stats.reject(family, time.monotonic() - arrived)
+                    reply = error_reply(429, text("throttled"), text("throttled.detail"))
+                    inst.stats.record(req.method, req.path, reply.status)
+                    return reply
+            outcome = _Outcome(time.monotonic())
+            stats.enter(family)
+            try:
+                return self._answer(inst, req, family, pacer, outcome)
+            finally:
+                server_s = time.monotonic() - outcome.started
+                queued_s = outcome.started - arrived
+                stats.leave(family, outcome.modelled_s, server_s, queued_s, rejected=outcome.refused)
+        finally:
+            if has_thread:
+                assert gate is not None
+                gate.semaphore.release()
+            if session is not None:
+                assert gate is not None
+                gate.sessions.release(session)
+
+    def _answer(
+        self, inst: Instance, req: Request, family: str | None, pacer: ServiceNowPacer | None, outcome: _Outcome | None
+    ) -> Reply | None:
+        """The reply to one request (counted in the stats), ready no sooner than its modelled time after
+        ``outcome.started`` when a profile is in force; None when the connection was dropped instead."""
+        method, path = req.method, req.path
         reply: Reply | None = None
         try:
             if family is not None:
-                if inst.faults.take_throttle(family):
+                if inst.faults.take_throttle(family):  # a semaphore-style 429: refused, not worked on
                     reply = error_reply(429, text("throttled"), text("throttled.detail"))
+                    if outcome is not None:
+                        outcome.refused = True
                 else:
                     code = inst.faults.take_status(family)
                     if code is not None:
@@ -168,24 +258,23 @@ class ServiceNowHandler(TrackedHandler):
                 reply = self._route(inst, req, family)
                 lost = inst.faults.take_after_commit(family) if family is not None else None
                 if lost == 0:  # processed and committed; the client never hears of it
-                    inst.stats.record(method, parts.path, reply.status)
-                    reply = None
+                    inst.stats.record(method, path, reply.status)
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
-                    return
+                    return None
                 if lost is not None:
-                    inst.stats.record(method, parts.path, reply.status)
+                    inst.stats.record(method, path, reply.status)
                     reply = status_fault_reply(lost)
             if inst.faults.latency_ms:
                 time.sleep(inst.faults.latency_ms / 1000)
-            self._write(reply)
+            if pacer is not None and family is not None and outcome is not None and not outcome.refused:
+                outcome.modelled_s = pacer.modelled_s(family, reply.cost)
+                pacer.pace(outcome.started, outcome.modelled_s)
         except Exception as exc:  # pragma: no cover - a bug must not kill the connection silently
             traceback.print_exc()
             reply = error_reply(500, "Internal Server Error", str(exc))
-            self._write(reply)
-        finally:
-            if reply is not None:
-                inst.stats.record(method, parts.path, reply.status)
+        inst.stats.record(method, path, reply.status)
+        return reply
 
     def do_GET(self) -> None:
         """GET."""
@@ -222,7 +311,9 @@ class ServiceNowSimulator(SimulatorApp):
     'http://127.0.0.1:54321'
     >>> sim.stop()                                   # doctest: +SKIP
 
-    ``data_path`` is a SQLite file whose CMDB survives restarts (None = in memory).
+    ``data_path`` is a SQLite file whose CMDB survives restarts (None = in memory).  ``latency`` is a latency
+    profile to answer with (see :mod:`simulators.latency`; None = as fast as the simulator can, the default),
+    changeable at run time with ``POST /sim/control/latency``.
     """
 
     def __init__(
@@ -238,12 +329,14 @@ class ServiceNowSimulator(SimulatorApp):
         seed: int = 1,
         token_ttl_seconds: int = 1800,
         verbose: bool = False,
+        latency: LatencyProfile | None = None,
     ) -> None:
         super().__init__(host, port, verbose)
         self.data_path = data_path
         self._settings = (username, password, oauth_client_id, oauth_client_secret, tuple(discovery_sources))
         self._seed = seed
         self._token_ttl = token_ttl_seconds
+        self._latency = latency
         self.instance = self._make_instance()
         self._closed = False
 
@@ -252,7 +345,15 @@ class ServiceNowSimulator(SimulatorApp):
             Path(self.data_path).parent.mkdir(parents=True, exist_ok=True)
         username, password, client_id, client_secret, sources = self._settings
         return Instance(
-            self.data_path, username, password, client_id, client_secret, sources, self._seed, self._token_ttl
+            self.data_path,
+            username,
+            password,
+            client_id,
+            client_secret,
+            sources,
+            self._seed,
+            self._token_ttl,
+            self._latency,
         )
 
     def before_start(self) -> None:
@@ -266,6 +367,10 @@ class ServiceNowSimulator(SimulatorApp):
         return server
 
     def after_stop(self) -> None:
+        # Let go of requests still held by a modelled wait; the profile stays in force for the next start.
+        pacer = self.instance.pacer
+        self._latency = pacer.profile if pacer is not None else None
+        self.instance.set_latency(self._latency)
         if self.data_path:
             self.instance.store.close()
             self._closed = True
@@ -289,6 +394,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=1, help="sys_id seed of a new store")
     parser.add_argument("--token-ttl", type=int, default=1800, help="OAuth access token lifetime in seconds")
+    parser.add_argument(
+        "--latency-profile",
+        type=latency_profile_arg,
+        default=None,
+        metavar="SPEC",
+        help="answer no faster than the latency model: 'default', a JSON file or inline JSON "
+        '(e.g. \'{"scale": 0.1, "servicenow": {"semaphore": 4}}\'); see README "Latency model"',
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser
 
@@ -308,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         token_ttl_seconds=args.token_ttl,
         verbose=args.verbose,
+        latency=args.latency_profile,
     )
     return serve_until_signal(sim, "ServiceNow simulator")
 

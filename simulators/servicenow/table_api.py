@@ -134,10 +134,12 @@ def _record_reply(
     inst: Instance, req: Request, table: str, row: Row, status: int, headers: list[tuple[str, str]]
 ) -> Reply:
     if (req.header("X-no-response-body") or "").lower() == "true":
-        return Reply(status, b"", None, headers)
+        return Reply(status, b"", None, headers, cost={"rows": 0})
     renderer = Renderer(inst.store, table, render_options(req))
     renderer.prefetch([row])
-    return json_reply(status, {"result": renderer.render(row)}, headers)
+    reply = json_reply(status, {"result": renderer.render(row)}, headers)
+    reply.cost = {"rows": 1}
+    return reply
 
 
 def handle(inst: Instance, req: Request, user: User) -> Reply:
@@ -182,7 +184,9 @@ def handle(inst: Instance, req: Request, user: User) -> Reply:
             headers.append(("Link", _links(req, offset, limit, total)))
         if version == "v1" and not result:
             return error_reply(404, *NOT_FOUND, headers=headers)
-        return json_reply(200, {"result": result}, headers)
+        reply = json_reply(200, {"result": result}, headers)
+        reply.cost = {"rows": len(result)}
+        return reply
     if method in ("GET", "HEAD"):
         assert sys_id is not None
         with store.lock:

@@ -18,7 +18,17 @@ ASSETS = 350  # two pages: the yardstick parses them in two processes, as the pa
 def test_the_benchmark_runs_and_counts_right(airflow_db: None, tmp_path: Path) -> None:
     qcmdb = str(Path(sys.executable).with_name("qcmdb"))
     result = subprocess.run(
-        [qcmdb, "bench", "--assets", str(ASSETS), "--dags", str(REPO / "dags"), "--out", str(tmp_path)],
+        [
+            qcmdb,
+            "bench",
+            "--assets",
+            str(ASSETS),
+            "--dags",
+            str(REPO / "dags"),
+            "--out",
+            str(tmp_path),
+            *("--latency-assets", str(ASSETS), "--latency-sweep-assets", "0", "--latency-scale", "0.01"),
+        ],
         capture_output=True,
         text=True,
         env=dict(os.environ),
@@ -35,6 +45,9 @@ def test_the_benchmark_runs_and_counts_right(airflow_db: None, tmp_path: Path) -
     assert size["yardstick"]["records"] == size["fetch"]["pages"] == 2
     assert size["yardstick"]["parse_workers"] == 2
     assert size["yardstick"]["response_bytes"] == size["fetch"]["bytes"]
+    # the stronger yardstick decoded every asset of every page with msgspec
+    assert size["yardstick"]["msgspec_assets"] == ASSETS and size["yardstick"]["msgspec_ratio"] is not None
+    assert "pipeline ÷ yardstick 2" in result.stdout
     load = size["load"]
     assert load["sent"] > 0 and load["loaded"] <= load["sent"]
     assert size["incremental"]["fetched"] == size["incremental"]["changed"] == max(1, ASSETS // 100)
@@ -54,3 +67,17 @@ def test_the_benchmark_runs_and_counts_right(airflow_db: None, tmp_path: Path) -
     assert overview["figures_stored"] is True  # nothing was counted for the page: the summary step had done it
     assert overview["recounted"] > 0 and len(overview["summary_s"]) == 3
     assert "Overview cold" in result.stdout
+    # a first sync under the simulators' latency model, against the API-bound limit of what it asked for
+    latency = report["latency"]
+    (run,) = latency["runs"]
+    assert run["state"] == "success" and run["assets"] == ASSETS and run["concurrency"] == 2  # the default
+    modelled = run["modelled"]
+    assert modelled["qualys"]["csam"]["requests"] == size["fetch"]["api_calls"] - 1  # every page, not /auth
+    assert modelled["servicenow"]["ire"]["requests"] == load["cmdb_calls"]
+    assert run["qualys_bound_s"] > 0 and run["cmdb_bound_s"] > 0 and run["ratio"] is not None
+    assert run["limit_s"] == max(run["qualys_bound_s"], run["cmdb_bound_s"])
+    # the hours-to-first-sync table: the vendor app's architecture and this product's with 1, 2 and 4 connections
+    hours = latency["hours"]
+    assert len(hours) == 4 and hours[0]["architecture"].startswith("vendor app")
+    assert all(row["whole_h"] > 0 for row in hours)
+    assert "Under the latency model" in result.stdout and "Hours to a first sync" in result.stdout

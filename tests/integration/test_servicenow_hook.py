@@ -128,6 +128,46 @@ def test_oauth_grants_and_token_refresh(servicenow: Sn, conn_id: str) -> None:
     assert ok, message
 
 
+def test_threads_share_one_token_and_every_call_of_theirs_is_counted(servicenow: Sn) -> None:
+    """The load's parallel IRE batches use one hook from several threads: each sends on a session of its own, one
+    OAuth token serves them all (got once, renewed once when it expires), and ``calls`` counts every request."""
+    import threading
+
+    hook = ServiceNowHook("sn_oauth", retry=FAST)
+    errors: list[BaseException] = []
+
+    def in_threads(round_: int, threads: int = 4, each: int = 3) -> None:
+        start = threading.Barrier(threads, timeout=60)
+
+        def work(i: int) -> None:
+            try:
+                start.wait()
+                for k in range(each):
+                    (outcome,) = hook.identify_reconcile([_server(1000 * round_ + 10 * i + k)], "Qualys")
+                    assert outcome.ok
+            except BaseException as exc:  # reported by the test thread
+                errors.append(exc)
+
+        workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert errors == []
+
+    in_threads(1)
+    stats = servicenow.control("stats", method="GET")
+    assert stats["by_endpoint"]["/oauth_token.do"] == 1  # one token for the four threads
+    assert hook.calls == stats["total"] == 1 + 4 * 3
+    servicenow.control("expire-tokens")
+    in_threads(2)
+    stats = servicenow.control("stats", method="GET")
+    assert hook.calls == stats["total"]  # the 401s and the renewal included
+    assert stats["by_endpoint"]["/oauth_token.do"] == 2  # renewed once, not once per thread
+    assert len(list(hook.table_query("cmdb_ci_linux_server", "nameSTARTSWITHsrv-", ["name"]))) == 2 * 4 * 3
+    hook.close()
+
+
 def test_429_and_5xx_are_retried(servicenow: Sn) -> None:
     waits: list[float] = []
     hook = ServiceNowHook("sn_basic", retry=FAST, sleep=waits.append)

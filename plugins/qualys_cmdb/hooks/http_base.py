@@ -44,17 +44,16 @@ What ``HttpHook.get_conn()`` does, and what this class keeps or changes:
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
+import requests
 from airflow.exceptions import AirflowNotFoundException
 from airflow.providers.http.hooks.http import HttpHook
 from requests.auth import AuthBase
+from requests.structures import CaseInsensitiveDict
 from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 
 from qualys_cmdb.hooks.http_session import DeadlineAdapter, tls_verify
-
-if TYPE_CHECKING:
-    import requests
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -172,6 +171,28 @@ class ApiHttpHook(HttpHook):
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return session
+
+
+def session_like(session: requests.Session) -> requests.Session:
+    """A new session configured as ``session`` was by :meth:`ApiHttpHook.get_conn` (headers, auth, TLS, client
+    certificate, proxies, redirects, adapters), with no connection lookup, that shares nothing with it: a cookie jar
+    (empty) and connection pools of its own. For a thread that sends in parallel with others: a session's cookies
+    (``JSESSIONID``, a load balancer's) would serialise them all onto one node (servicenow-api.md §1.7)."""
+    twin = requests.Session()
+    twin.headers = CaseInsensitiveDict(session.headers)
+    twin.auth = session.auth
+    twin.verify = session.verify
+    twin.cert = session.cert
+    twin.proxies = dict(session.proxies)
+    twin.params = dict(session.params) if isinstance(session.params, dict) else session.params
+    twin.trust_env = session.trust_env
+    twin.max_redirects = session.max_redirects
+    twin.stream = session.stream
+    twin.hooks = {event: list(hooks) for event, hooks in session.hooks.items()}
+    for prefix, adapter in session.adapters.items():
+        # get_conn() mounts a KeepAliveDeadlineAdapter (defaults) on both schemes: a fresh one has pools of its own
+        twin.mount(prefix, KeepAliveDeadlineAdapter() if isinstance(adapter, KeepAliveDeadlineAdapter) else adapter)
+    return twin
 
 
 def session_settings(session: requests.Session) -> dict[str, Any]:

@@ -8,11 +8,17 @@ client credentials) through ``/oauth_token.do``, the token sent as a bearer. Ret
 :meth:`ServiceNowHook.identify_reconcile` returns every item's outcome (:func:`ire_outcomes`). The API timeout property
 (PR-4) bounds each whole exchange, body included (:mod:`qualys_cmdb.hooks.http_session`). Credentials never reach a
 log line or an exception.
+
+One hook may be used by several threads at once (the load's parallel IRE batches, ``properties.ire_concurrency``):
+each thread sends through a session of its own (reference §1.7: a client that keeps the ``JSESSIONID`` cookies
+serialises its parallel calls onto one node, so no cookies are shared between workers), while the OAuth token and
+the call counter :attr:`ServiceNowHook.calls` are the hook's, guarded by a lock.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import requests
 
-from qualys_cmdb.hooks.http_base import NO_AUTH, ApiHttpHook, BearerAuth, ConnectionMissing, session_settings
+from qualys_cmdb.hooks.http_base import (
+    NO_AUTH,
+    ApiHttpHook,
+    BearerAuth,
+    ConnectionMissing,
+    session_like,
+    session_settings,
+)
 from qualys_cmdb.hooks.http_session import ExchangeTimedOut
 
 if TYPE_CHECKING:
@@ -186,13 +199,21 @@ class ServiceNowHook(ApiHttpHook):
         self.timeout_s = timeout_s
         self.retry = retry or SnRetryPolicy()
         self._sleep = sleep
+        # The first session, made from the connection; any other thread that sends gets a copy of its own (no
+        # cookies shared, see the module docstring). ``_generation`` moves on at close(), so a thread's old session
+        # is never used again.
         self._session: requests.Session | None = None
+        self._copies: list[tuple[threading.Thread, requests.Session]] = []
+        self._local = threading.local()
+        self._generation = 0
+        self._lock = threading.RLock()  # the sessions, the token and the call counter
         self._base = ""
         self._auth_mode = "basic"
         self._secrets: dict[str, str] = {}
         self._token: str | None = None
         self._refresh: str | None = None
         self._token_expires = 0.0
+        #: Requests sent (token grants included), by every thread.
         self.calls = 0
 
     @classmethod
@@ -210,10 +231,34 @@ class ServiceNowHook(ApiHttpHook):
         return self._secrets["username"] or None
 
     # ------------------------------------------------------------------------------------------ connection
-    def _load(self) -> None:
-        """Build the session (``HttpHook.get_conn()``: instance URL, basic auth, extra headers, TLS)."""
-        if self._session is not None:
-            return
+    def _load(self) -> requests.Session:
+        """The calling thread's session. The first one is built from the connection (``HttpHook.get_conn()``:
+        instance URL, basic auth, extra headers, TLS); another thread gets a copy of it with a cookie jar and
+        connection pools of its own (:func:`~qualys_cmdb.hooks.http_base.session_like`)."""
+        mine: tuple[int, requests.Session] | None = getattr(self._local, "session", None)
+        if mine is not None and mine[0] == self._generation:
+            return mine[1]
+        with self._lock:
+            if self._session is None:
+                self._connect()
+                assert self._session is not None
+                session = self._session
+            else:
+                for thread, old in [c for c in self._copies if not c[0].is_alive()]:  # workers that are gone
+                    old.close()
+                    self._copies.remove((thread, old))
+                session = session_like(self._session)
+                self._copies.append((threading.current_thread(), session))
+            self._local.session = (self._generation, session)
+            return session
+
+    def _send_counted(self) -> None:
+        """Count one request (any thread)."""
+        with self._lock:
+            self.calls += 1
+
+    def _connect(self) -> None:
+        """Build the first session from the connection and read its settings."""
         try:
             session = self.get_conn()
         except ValueError as exc:
@@ -244,16 +289,25 @@ class ServiceNowHook(ApiHttpHook):
         self._session = session
 
     def close(self) -> None:
-        """Close the HTTP session."""
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        """Close the HTTP sessions (every thread's)."""
+        with self._lock:
+            self._generation += 1
+            for _, copy in self._copies:
+                copy.close()
+            self._copies.clear()
+            if self._session is not None:
+                self._session.close()
+                self._session = None
 
-    def _oauth(self) -> str:
-        """A valid bearer token: cached, refreshed with the refresh token, or obtained anew."""
+    def _oauth(self, session: requests.Session) -> str:
+        """A valid bearer token: cached, refreshed with the refresh token, or obtained anew (through ``session``, the
+        calling thread's). One token for every thread: while one thread gets it, the others wait for it."""
+        with self._lock:
+            return self._token_locked(session)
+
+    def _token_locked(self, session: requests.Session) -> str:
         if self._token and time.monotonic() < self._token_expires - 30:
             return self._token
-        assert self._session is not None
         s = self._secrets
         if self._refresh and self._auth_mode == "oauth_password":
             form = {
@@ -278,19 +332,19 @@ class ServiceNowHook(ApiHttpHook):
             }
         self.calls += 1
         try:
-            response = self._session.post(
+            response = session.post(
                 f"{self._base}/oauth_token.do",
                 data=form,
                 timeout=self.timeout_s,
                 auth=NO_AUTH,
-                **session_settings(self._session),
+                **session_settings(session),
             )
         except requests.RequestException as exc:
             raise ServiceNowUnreachable(self._transport_failure("POST", "/oauth_token.do", exc)) from None
         if response.status_code != 200:
             if form["grant_type"] == "refresh_token":
                 self._refresh = None  # the refresh token expired: start over with the password grant
-                return self._oauth()
+                return self._token_locked(session)
             detail = _error_text(response)
             raise ServiceNowAuthError(
                 f"OAuth {form['grant_type']} grant refused by {self._base} (HTTP {response.status_code}: {detail}); "
@@ -321,23 +375,23 @@ class ServiceNowHook(ApiHttpHook):
         instance surely did not process it (refused connection, 429, 503); after a lost answer (timeout, dropped
         connection, 500/502/504) it raises :class:`ServiceNowAnswerLost` instead of retrying.
         """
-        self._load()
-        assert self._session is not None
+        session = self._load()
         url = f"{self._base}{path}"
         reauthenticated = False
         base_headers = dict(kwargs.pop("headers", None) or {})
         for attempt in range(1, self.retry.max_attempts + 1):
             # basic: the session's (HttpHook's auth_type); OAuth: the bearer token, which replaces it
-            auth = BearerAuth(self._oauth()) if self._auth_mode != "basic" else None
-            self.calls += 1
+            token = self._oauth(session) if self._auth_mode != "basic" else None
+            auth = BearerAuth(token) if token is not None else None
+            self._send_counted()
             try:
-                response = self._session.request(
+                response = session.request(
                     method,
                     url,
                     timeout=self.timeout_s,
                     headers=dict(base_headers),
                     auth=auth,
-                    **session_settings(self._session),
+                    **session_settings(session),
                     **kwargs,
                 )
             except requests.RequestException as exc:
@@ -355,7 +409,10 @@ class ServiceNowHook(ApiHttpHook):
             if status < 300:
                 return response
             if status == 401 and self._auth_mode != "basic" and not reauthenticated:
-                reauthenticated, self._token = True, None  # expired token: get a new one once
+                reauthenticated = True  # expired token: get a new one once (unless another thread already did)
+                with self._lock:
+                    if self._token == token:
+                        self._token = None
                 continue
             if status not in RETRY_STATUSES:
                 raise _http_error(method, path, response, self.servicenow_conn_id)

@@ -8,15 +8,18 @@ confirmed are never sent (BY-1).
 
 from __future__ import annotations
 
+import logging
+import queue
 import re
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, bindparam, text
 
 from qualys_cmdb.classify.identifiers import SharedIdentifiers, shared_identifiers
 from qualys_cmdb.classify.mappings import Mappings
+from qualys_cmdb.config import IRE_CONCURRENCY_MAX
 from qualys_cmdb.hooks.servicenow import IreOutcome, ServiceNowHook
 from qualys_cmdb.lifetime import Lifetime
 from qualys_cmdb.load.payload import Payload, SkippedRows, build_payload
@@ -24,9 +27,12 @@ from qualys_cmdb.staging.locks import Step, schedule_held
 from qualys_cmdb.staging.schema import SCHEMA
 
 MAX_IRE_BATCH = 500  # ServiceNow's guideline per identifyreconcile call (reference §2.7)
+MAX_IRE_CONCURRENCY = IRE_CONCURRENCY_MAX  # the most batches in flight at once (properties.ire_concurrency)
 REASON_CHARS = 200  # a failed asset's reason: one readable line; the whole answer goes to failure_detail
 DETAIL_CHARS = 200_000  # the whole answer, kept within reason (a CMDB error page is not a novel)
 _PAYLOAD_EXCERPT = re.compile(r"\s*'?[\[{][\[{\s]*\"")  # where a message starts quoting the payload item (JSON)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,6 +51,7 @@ class LoadResult:
     switches: list[tuple[str, str]] = field(default_factory=list)  # ("source/asset id", "class sys_id") switched
     skipped: SkippedRows = field(default_factory=SkippedRows)  # detail rows not sent (nameless, duplicate software …)
     batches: int = 0  # batches sent
+    peak_in_flight: int = 0  # the most batches in flight at once (sent, their outcomes not recorded yet)
     stopped_reason: str | None = None  # the max transaction lifetime stopped it with approved assets left
 
     def add(self, recorded: Recorded) -> None:
@@ -112,41 +119,78 @@ def load_approved(
     schedule: str,
     batch_size: int = 200,
     *,
+    concurrency: int = 1,
     source: str | None = None,
     lifetime: Lifetime | None = None,
 ) -> LoadResult:
     """Send every approved, changed asset of ``schedule`` to IRE; record each outcome. Once ``lifetime`` is over it
-    stops between two batches: the assets not sent stay approved for the next run.
+    sends no further batch (the batches in flight finish and are recorded): the assets not sent stay approved for
+    the next run.
 
     Holds the load lock of the schedule's ``source``: a second run of the schedule, or another schedule of the
     source, waits, then finds what the first one confirmed and sends nothing twice (an asset another schedule of
     the source already wrote with the same values is recorded without a call, see :func:`sent_by_siblings`).
-    Each batch's outcomes move its assets out of 'approved', so the batches walk through them all once. While the
-    CMDB works on one batch, the next one is read and built (the request waits in a thread of its own, the wait
-    frees the interpreter); its outcomes are stored before the next batch is sent.
+    Each batch's outcomes move its assets out of 'approved', so the batches walk through them all once.
+
+    Up to ``concurrency`` batches are in flight at once (``properties.ire_concurrency``), each request waiting in a
+    thread of its own (the wait frees the interpreter) on an HTTP session of its own (see
+    :class:`~qualys_cmdb.hooks.servicenow.ServiceNowHook`); while they are, the next batch is read and built, from
+    approved assets none of them holds. This thread stores each batch's outcomes as it completes, one batch at a
+    time, in the order they complete. With 1, one request is in flight while the next batch is built, and its
+    outcomes are stored before the next is sent.
+
+    A request that fails (the hook raises after its own retries) records nothing of its batch: its assets stay
+    approved and the next run sends them again. No further batch is sent; the others in flight finish and are
+    recorded (what the CMDB confirmed is never left unrecorded), then the first failure is raised.
     """
     batch_size = max(1, min(batch_size, MAX_IRE_BATCH))
+    concurrency = max(1, min(concurrency, MAX_IRE_CONCURRENCY))
     result = LoadResult()
     calls_before = hook.calls
-    with schedule_held(engine, Step.LOAD, source or schedule), ThreadPoolExecutor(1, "ire-request") as requests:
+    failure: BaseException | None = None
+    stopping = False  # the lifetime is over: send nothing more
+    in_flight: dict[Future[list[IreOutcome]], Payload] = {}
+    completed: queue.SimpleQueue[Future[list[IreOutcome]]] = queue.SimpleQueue()  # in the order they complete
+
+    def sending() -> set[tuple[str, int]]:
+        return {key for sent in in_flight.values() for key in sent.main_index}
+
+    with schedule_held(engine, Step.LOAD, source or schedule), ThreadPoolExecutor(concurrency, "ire-request") as pool:
         shared = shared_identifiers(engine, {source} if source else sources_of(engine, schedule))
         payload = _next_batch(engine, mappings, schedule, batch_size, set(), result, shared)
-        while payload is not None:
-            if result.batches and lifetime is not None and lifetime.exceeded():
-                result.stopped_reason = lifetime.reason(f"{result.batches} batch(es), {result.sent} asset(s) sent")
+        while True:
+            while payload is not None and len(in_flight) < concurrency and failure is None and not stopping:
+                if result.batches and lifetime is not None and lifetime.exceeded():
+                    stopping = True
+                    break
+                result.batches += 1
+                answer = pool.submit(
+                    hook.identify_reconcile, payload.items, mappings.discovery_source, relations=payload.relations
+                )
+                in_flight[answer] = payload
+                result.peak_in_flight = max(result.peak_in_flight, len(in_flight))
+                answer.add_done_callback(completed.put)
+                payload = _next_batch(engine, mappings, schedule, batch_size, sending(), result, shared)
+            if not in_flight:
                 break
-            result.batches += 1
-            answer = requests.submit(
-                hook.identify_reconcile, payload.items, mappings.discovery_source, relations=payload.relations
-            )
-            following = _next_batch(engine, mappings, schedule, batch_size, set(payload.main_index), result, shared)
-            recorded = _record_batch(engine, schedule, payload, answer.result(), result)
-            if (
-                any(r[0] == schedule for r in recorded.restored) and following is None
-            ):  # a CI's keeper goes back: there is one more batch
-                following = _next_batch(engine, mappings, schedule, batch_size, set(), result, shared)
-            payload = following
+            done = completed.get()
+            sent = in_flight.pop(done)
+            error = done.exception()
+            if error is not None:  # nothing of the batch is recorded: its assets stay approved for the next run
+                if failure is None:
+                    failure = error
+                else:
+                    log.warning("another IRE batch of %d asset(s) failed too: %s", len(sent.main_index), error)
+                continue
+            recorded = _record_batch(engine, schedule, sent, done.result(), result)
+            if any(r[0] == schedule for r in recorded.restored) and payload is None:
+                # a CI's keeper goes back: there is one more batch
+                payload = _next_batch(engine, mappings, schedule, batch_size, sending(), result, shared)
     result.calls = hook.calls - calls_before
+    if failure is not None:
+        raise failure
+    if stopping and lifetime is not None:  # said once the batches in flight are recorded: what was really sent
+        result.stopped_reason = lifetime.reason(f"{result.batches} batch(es), {result.sent} asset(s) sent")
     return result
 
 

@@ -122,6 +122,7 @@ class LoadCmdbOperator(ScheduleOperator):
                         load_mappings(),
                         schedule.name,
                         props.ire_batch_size,
+                        concurrency=props.ire_concurrency,
                         source=source.name,
                         lifetime=lifetime,
                     )
@@ -163,6 +164,9 @@ class LoadCmdbOperator(ScheduleOperator):
             "written_by_other_schedules": result.by_siblings,
             "detail_rows_not_sent": sum(sum(map(len, a.values())) for a in result.skipped.by_reason.values()),
         }
+        if props.insertion_method == "ire":  # batches sent, and the most in flight at once (ire_concurrency)
+            out["batches"] = result.batches
+            out["peak_in_flight"] = result.peak_in_flight
         message = f"{method}: {result.loaded} loaded, {result.failed} failed, {result.calls} CMDB call(s)"
         if result.failed:
             # Refused items are work not done: a warning in both logs, and the run's summary step fails on them.
