@@ -25,6 +25,7 @@ from sqlalchemy import Engine, select, text
 from tests.classify.test_classify import run, stage
 from tests.conftest import REPO, start_sim, write_config
 from tests.integration.test_servicenow_hook import Sn
+from tests.load.test_ire_load import cmdb as cmdb  # the fixture
 
 MAPPINGS = load_mappings(REPO / "include" / "mappings")
 SERVER = {"os_category_1": "Linux", "os_category_2": "Server"}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+
 import pytest
 from qualys_cmdb.approval.decisions import Selection, auto_approve, counts, retry_failed
 from qualys_cmdb.classify.mappings import load_mappings
@@ -15,6 +18,19 @@ from tests.conftest import REPO
 from tests.integration.test_servicenow_hook import Sn
 
 MAPPINGS = load_mappings(REPO / "include" / "mappings")
+
+
+@pytest.fixture
+def cmdb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sn]:
+    from simulators.servicenow.server import ServiceNowSimulator
+
+    sim = ServiceNowSimulator(host="127.0.0.1", port=0).start()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SN_LOAD",
+        json.dumps({"conn_type": "servicenow", "host": sim.url, "login": "sn_integration", "password": "sn-Passw0rd"}),
+    )
+    yield Sn(sim)
+    sim.stop()
 
 
 def _hook() -> ServiceNowHook:
