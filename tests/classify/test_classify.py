@@ -7,9 +7,11 @@ import itertools
 from typing import Any
 
 import pytest
+from qualys_cmdb.classify.batches import classify_in_batches
 from qualys_cmdb.classify.classify import classify_assets
 from qualys_cmdb.classify.mappings import load_mappings
 from qualys_cmdb.staging.schema import STAGED_CHILDREN, asset_classification, schedule_asset, staged_asset
+from qualys_cmdb.staging.statistics import planned_rows
 from sqlalchemy import insert, select, update
 
 from tests.conftest import REPO
@@ -313,3 +315,14 @@ def test_assets_without_hardware_categories_are_classified_by_their_os_alone(sta
         "hardware_category_2=-, os_name=Plan 9 from Bell Labs): add a rule or a hardware mapping, or a pattern for "
         "its OS name to os_names.yaml"
     )
+
+
+def test_classify_in_batches_refreshes_the_statistics_of_the_classifications_it_wrote(staging) -> None:  # type: ignore[no-untyped-def]
+    """Each batch plans on the classifications of the ones before (and load on all of them): a batch that changed
+    much of the table analyzes it. Counts only."""
+    ids = [stage(staging) for _ in range(5)]
+    done = classify_in_batches(staging, MAPPINGS, schedule="t", source="s", run_id="r", class_override=None, batch=2)
+    assert (done.batches, done.result.classified) == (3, 5)
+    assert done.analyzed == 3  # 2 rows on none, 2 more on 2, 1 more on 4: each at least a tenth
+    with staging.connect() as conn:
+        assert planned_rows(conn, asset_classification.name) == len(ids)

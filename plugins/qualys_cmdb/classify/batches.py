@@ -14,7 +14,10 @@ from sqlalchemy import Engine, text
 from qualys_cmdb.classify.classify import ClassifyResult, classify_assets
 from qualys_cmdb.classify.mappings import Mappings
 from qualys_cmdb.lifetime import Lifetime
-from qualys_cmdb.staging.schema import SCHEMA
+from qualys_cmdb.staging.schema import SCHEMA, asset_classification
+from qualys_cmdb.staging.statistics import refresh_statistics
+
+CLASSIFICATION = asset_classification.name
 
 #: Assets per classify statement: large, so that a normal run does few (each one reads the source's shared serial
 #: numbers, MAC addresses and names again), small enough to stop within the lifetime.
@@ -40,6 +43,7 @@ class BatchedClassify:
     stopped_reason: str | None = None
     left: int = 0  # assets still waiting for a classification when it stopped
     next_asset_id: int | None = None  # where the next classify starts
+    analyzed: int = 0  # times it refreshed the planner's statistics of the classifications (large batches)
 
 
 def classify_in_batches(
@@ -75,6 +79,10 @@ def classify_in_batches(
         )
         classified += out.result.classified
         out.batches += 1
+        with engine.begin() as conn:  # the next batch, and load, plan on this batch's classifications
+            out.analyzed += len(
+                refresh_statistics(conn, [CLASSIFICATION], changed=out.result.classified, of=CLASSIFICATION)
+            )
         if below is None or not out.result.classified:  # the rest fitted in this batch (or nothing moved)
             break
         if lifetime is not None and lifetime.exceeded():

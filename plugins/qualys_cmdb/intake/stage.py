@@ -28,9 +28,11 @@ from qualys_cmdb.staging.schema import (
     landing_asset,
     landing_software,
     landing_software_product,
+    schedule_asset,
     staged_asset,
     staged_software,
 )
+from qualys_cmdb.staging.statistics import refresh_statistics
 
 
 @dataclass
@@ -47,6 +49,7 @@ class StageResult:
     chunks: int = 0  # transactions that staged records
     stopped_reason: str | None = None  # the max transaction lifetime stopped it before every record was staged
     records_left: int = 0  # parsed records left for the next run's stage when it stopped
+    analyzed: list[str] = field(default_factory=list)  # tables whose planner statistics this stage refreshed
 
 
 def _cols(names: list[str], prefix: str = "") -> str:
@@ -126,7 +129,19 @@ def stage_records(
         with engine.begin() as conn:
             lock_for_transaction(conn, Step.STAGE, source_name or schedule)
             result.os_rows_derived = derive_os_categories(conn, source_name or schedule, os_names)
+    if result.changed:
+        with engine.begin() as conn:
+            result.analyzed = refresh_statistics(
+                conn, staged_tables(details), changed=result.changed, of=staged_asset.name
+            )
     return result
+
+
+def staged_tables(details: DetailFlags) -> list[str]:
+    """The staging tables a stage with these detail flags writes (the kinds it does not fetch stay as they are)."""
+    kinds = [kind for kind in CHILD_COLUMNS if kind not in KIND_FLAGS or getattr(details, KIND_FLAGS[kind])]
+    tables = [staged_asset.name, schedule_asset.name, *(STAGED_CHILDREN[kind].name for kind in kinds)]
+    return tables + ([staged_software.name] if details.software else [])
 
 
 def _chunk(parsed: list[tuple[int, int]], assets: int) -> list[int]:

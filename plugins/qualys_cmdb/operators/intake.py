@@ -222,6 +222,7 @@ class StageAssetsOperator(ScheduleOperator):
                 chunks=result.chunks + again.chunks,
                 stopped_reason=again.stopped_reason,
                 records_left=again.records_left,
+                analyzed=list(dict.fromkeys(result.analyzed + again.analyzed)),
             )
         return result
 
@@ -240,6 +241,8 @@ class StageAssetsOperator(ScheduleOperator):
                 f"OS family and category of {result.os_rows_derived} staged asset(s) derived from their OS name "
                 "(os_names.yaml)",
             )
+        if result.analyzed:
+            self.log.info("planner statistics refreshed (ANALYZE) for %s", ", ".join(result.analyzed))
         counts = record_stage(engine, schedule.name, source.name, context["run_id"], result)
         app_log.info(
             "stage",
