@@ -141,10 +141,17 @@ def render(section: dict[str, Any]) -> list[str]:
         f"{'limit':>9} {'÷ limit':>8} {'÷ instance limit':>17}",
     ]
     for run in section["runs"]:
+        groups = run.get("pages_per_run")
         out.append(
             f"{run['assets']:>8,} {run['concurrency']:>3} {run['wall_s']:>9.1f} s {run['load_s']:>7.1f} s "
             f"{run['qualys_bound_s']:>11.1f} s {run['cmdb_bound_s']:>9.1f} s {run['limit_s']:>7.1f} s "
             f"{run['ratio']:>8} {run['instance_ratio']:>17}"
+            + (
+                f"  page groups of {groups} pages: {run['runs']} runs by the scheduler, first load after "
+                f"{run['before_first_load_s']} s"
+                if groups
+                else ""
+            )
         )
     out.append(f"Hours to a first sync of {section['estimate_assets']:,} assets under the model (scale 1):")
     for row in section["hours"]:

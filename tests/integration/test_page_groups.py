@@ -43,6 +43,19 @@ def _next_runs() -> set[str]:
         return {r.run_id for r in runs}
 
 
+@pytest.fixture(autouse=True)
+def _no_runs_left_queued() -> Any:
+    """The runs page groups asked for stay queued under ``dag.test()``: removed after each test, so that no other test
+    of the session's Airflow database finds them."""
+    yield
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        for run in session.query(DagRun).filter(DagRun.dag_id == DAG_ID, DagRun.run_id.like(f"{NEXT_GROUP_PREFIX}%")):
+            session.delete(run)
+
+
 def _pages_by_run(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(
