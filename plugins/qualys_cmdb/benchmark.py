@@ -544,7 +544,7 @@ class Bench:
             "profile": profile.to_json(),
             "runs": runs,
             "estimate_assets": ESTIMATE_ASSETS,
-            "hours": bench_latency.hours_table(profile, ESTIMATE_ASSETS, LATENCY_SWEEP),
+            "hours": bench_latency.hours_table(profile, ESTIMATE_ASSETS, LATENCY_SWEEP, PAGE_GROUPS),
         }
 
     def _latency_run(

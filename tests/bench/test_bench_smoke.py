@@ -87,6 +87,10 @@ def test_the_benchmark_runs_and_counts_right(airflow_db: None, tmp_path: Path) -
     assert "page groups of 1 pages: 3 runs by the scheduler" in result.stdout
     # the hours-to-first-sync table: the vendor app's architecture and this product's with 1, 2 and 4 connections
     hours = latency["hours"]
-    assert len(hours) == 4 and hours[0]["architecture"].startswith("vendor app")
+    assert len(hours) == 7 and hours[0]["architecture"].startswith("vendor app")
+    grouped_hours = [row for row in hours if "page groups" in row["architecture"]]
+    assert len(grouped_hours) == 3  # page groups never take longer than one run, and never less than either side
+    for one, cut in zip(hours[1:4], grouped_hours, strict=True):
+        assert max(one["fetch_h"], one["cmdb_h"]) <= cut["whole_h"] <= one["whole_h"]
     assert all(row["whole_h"] > 0 for row in hours)
     assert "Under the latency model" in result.stdout and "Hours to a first sync" in result.stdout
