@@ -125,7 +125,6 @@ class LoadCmdbOperator(ScheduleOperator):
                         concurrency=props.ire_concurrency,
                         source=source.name,
                         lifetime=lifetime,
-                        own_group=schedule.pages_per_run is not None,
                     )
                 else:
                     result = load_via_import_set(
@@ -137,7 +136,6 @@ class LoadCmdbOperator(ScheduleOperator):
                         props.copy_empty_fields,
                         source=source.name,
                         lifetime=lifetime,
-                        own_group=schedule.pages_per_run is not None,
                     )
             finally:
                 hook.close()
