@@ -25,15 +25,23 @@ class Sn:
         return response.json() if response.content else {}
 
 
-@pytest.fixture
-def servicenow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sn]:
+def start_servicenow(monkeypatch: pytest.MonkeyPatch, conn_id: str) -> Sn:
+    """A ServiceNow simulator on 127.0.0.1 (stop it with ``.sim.stop()``), reachable with basic auth as the Airflow
+    connection ``conn_id``."""
     from simulators.servicenow.server import ServiceNowSimulator
 
     sim = ServiceNowSimulator(host="127.0.0.1", port=0).start()
     monkeypatch.setenv(
-        "AIRFLOW_CONN_SN_BASIC",
+        f"AIRFLOW_CONN_{conn_id.upper()}",
         json.dumps({"conn_type": "servicenow", "host": sim.url, "login": "sn_integration", "password": "sn-Passw0rd"}),
     )
+    return Sn(sim)
+
+
+@pytest.fixture
+def servicenow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sn]:
+    started = start_servicenow(monkeypatch, "sn_basic")
+    sim = started.sim
     monkeypatch.setenv(
         "AIRFLOW_CONN_SN_OAUTH",
         json.dumps(
@@ -60,7 +68,7 @@ def servicenow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sn]:
             }
         ),
     )
-    yield Sn(sim)
+    yield started
     sim.stop()
 
 

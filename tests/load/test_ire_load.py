@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
@@ -15,22 +14,17 @@ from sqlalchemy import select, update
 
 from tests.classify.test_classify import change, run, stage
 from tests.conftest import REPO
-from tests.integration.test_servicenow_hook import Sn
+from tests.integration.test_servicenow_hook import Sn, start_servicenow
 
 MAPPINGS = load_mappings(REPO / "include" / "mappings")
 
 
 @pytest.fixture
 def cmdb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sn]:
-    from simulators.servicenow.server import ServiceNowSimulator
-
-    sim = ServiceNowSimulator(host="127.0.0.1", port=0).start()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SN_LOAD",
-        json.dumps({"conn_type": "servicenow", "host": sim.url, "login": "sn_integration", "password": "sn-Passw0rd"}),
-    )
-    yield Sn(sim)
-    sim.stop()
+    """The ServiceNow simulator as the Airflow connection ``sn_load`` the load tests' hook uses."""
+    started = start_servicenow(monkeypatch, "sn_load")
+    yield started
+    started.sim.stop()
 
 
 def _hook() -> ServiceNowHook:
