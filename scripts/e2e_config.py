@@ -19,6 +19,7 @@ class Slice:
     approval: str = "auto"  # auto | hitl (Airflow's Required actions) | plugin (the plugin's Approve assets page)
     interval: str = "manual"
     software: bool = False
+    pages_per_run: int | None = None  # page groups: each run fetches this many pages, then starts the next run
 
     @property
     def dag_id(self) -> str:
@@ -30,7 +31,8 @@ HITL = Slice("e2e_hitl", "Mac", approval="hitl")  # b: answered through Airflow'
 REVIEW = Slice("e2e_review", "Unix", approval="plugin")  # b: answered through the plugin's endpoint
 BACKFILL = Slice("e2e_backfill", "Embedded", interval="0 0 1 * *")  # c: monthly, backfilled
 KILLED = Slice("e2e_kill", "Linux", software=True)  # d: a worker killed mid-load
-SLICES = (INTAKE, HITL, REVIEW, BACKFILL, KILLED)
+GROUPS = Slice("e2e_groups", "Network Operating System", pages_per_run=2)  # f: a first sync in page groups
+SLICES = (INTAKE, HITL, REVIEW, BACKFILL, KILLED, GROUPS)
 REVERSE = "e2e_acquisitions"  # e: CMDB → Qualys
 REVERSE_DAG = f"cmdb_to_qualys__{REVERSE}"
 HOUSEKEEPING_DAGS = ("qualys_asset_tags", "qualys_asset_groups", "qualys_host_id_updater")
@@ -54,7 +56,9 @@ def _schedule(s: Slice) -> str:
         "    download_assets_since: 2020-01-01T00:00:00Z\n"
         f"    qql_filter: operatingSystem.category1:`{s.os_category}`\n"
         "    details: {ports: true, volumes: true, interfaces: true, "
-        f"software: {str(s.software).lower()}, processors: true}}\n" + approval
+        f"software: {str(s.software).lower()}, processors: true}}\n"
+        + approval
+        + (f"    pages_per_run: {s.pages_per_run}\n" if s.pages_per_run else "")
     )
 
 

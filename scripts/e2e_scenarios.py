@@ -4,7 +4,8 @@ a. an intake run end to end, its mapped ``parse`` task instances spread over bot
 b. runs waiting for approval, answered through Airflow's REST API (HITL) and through the plugin's endpoint;
 c. ``airflow backfill create`` over two past intervals;
 d. a worker killed with SIGKILL mid-load, the load retried on the other worker, nothing lost or duplicated;
-e. the CMDB → Qualys DAG and the housekeeping DAGs.
+e. the CMDB → Qualys DAG and the housekeeping DAGs;
+f. a first sync in page groups: one run triggered, each run starting the next, two runs at a time, every asset once.
 
 Each scenario returns an :class:`~e2e_checks.Outcome` (facts for the report, problems that fail it) and records the
 runs it made, whose task instances the report places on the workers.
@@ -12,6 +13,7 @@ runs it made, whose task instances the report places on the workers.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +24,12 @@ import e2e_checks as checks
 from e2e_airflow import AirflowApi, TaskTry, wait_for
 from e2e_config import (
     BACKFILL,
+    GROUPS,
     HITL,
     HOUSEKEEPING_DAGS,
     INTAKE,
     KILLED,
+    PAGE_SIZE,
     PARSERS,
     REVERSE,
     REVERSE_DAG,
@@ -287,6 +291,59 @@ def reverse_and_housekeeping(e2e: E2E) -> checks.Outcome:
     return out
 
 
+# ------------------------------------------------------------------------------------------------------------ f
+def page_groups(e2e: E2E) -> checks.Outcome:
+    """f. One run of a schedule with ``pages_per_run`` triggered: each run's ``continue_sync`` starts the next as soon
+    as its page group is stored, the scheduler runs them (up to two at once), and the chain ends by itself with
+    every asset of the slice written once. How long the runs overlapped is reported, not checked."""
+    out = checks.Outcome()
+    dag_id = GROUPS.dag_id
+    first = e2e.trigger(dag_id)
+    group = GROUPS.pages_per_run or 1
+    pages = -(-len(e2e.estate.ids(GROUPS)) // PAGE_SIZE)
+    # a run per group; when the last group is full, its run hands over once more and the next run finds nothing new
+    expected_runs = -(-pages // group) + (pages % group == 0)
+
+    def ended() -> list[dict[str, Any]] | None:
+        runs = e2e.api.runs(dag_id)
+        done = len(runs) >= expected_runs and all(r["state"] in ("success", "failed") for r in runs)
+        return runs if done else None
+
+    runs = wait_for(f"the page-group runs of {dag_id}", ended, RUN_TIMEOUT_S * expected_runs, interval=2)
+    for run in runs:
+        if run["dag_run_id"] != first:
+            e2e.runs.append((dag_id, run["dag_run_id"]))
+    states = [r["state"] for r in runs]
+    out.expect(
+        len(runs) == expected_runs and set(states) == {"success"},
+        f"{len(runs)} runs from one trigger ({pages} pages, {GROUPS.pages_per_run} a run), all success: "
+        + ", ".join(r["dag_run_id"] for r in runs),
+        f"page groups: {len(runs)} runs {states} (expected {expected_runs}, all success)",
+    )
+    hand_overs = [
+        next((t.state for t in e2e.api.task_tries(dag_id, r["dag_run_id"]) if t.task_id == "continue_sync"), None)
+        for r in runs
+    ]
+    out.expect(
+        hand_overs == ["success"] * (len(runs) - 1) + ["skipped"],
+        "continue_sync started the next run from each run but the last, which found the end",
+        f"continue_sync of the runs in order: {hand_overs} (expected success for all but the last, then skipped)",
+    )
+    overlap = _overlap_s(runs)
+    out.facts.append(f"runs overlapped for {overlap:.1f} s in all (one loading while the next fetched)")
+    return out.merge(_slice_synced(e2e, GROUPS)).merge(checks.no_duplicates())
+
+
+def _overlap_s(runs: list[dict[str, Any]]) -> float:
+    """Seconds during which two of ``runs`` were running at once."""
+    spans = sorted(
+        (datetime.fromisoformat(r["start_date"]), datetime.fromisoformat(r["end_date"]))
+        for r in runs
+        if r.get("start_date") and r.get("end_date")
+    )
+    return sum(max(0.0, (min(a[1], b[1]) - b[0]).total_seconds()) for a, b in itertools.pairwise(spans))
+
+
 def _run_to_success(e2e: E2E, dag_id: str, out: checks.Outcome) -> None:
     run_id = e2e.trigger(dag_id)
     e2e.api.wait_run(dag_id, run_id, RUN_TIMEOUT_S)
@@ -324,5 +381,6 @@ SCENARIOS = (
     Scenario("b", "approval: Airflow HITL REST API and the plugin's endpoint", approvals),
     Scenario("c", "airflow backfill create over two past intervals", backfill_two_intervals),
     Scenario("e", "CMDB → Qualys and housekeeping DAGs", reverse_and_housekeeping),
+    Scenario("f", "a first sync in page groups: each run starts the next, every asset once", page_groups),
     Scenario("d", "worker SIGKILLed mid-load, retried on the other worker", worker_killed_mid_load),
 )

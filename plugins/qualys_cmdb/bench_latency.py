@@ -83,28 +83,33 @@ class Architecture:
     cis_per_call: int
     cmdb_concurrency: int
     overlap: bool
+    groups: int = 0  # page groups (runs) the sync is cut into: the load of one overlaps the download of the next
 
 
 VENDOR = Architecture("vendor app (100 per call, 3 download processors, 1 asset per import)", 100, 3, 1, 1, True)
 
 
-def product(concurrency: int, batch: int = 500, page_size: int = 300) -> Architecture:
-    """This product's architecture with ``concurrency`` IRE connections."""
+def product(concurrency: int, batch: int = 500, page_size: int = 300, groups: int = 0) -> Architecture:
+    """This product's architecture with ``concurrency`` IRE connections (in ``groups`` page groups, or one run)."""
+    grouped = f", in {groups} page groups" if groups else ""
     return Architecture(
-        f"this product ({page_size} per page, {batch} per IRE call, ire_concurrency {concurrency})",
+        f"this product ({page_size} per page, {batch} per IRE call, ire_concurrency {concurrency}{grouped})",
         page_size,
         1,
         batch,
         concurrency,
-        False,
+        bool(groups),
+        groups,
     )
 
 
 def estimate_first_sync(profile: Any, assets: int, arch: Architecture) -> dict[str, float]:
     """Hours a first sync of ``assets`` bench-shaped assets takes under ``profile`` (at scale 1) with ``arch``:
     the Qualys side (pages over min(download processors, the subscription's concurrency), plus rate-limit waits),
-    the CMDB side (IRE calls over min(concurrency, semaphore)), and the whole (their sum, or the larger when the
-    load overlaps the download)."""
+    the CMDB side (IRE calls over min(concurrency, semaphore)), and the whole: their sum when one run does both one
+    after the other; the larger when the load overlaps the download asset by asset (the vendor app); in page groups,
+    a two-stage pipeline: the larger, plus the smaller one's share of one group (the first group's download before
+    any load, or the last group's load after the download)."""
     q, sn = profile.qualys, profile.servicenow
     pages = math.ceil(assets / arch.page_size)
     per_page = q.csam_page_s(
@@ -117,17 +122,24 @@ def estimate_first_sync(profile: Any, assets: int, arch: Architecture) -> dict[s
         arch.cis_per_call, arch.cis_per_call * RELATED_PER_ASSET, arch.cis_per_call * DEPENDENTS_PER_ASSET
     )
     cmdb_s = calls * per_call / max(1, min(arch.cmdb_concurrency, sn.semaphore))
-    whole = max(fetch_s, cmdb_s) if arch.overlap else fetch_s + cmdb_s
+    if not arch.overlap:
+        whole = fetch_s + cmdb_s
+    elif arch.groups:
+        whole = max(fetch_s, cmdb_s) + min(fetch_s, cmdb_s) / arch.groups
+    else:
+        whole = max(fetch_s, cmdb_s)
     return {"fetch_h": fetch_s / 3600, "cmdb_h": cmdb_s / 3600, "whole_h": whole / 3600}
 
 
-def hours_table(profile: Any, assets: int, concurrencies: tuple[int, ...]) -> list[dict[str, Any]]:
-    """:func:`estimate_first_sync` for the vendor app and this product with each concurrency (scale 1)."""
+def hours_table(profile: Any, assets: int, concurrencies: tuple[int, ...], groups: int = 0) -> list[dict[str, Any]]:
+    """:func:`estimate_first_sync` for the vendor app and this product with each concurrency (scale 1), in one run
+    and, with ``groups``, in that many page groups."""
     unscaled = model().LatencyProfile(qualys=profile.qualys, servicenow=profile.servicenow, scale=1.0)
     rows = [{"architecture": VENDOR.name, **estimate_first_sync(unscaled, assets, VENDOR)}]
-    for n in concurrencies:
-        arch = product(n)
-        rows.append({"architecture": arch.name, **estimate_first_sync(unscaled, assets, arch)})
+    for cut in (0, groups) if groups else (0,):
+        for n in concurrencies:
+            arch = product(n, groups=cut)
+            rows.append({"architecture": arch.name, **estimate_first_sync(unscaled, assets, arch)})
     return rows
 
 
@@ -141,10 +153,17 @@ def render(section: dict[str, Any]) -> list[str]:
         f"{'limit':>9} {'÷ limit':>8} {'÷ instance limit':>17}",
     ]
     for run in section["runs"]:
+        groups = run.get("pages_per_run")
         out.append(
             f"{run['assets']:>8,} {run['concurrency']:>3} {run['wall_s']:>9.1f} s {run['load_s']:>7.1f} s "
             f"{run['qualys_bound_s']:>11.1f} s {run['cmdb_bound_s']:>9.1f} s {run['limit_s']:>7.1f} s "
             f"{run['ratio']:>8} {run['instance_ratio']:>17}"
+            + (
+                f"  page groups of {groups} pages: {run['runs']} runs by the scheduler, first load after "
+                f"{run['before_first_load_s']} s"
+                if groups
+                else ""
+            )
         )
     out.append(f"Hours to a first sync of {section['estimate_assets']:,} assets under the model (scale 1):")
     for row in section["hours"]:

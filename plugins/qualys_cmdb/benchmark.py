@@ -59,6 +59,8 @@ properties:
 """
 LATENCY_SCALE = 0.1  # the latency runs play the model ten times faster (ratios to the limit at the same scale)
 LATENCY_SWEEP = (1, 2, 4)  # ire_concurrency values measured under the model
+PAGE_GROUPS = 10  # the page-group run under the model: its pages_per_run cuts the first sync into about this many runs
+CHAIN_PARALLELISM = 4  # the scheduler's task slots for the page-group run: two runs' steps side by side
 ESTIMATE_ASSETS = 100_000  # the hours-to-first-sync table
 
 
@@ -95,6 +97,65 @@ def _run_dag_child() -> None:
                 "wall_s": round(wall, 2),
                 "tasks_s": {k: round((end - start).total_seconds(), 2) for k, (start, end) in spans.items()},
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+            }
+        )
+    )
+
+
+def _run_chain_child() -> None:
+    """In a child process: a first sync in page groups, run by Airflow's own scheduler (LocalExecutor), as in
+    production: one run is triggered, each run's ``continue_sync`` starts the next, and up to two runs of the DAG are
+    active at once. Waits until every run of the chain has ended; prints the wall time from the trigger to the last
+    run's end, the number of runs, and each task's span over all of them."""
+    import signal
+
+    from airflow.models import DagRun, TaskInstance
+    from airflow.utils.session import create_session
+
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    env = dict(os.environ)
+    for args in (["dags", "reserialize"], ["dags", "unpause", DAG_ID]):
+        subprocess.run([airflow, *args], env=env, check=True, capture_output=True)
+    with create_session() as session:
+        before = {r.run_id for r in session.query(DagRun).filter(DagRun.dag_id == DAG_ID)}
+    log = (Path(env["AIRFLOW_HOME"]) / "scheduler.log").open("ab")
+    scheduler = subprocess.Popen(
+        [airflow, "scheduler"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        started = time.perf_counter()
+        subprocess.run([airflow, "dags", "trigger", DAG_ID], env=env, check=True, capture_output=True)
+        while True:
+            if scheduler.poll() is not None:
+                raise SystemExit(f"the scheduler exited ({scheduler.returncode}); see {log.name}")
+            with create_session() as session:
+                runs = [r for r in session.query(DagRun).filter(DagRun.dag_id == DAG_ID) if r.run_id not in before]
+                if runs and all(str(r.state) in ("success", "failed") for r in runs):
+                    break
+            time.sleep(2)  # the bench's own polling, not a test: nothing depends on its timing
+        wall = time.perf_counter() - started
+        spans: dict[str, tuple[datetime, datetime]] = {}
+        with create_session() as session:
+            ids = [r.run_id for r in runs]
+            states = {r.run_id: str(r.state) for r in runs}
+            for ti in session.query(TaskInstance).filter(TaskInstance.dag_id == DAG_ID, TaskInstance.run_id.in_(ids)):
+                if ti.start_date and ti.end_date:
+                    first, last = spans.get(ti.task_id, (ti.start_date, ti.end_date))
+                    spans[ti.task_id] = (min(first, ti.start_date), max(last, ti.end_date))
+    finally:
+        os.killpg(scheduler.pid, signal.SIGTERM)
+        scheduler.wait(timeout=120)
+    load_start = spans["load"][0] if "load" in spans else None
+    front = min(start for start, _ in spans.values()) if spans else None
+    print(
+        json.dumps(
+            {
+                "run_ids": ids,
+                "runs": len(ids),
+                "state": "success" if all(v == "success" for v in states.values()) else "failed",
+                "wall_s": round(wall, 2),
+                "tasks_s": {k: round((end - start).total_seconds(), 2) for k, (start, end) in spans.items()},
+                "before_first_load_s": round((load_start - front).total_seconds(), 2) if load_start and front else None,
             }
         )
     )
@@ -372,8 +433,12 @@ class Bench:
             print(f"  the DAG run ended {figures['state']}; task logs: {self.work / 'airflow' / 'logs'}", flush=True)
         return figures
 
-    def _config(self, concurrency: int | None = None) -> None:
+    def _config(self, concurrency: int | None = None, pages_per_run: int | None = None) -> None:
         text = CONFIG.format(page_size=PAGE_SIZE, processors=self.processors, ire_batch=IRE_BATCH)
+        if pages_per_run:
+            text = text.replace(
+                "    auto_approve: true\n", f"    auto_approve: true\n    pages_per_run: {pages_per_run}\n"
+            )
         if concurrency is not None:
             text += f"  ire_concurrency: {concurrency}\n"
         (self.work / "qualys_cmdb.yaml").write_text(text)
@@ -458,15 +523,19 @@ class Bench:
         profile = bench_latency.profile_from({"scale": self.latency_scale})
         path = self.work / "latency-profile.json"
         path.write_text(json.dumps(profile.to_json()))
-        plan: list[tuple[int, int | None]] = [(self.sweep_assets, n) for n in LATENCY_SWEEP if self.sweep_assets]
+        plan: list[tuple[int, int | None, int | None]] = [
+            (self.sweep_assets, n, None) for n in LATENCY_SWEEP if self.sweep_assets
+        ]
         if self.latency_assets:
-            plan.append((self.latency_assets, None))
+            plan.append((self.latency_assets, None, None))
+            groups = math.ceil(math.ceil(self.latency_assets / PAGE_SIZE) / PAGE_GROUPS)
+            plan.append((self.latency_assets, None, groups))  # the same first sync in page groups
         runs = []
         try:
-            for assets, concurrency in plan:
-                self._config(concurrency)
+            for assets, concurrency, pages_per_run in plan:
+                self._config(concurrency, pages_per_run)
                 chosen = concurrency or int(Properties().ire_concurrency)
-                runs.append(self._latency_run(server, assets, chosen, path, profile))
+                runs.append(self._latency_run(server, assets, chosen, path, profile, pages_per_run))
         finally:
             self._config()
         return {
@@ -475,11 +544,17 @@ class Bench:
             "profile": profile.to_json(),
             "runs": runs,
             "estimate_assets": ESTIMATE_ASSETS,
-            "hours": bench_latency.hours_table(profile, ESTIMATE_ASSETS, LATENCY_SWEEP),
+            "hours": bench_latency.hours_table(profile, ESTIMATE_ASSETS, LATENCY_SWEEP, PAGE_GROUPS),
         }
 
     def _latency_run(
-        self, server: Any, assets: int, concurrency: int, profile_path: Path, profile: Any
+        self,
+        server: Any,
+        assets: int,
+        concurrency: int,
+        profile_path: Path,
+        profile: Any,
+        pages_per_run: int | None = None,
     ) -> dict[str, Any]:
         from qualys_cmdb import bench_latency
 
@@ -503,10 +578,15 @@ class Bench:
         cmdb, cmdb_url = self._start(["servicenow", "--user", SN_USER, "--password", SN_PASSWORD, *latency])
         try:
             env = self._env(qualys_url, cmdb_url)
-            print(f"[{assets:,} assets, latency model, ire_concurrency {concurrency}] first full sync …", flush=True)
-            first = self._child(env, "_run_dag")
+            how = f"in page groups of {pages_per_run} pages, by the scheduler" if pages_per_run else "first full sync"
+            print(f"[{assets:,} assets, latency model, ire_concurrency {concurrency}] {how} …", flush=True)
+            if pages_per_run:
+                first = self._child({**env, "AIRFLOW__CORE__PARALLELISM": str(CHAIN_PARALLELISM)}, "_run_chain")
+            else:
+                first = self._child(env, "_run_dag")
             qualys_stats = _get(f"{qualys_url}/sim/control/stats")
             cmdb_stats = _get(f"{cmdb_url}/sim/control/stats")
+            cis = int(_get(f"{cmdb_url}/sim/control/cmdb")["tables"].get("sys_object_source", 0))
         finally:
             for proc in (qualys, cmdb):
                 proc.terminate()
@@ -516,6 +596,11 @@ class Bench:
         return {
             "assets": assets,
             "concurrency": concurrency,
+            "pages_per_run": pages_per_run,
+            "runs": first.get("runs", 1),
+            "before_first_load_s": first.get("before_first_load_s"),
+            "outcomes": _outcomes(),
+            "cis": cis,  # identities the CMDB holds (one per Qualys asset written)
             "state": first["state"],
             "wall_s": wall,
             "tasks_s": first["tasks_s"],
@@ -671,6 +756,17 @@ def _cleanup(engine: Any, size: int) -> dict[str, Any]:
         flush=True,
     )
     return figures
+
+
+def _outcomes() -> dict[str, int]:
+    """The bench schedule's assets by classification state (loaded, failed, …) in the staging database."""
+    from sqlalchemy import text
+
+    from qualys_cmdb.staging.database import embedded_url, get_engine
+
+    with get_engine(embedded_url(STAGING_DB)).connect() as conn:
+        rows = conn.execute(text("SELECT state, count(*) FROM qcmdb.asset_classification GROUP BY state"))
+        return {str(state): int(n) for state, n in rows}
 
 
 def _free_port() -> int:
@@ -908,6 +1004,8 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["_run_dag"]:
         _run_dag_child()
+    elif sys.argv[1:2] == ["_run_chain"]:
+        _run_chain_child()
     elif sys.argv[1:2] == ["_overview"]:
         _overview_child()
     elif sys.argv[1:2] == ["_yardstick"]:

@@ -141,6 +141,10 @@ class Schedule(_Model):
     retire_stale_cis: bool = False
     #: The install_status a retired CI gets: Absent (100, "no longer discovered") or Retired (7).
     stale_ci_status: Literal["absent", "retired"] = "absent"
+    #: Page groups: a run hands over to a new run of the schedule once it has stored this many pages, and carries on
+    #: with them (parse … load) while the next run fetches the following ones: a first sync of a large estate loads
+    #: its first assets into the CMDB while Qualys still sends the rest. None: a run fetches everything it selects.
+    pages_per_run: Annotated[int | None, Field(ge=1, le=100_000)] = None
 
     @field_validator("interval")
     @classmethod

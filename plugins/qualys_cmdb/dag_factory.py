@@ -41,7 +41,12 @@ from qualys_cmdb.operators.export import (
     UploadToQualysOperator,
 )
 from qualys_cmdb.operators.housekeeping import QueueCleanupOperator
-from qualys_cmdb.operators.intake import FetchAssetsOperator, ParseResponsesOperator, StageAssetsOperator
+from qualys_cmdb.operators.intake import (
+    ContinueSyncOperator,
+    FetchAssetsOperator,
+    ParseResponsesOperator,
+    StageAssetsOperator,
+)
 from qualys_cmdb.operators.stale import RetireStaleCisOperator
 
 DEFAULT_START = datetime(2020, 1, 1, tzinfo=UTC)
@@ -119,13 +124,21 @@ def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | 
         f"tag: {_code(schedule.tag_filter)} · details: {schedule.details.model_dump()}\n\n"
         "Trigger with `since` (ISO date-time) to re-sync assets modified after that moment; "
         "`airflow backfill create` re-syncs past intervals."
+        + (
+            f"\n\nPage groups: a run fetches at most {schedule.pages_per_run} page(s), then `continue_sync` starts the "
+            "next run, which fetches the next group while this one parses, stages, classifies and loads its own."
+            if schedule.pages_per_run
+            else ""
+        )
     )
     with DAG(
         dag_id=schedule.dag_id,
         schedule=_timetable(schedule),
         start_date=schedule.download_assets_since or DEFAULT_START,
         catchup=False,
-        max_active_runs=1,  # runs of one schedule share its cursor and watermark
+        # One run at a time keeps a schedule's runs in order; with page groups, two: one loading while the next one
+        # fetches (the steps themselves are serialised in the database, so two runs never do the same step at once).
+        max_active_runs=2 if schedule.pages_per_run else 1,
         tags=["qualys-cmdb", f"source:{source.name}"],
         doc_md=doc,
         params={
@@ -174,6 +187,8 @@ def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | 
         load = LoadCmdbOperator(task_id="load", **common)
         summary = RunSummaryOperator(task_id="summary", trigger_rule=TriggerRule.NONE_FAILED, **common)
         fetch >> parse >> stage >> classify >> approve >> load
+        if schedule.pages_per_run:  # page groups: the next run fetches while this one goes on
+            fetch >> ContinueSyncOperator(task_id="continue_sync", dag_id=schedule.dag_id)
         if schedule.retire_stale_cis:  # BY-7, opt-in: after the load (which may have brought assets back)
             retire = RetireStaleCisOperator(task_id="retire_stale_cis", trigger_rule=TriggerRule.NONE_FAILED, **common)
             load >> retire >> summary

@@ -69,15 +69,28 @@ def test_the_benchmark_runs_and_counts_right(airflow_db: None, tmp_path: Path) -
     assert "Overview cold" in result.stdout
     # a first sync under the simulators' latency model, against the API-bound limit of what it asked for
     latency = report["latency"]
-    (run,) = latency["runs"]
+    run, grouped = latency["runs"]
     assert run["state"] == "success" and run["assets"] == ASSETS and run["concurrency"] == 2  # the default
+    assert run["runs"] == 1 and run["outcomes"].get("loaded", 0) == run["cis"] > 0
     modelled = run["modelled"]
     assert modelled["qualys"]["csam"]["requests"] == size["fetch"]["api_calls"] - 1  # every page, not /auth
     assert modelled["servicenow"]["ire"]["requests"] == load["cmdb_calls"]
     assert run["qualys_bound_s"] > 0 and run["cmdb_bound_s"] > 0 and run["ratio"] is not None
     assert run["limit_s"] == max(run["qualys_bound_s"], run["cmdb_bound_s"])
+    # the same first sync in page groups of 1 page (2 pages: 2 runs, then a third finding nothing new), run by
+    # Airflow's scheduler: each run started the next, and every asset was written once
+    assert grouped["state"] == "success" and grouped["pages_per_run"] == 1 and grouped["runs"] == 3
+    assert grouped["modelled"]["qualys"]["csam"]["requests"] == 3  # each page once, and the last run's empty window
+    assert sum(grouped["outcomes"].values()) == ASSETS and not grouped["outcomes"].get("approved")
+    assert grouped["outcomes"].get("loaded", 0) == grouped["cis"] == run["cis"]
+    assert grouped["before_first_load_s"] is not None and grouped["ratio"] is not None
+    assert "page groups of 1 pages: 3 runs by the scheduler" in result.stdout
     # the hours-to-first-sync table: the vendor app's architecture and this product's with 1, 2 and 4 connections
     hours = latency["hours"]
-    assert len(hours) == 4 and hours[0]["architecture"].startswith("vendor app")
+    assert len(hours) == 7 and hours[0]["architecture"].startswith("vendor app")
+    grouped_hours = [row for row in hours if "page groups" in row["architecture"]]
+    assert len(grouped_hours) == 3  # page groups never take longer than one run, and never less than either side
+    for one, cut in zip(hours[1:4], grouped_hours, strict=True):
+        assert max(one["fetch_h"], one["cmdb_h"]) <= cut["whole_h"] <= one["whole_h"]
     assert all(row["whole_h"] > 0 for row in hours)
     assert "Under the latency model" in result.stdout and "Hours to a first sync" in result.stdout

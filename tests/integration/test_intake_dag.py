@@ -615,3 +615,25 @@ def test_a_mapping_error_stops_the_run_before_anything_is_classified_or_written(
     assert _counts(staging)["asset"] == qualys_sim.estate()["count"]  # the staged data is kept
     with staging.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM qcmdb.asset_classification")).scalar_one() == 0
+
+
+def test_page_groups_add_the_hand_over_and_let_two_runs_overlap(tmp_path: Path) -> None:
+    from qualys_cmdb.dag_factory import build_dags
+
+    config = tmp_path / "qualys_cmdb.yaml"
+    config.write_text(
+        """
+sources: [{name: s, pod: US1, connection_id: c}]
+schedules:
+  - {name: grouped, source: s, auto_approve: true, pages_per_run: 40}
+  - {name: whole, source: s}
+"""
+    )
+    dags = build_dags(str(config))
+    grouped, whole = dags["qualys_to_cmdb__grouped"], dags["qualys_to_cmdb__whole"]
+    assert (grouped.max_active_runs, whole.max_active_runs) == (2, 1)
+    hand_over = grouped.get_task("continue_sync")
+    assert hand_over.upstream_task_ids == {"fetch"} and not hand_over.downstream_task_ids
+    assert hand_over.trigger_dag_id == "qualys_to_cmdb__grouped"
+    assert "continue_sync" not in whole.task_ids
+    assert "at most 40 page(s)" in (grouped.doc_md or "")

@@ -10,7 +10,7 @@ from qualys_cmdb.classify.mappings import load_mappings
 from qualys_cmdb.hooks.servicenow import ServiceNowHook, SnRetryPolicy
 from qualys_cmdb.load.ire import load_approved, preview_pending
 from qualys_cmdb.staging.schema import asset_classification
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 
 from tests.classify.test_classify import change, run, stage
 from tests.conftest import REPO
@@ -157,3 +157,23 @@ def test_a_placeholder_mac_never_identifies_a_ci(staging, cmdb: Sn) -> None:  # 
     adapters = list(_hook().table_query("cmdb_ci_network_adapter", "name=lo", ["cmdb_ci", "mac_address"]))
     assert sorted(a["cmdb_ci"] for a in adapters) == sorted(sys_ids)
     assert {a["mac_address"] for a in adapters} == {""}
+
+
+def test_a_page_group_load_sends_what_was_classified_by_the_time_it_began_and_leaves_the_rest(staging, cmdb) -> None:  # type: ignore[no-untyped-def]
+    """A page-group run's load ends (so the next run can start fetching) instead of following the classifications
+    a later run makes meanwhile: those wait for that run's load. A later classification is stood in for by a
+    ``classified_at`` in the future; a load of the ordinary kind takes them all."""
+    ids = _three(staging)
+    auto_approve(staging, "t")
+    with staging.begin() as conn:
+        conn.execute(
+            update(asset_classification)
+            .where(asset_classification.c.asset_id == ids[2])
+            .values(classified_at=func.now() + text("interval '1 hour'"))
+        )
+    grouped = load_approved(staging, _hook(), MAPPINGS, "t", own_group=True)
+    assert (grouped.sent, grouped.loaded) == (2, 2)
+    assert counts(staging, "t") == {"loaded": 2, "approved": 1}
+    rest = load_approved(staging, _hook(), MAPPINGS, "t")
+    assert (rest.sent, rest.loaded) == (1, 1)
+    assert counts(staging, "t") == {"loaded": 3}

@@ -309,3 +309,12 @@ def test_filters_are_code_spans_in_the_dag_doc_whatever_they_hold() -> None:
     finally:
         config_file.unlink()
     assert f"tag: ``` {tag} ``` ·" in doc or f"tag: ```{tag}``` ·" in doc, doc
+
+
+def test_page_groups_take_a_positive_number_of_pages_and_say_so() -> None:
+    base = "sources: [{name: s, pod: US1, connection_id: c}]\nschedules:\n  - {name: t, source: s, pages_per_run: %s}\n"
+    assert parse_config(base % "50").schedule("t").pages_per_run == 50
+    assert parse_config(base % "null").schedule("t").pages_per_run is None
+    with pytest.raises(ConfigError) as err:
+        parse_config(base % "0")
+    assert any("pages_per_run" in p and "greater than or equal to 1" in p for p in err.value.problems)

@@ -11,6 +11,12 @@ Which assets a run fetches (QS-2):
 Requests go one at a time, in order; the next page is asked for while the current one is compressed and stored.
 So at most two pages are held (each spooled to disk when large). After each page the cursor is saved, so a run
 stopped by the max transaction lifetime (PR-3), a rate-limit block or a crash resumes where it stopped.
+
+Page groups: with the schedule's ``pages_per_run``, a run stops asking for pages of its mainline windows once it has
+stored that many, and *hands over*: the cursor stays the schedule's resume point, exactly as after a lifetime stop,
+and the DAG starts a new run at once (``continue_sync``), which fetches the next group while this one goes on to
+parse, stage, classify and load what it has. A ``since`` or backfill window is never cut: it is not the schedule's
+resume point.
 """
 
 from __future__ import annotations
@@ -84,6 +90,7 @@ class FetchResult:
     refetched: int = 0  # pages downloaded again after they failed to parse
     stopped_reason: str | None = None
     stopped_by_lifetime: bool = False  # the max transaction lifetime stopped it (HK-4 logs it as terminated)
+    handed_over: bool = False  # it stored the schedule's ``pages_per_run``: a new run fetches the next page group
     queue_ids: list[int] = field(default_factory=list)
 
 
@@ -195,7 +202,7 @@ class _Fetch:
                         f"after asset id {window.cursor}",
                     )
                 self.result.stopped_reason = self._window(window, deadline)
-                if self.result.stopped_reason:
+                if self.result.stopped_reason or self.result.handed_over:
                     break
         except QualysRateLimited as exc:
             self.result.stopped_reason = f"rate limited: {exc}"
@@ -209,8 +216,10 @@ class _Fetch:
         log.info(
             "fetch",
             f"fetch {'stopped' if r.stopped_reason else 'finished'}: {r.pages} page(s), {r.assets} asset(s), "
-            f"{r.api_calls} API call(s) in {self.clock() - started:.1f} s",
+            f"{r.api_calls} API call(s) in {self.clock() - started:.1f} s"
+            + ("; handed over: the next run fetches the next page group" if r.handed_over else ""),
             stopped_reason=r.stopped_reason,
+            handed_over=r.handed_over,
         )
         return r
 
@@ -230,11 +239,18 @@ class _Fetch:
                         stop = self._lifetime_stop(window, deadline)
                         if stop:
                             return stop
+                        if self._group_full(window):
+                            self._hand_over(window)
+                            return None
                         pending = ahead.submit(self._request, replace(window))
                     page, pending = pending.result(), None
                     try:
                         following = _next_cursor(page, window.cursor)
-                        if following is not None and not self._lifetime_stop(window, deadline, warn=False):
+                        if (
+                            following is not None
+                            and not self._lifetime_stop(window, deadline, warn=False)
+                            and not self._group_full(window, storing=1)  # never ask for a page past the group
+                        ):
                             pending = ahead.submit(self._request, replace(window, cursor=following))
                         stopped = self._store(window, page)
                     finally:
@@ -272,6 +288,21 @@ class _Fetch:
     def _request(self, window: Window) -> Page:
         """The window's page after its cursor (in the worker thread: one request at a time uses the hook)."""
         return request_page(self.hook, self.schedule, self.source, self.properties, window)
+
+    def _group_full(self, window: Window, storing: int = 0) -> bool:
+        """Whether this run has stored its page group (``pages_per_run``; ``storing``: pages about to be stored)."""
+        group = self.schedule.pages_per_run
+        return bool(group and window.mainline and self.result.pages + storing >= group)
+
+    def _hand_over(self, window: Window) -> None:
+        """Stop at the end of the run's page group: the window's cursor is the schedule's resume point already."""
+        self.result.handed_over = True
+        self.app_log.info(
+            "fetch",
+            f"page group of {self.schedule.pages_per_run} page(s) stored; the next run of {self.schedule.name} "
+            f"fetches on from after asset id {window.cursor} while this one loads what it has",
+            cursor=window.cursor,
+        )
 
     def _lifetime_stop(self, window: Window, deadline: float, warn: bool = True) -> str | None:
         """Why no further page may be asked for (the max transaction lifetime is reached), or None."""

@@ -14,6 +14,7 @@ import re
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine, bindparam, text
 
@@ -92,14 +93,28 @@ def short_reason(code: str, class_name: str, message: str, more: int = 0) -> str
     return one_line(f"{code} {class_name}: {message}", REASON_CHARS - len(suffix)) + suffix
 
 
-def waiting(engine: Engine, schedule: str, state: str, limit: int) -> list[tuple[str, int]]:
+def waiting(
+    engine: Engine, schedule: str, state: str, limit: int, classified_by: datetime | None = None
+) -> list[tuple[str, int]]:
+    """The first ``limit`` assets of ``schedule`` in ``state`` that differ from what the CMDB last confirmed; with
+    ``classified_by``, only those classified by then."""
     sql = f"""
         SELECT source, asset_id FROM "{SCHEMA}".asset_classification
         WHERE schedule = :schedule AND state = :state AND payload_hash IS DISTINCT FROM loaded_hash
+          AND (CAST(:by AS timestamptz) IS NULL OR classified_at <= CAST(:by AS timestamptz))
         ORDER BY source, asset_id LIMIT :limit
     """
+    params = {"schedule": schedule, "state": state, "limit": limit, "by": classified_by}
     with engine.connect() as conn:
-        return [(s, int(a)) for s, a in conn.execute(text(sql), {"schedule": schedule, "state": state, "limit": limit})]
+        return [(s, int(a)) for s, a in conn.execute(text(sql), params)]
+
+
+def load_cutoff(engine: Engine) -> datetime:
+    """The database's clock now: a page-group run's load sends the assets classified by the moment it holds the load
+    lock, and leaves those a later run classifies meanwhile to that run's load (so each load ends, and the next run
+    of the schedule can start fetching, while the CMDB stays busy)."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT clock_timestamp()")).scalar_one()  # type: ignore[no-any-return]
 
 
 def count_waiting(engine: Engine, schedule: str, state: str = "approved") -> int:
@@ -122,10 +137,12 @@ def load_approved(
     concurrency: int = 1,
     source: str | None = None,
     lifetime: Lifetime | None = None,
+    own_group: bool = False,
 ) -> LoadResult:
-    """Send every approved, changed asset of ``schedule`` to IRE; record each outcome. Once ``lifetime`` is over it
-    sends no further batch (the batches in flight finish and are recorded): the assets not sent stay approved for
-    the next run.
+    """Send every approved, changed asset of ``schedule`` to IRE (with ``own_group``, a page-group run: those
+    classified by the time it holds the load lock, see :func:`load_cutoff`); record each outcome. Once ``lifetime``
+    is over it sends no further batch (the batches in flight finish and are recorded): the assets not sent stay
+    approved for the next run.
 
     Holds the load lock of the schedule's ``source``: a second run of the schedule, or another schedule of the
     source, waits, then finds what the first one confirmed and sends nothing twice (an asset another schedule of
@@ -157,7 +174,8 @@ def load_approved(
 
     with schedule_held(engine, Step.LOAD, source or schedule), ThreadPoolExecutor(concurrency, "ire-request") as pool:
         shared = shared_identifiers(engine, {source} if source else sources_of(engine, schedule))
-        payload = _next_batch(engine, mappings, schedule, batch_size, set(), result, shared)
+        cutoff = load_cutoff(engine) if own_group else None
+        payload = _next_batch(engine, mappings, schedule, batch_size, set(), result, shared, cutoff)
         while True:
             while payload is not None and len(in_flight) < concurrency and failure is None and not stopping:
                 if result.batches and lifetime is not None and lifetime.exceeded():
@@ -170,7 +188,7 @@ def load_approved(
                 in_flight[answer] = payload
                 result.peak_in_flight = max(result.peak_in_flight, len(in_flight))
                 answer.add_done_callback(completed.put)
-                payload = _next_batch(engine, mappings, schedule, batch_size, sending(), result, shared)
+                payload = _next_batch(engine, mappings, schedule, batch_size, sending(), result, shared, cutoff)
             if not in_flight:
                 break
             done = completed.get()
@@ -235,11 +253,14 @@ def _next_batch(
     in_flight: set[tuple[str, int]],
     result: LoadResult,
     shared: SharedIdentifiers,
+    cutoff: datetime | None = None,
 ) -> Payload | None:
     """The payload of the next ``batch_size`` approved assets that are not in the batch being sent (assets another
     schedule of the source already wrote the same way are recorded on the way, and not sent)."""
     while True:
-        keys = [k for k in waiting(engine, schedule, "approved", batch_size + len(in_flight)) if k not in in_flight]
+        keys = [
+            k for k in waiting(engine, schedule, "approved", batch_size + len(in_flight), cutoff) if k not in in_flight
+        ]
         if not keys:
             return None
         payload = build_payload(engine, mappings, schedule, keys[:batch_size], shared)

@@ -45,7 +45,7 @@ from qualys_cmdb.hooks.servicenow import (
     ServiceNowRequestError,
 )
 from qualys_cmdb.lifetime import Lifetime
-from qualys_cmdb.load.ire import LoadResult, record_outcomes, sent_by_siblings, waiting
+from qualys_cmdb.load.ire import LoadResult, load_cutoff, record_outcomes, sent_by_siblings, waiting
 from qualys_cmdb.load.payload import build_payload, truncate
 from qualys_cmdb.staging.locks import Step, schedule_held
 from qualys_cmdb.staging.schema import SCHEMA
@@ -99,9 +99,11 @@ def load_via_import_set(
     *,
     source: str | None = None,
     lifetime: Lifetime | None = None,
+    own_group: bool = False,
 ) -> LoadResult:
     """Send every approved, changed asset of ``schedule`` through the Import Set table ``staging_table``, and its
-    related-table rows through the Table API.
+    related-table rows through the Table API (with ``own_group``, only those classified by the time it holds the
+    load lock: :func:`~qualys_cmdb.load.ire.load_cutoff`).
 
     Holds the load lock of the schedule's ``source`` (a second run, or another schedule of the source, waits and then
     finds the outcomes this one recorded). Raises
@@ -111,9 +113,10 @@ def load_via_import_set(
     result = LoadResult()
     calls_before = hook.calls
     with schedule_held(engine, Step.LOAD, source or schedule):
+        cutoff = load_cutoff(engine) if own_group else None
         try:
             while True:
-                keys = waiting(engine, schedule, "approved", batch_size)
+                keys = waiting(engine, schedule, "approved", batch_size, cutoff)
                 if not keys:
                     break
                 if result.batches and lifetime is not None and lifetime.exceeded():

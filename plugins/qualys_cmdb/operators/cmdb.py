@@ -125,6 +125,7 @@ class LoadCmdbOperator(ScheduleOperator):
                         concurrency=props.ire_concurrency,
                         source=source.name,
                         lifetime=lifetime,
+                        own_group=schedule.pages_per_run is not None,
                     )
                 else:
                     result = load_via_import_set(
@@ -136,6 +137,7 @@ class LoadCmdbOperator(ScheduleOperator):
                         props.copy_empty_fields,
                         source=source.name,
                         lifetime=lifetime,
+                        own_group=schedule.pages_per_run is not None,
                     )
             finally:
                 hook.close()

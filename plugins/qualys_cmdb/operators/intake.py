@@ -6,12 +6,14 @@ hook, and calls the library. XCom carries queue-record ids and counts only.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from qualys_cmdb.classify.mappings import MappingError, OsName, load_mappings
 from qualys_cmdb.config import DetailFlags, Schedule, Source
@@ -28,6 +30,12 @@ from qualys_cmdb.staging import store
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from sqlalchemy import Engine
+
+
+#: The fetch's XCom saying it stored its page group and a next run fetches on (a boolean, not data).
+HANDED_OVER = "handed_over"
+#: Run ids of the runs that page groups start: ``next_group__`` and a digest of the run before.
+NEXT_GROUP_PREFIX = "next_group__"
 
 
 def run_info(context: Context) -> RunInfo:
@@ -82,10 +90,37 @@ class FetchAssetsOperator(ScheduleOperator):
                 position, resumes = fetch_stop(engine, schedule.name, run.run_id)
                 step.stopped(result.stopped_reason or "", position=position, resumes=resumes)
         self.log.info("fetched %s", {k: v for k, v in asdict(result).items() if k != "queue_ids"})
+        context["ti"].xcom_push(key=HANDED_OVER, value=result.handed_over)
         pending = store.pending_downloads(engine, schedule.name)
         batches = parse_batches(pending, config.properties.download_processors)
         self.log.info("%d queue record(s) to parse in %d batch(es)", len(pending), len(batches))
         return batches
+
+
+class ContinueSyncOperator(TriggerDagRunOperator):
+    """Page groups (``pages_per_run``): start the schedule's next run as soon as this run's fetch has stored its page
+    group, so that the next group is fetched, parsed, staged and classified while this run loads; skipped when the
+    fetch reached the end.
+
+    The next run's id comes from this run's, and a run that already exists is not triggered again: a retry of this
+    task never starts a second next run.
+    """
+
+    ui_color = "#d6eaf8"
+
+    def __init__(self, *, dag_id: str, **kwargs: Any) -> None:
+        super().__init__(trigger_dag_id=dag_id, skip_when_already_exists=True, **kwargs)
+
+    def execute(self, context: Context) -> None:
+        if not context["ti"].xcom_pull(task_ids="fetch", key=HANDED_OVER):
+            raise AirflowSkipException("the fetch reached the end of what this run selects: no next page group")
+        run_id = context["run_id"]
+        self.trigger_run_id = f"{NEXT_GROUP_PREFIX}{hashlib.sha256(run_id.encode()).hexdigest()[:16]}"
+        self.note = f"Next page group after run {run_id}"
+        self.logical_date = None
+        self.run_after = datetime.now(UTC)
+        self.log.info("page group fetched: starting run %s for the next one", self.trigger_run_id)
+        super().execute(context)
 
 
 class ParseResponsesOperator(ScheduleOperator):

@@ -1,0 +1,123 @@
+"""Page groups (``pages_per_run``, issue 20 part 4): a run fetches its group of pages, starts the schedule's next run
+(``continue_sync``) and goes on to load what it has, while the next run fetches the next group. Real DAG runs
+(``dag.test()``, which runs one run: the test starts each next run the way the scheduler would, and checks that the
+run before asked for it), real Postgres, both simulators over HTTP. The real scheduler running the chain by itself is
+``make e2e``'s page-group scenario.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from qualys_cmdb.operators.intake import NEXT_GROUP_PREFIX
+from sqlalchemy import Engine, text
+
+from tests.conftest import REPO, SimHandle, write_config
+
+DAG_ID = "qualys_to_cmdb__t"
+GROUP = "    auto_approve: true\n    pages_per_run: 2\n"
+
+
+def _dag() -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}, bag.import_errors
+    return bag.get_dag(DAG_ID)
+
+
+def _states(dag_run: Any) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+def _next_runs() -> set[str]:
+    """The runs page groups asked for (queued: under ``dag.test()`` no scheduler starts them)."""
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        runs = session.query(DagRun).filter(DagRun.dag_id == DAG_ID, DagRun.run_id.like(f"{NEXT_GROUP_PREFIX}%")).all()
+        return {r.run_id for r in runs}
+
+
+@pytest.fixture(autouse=True)
+def _no_runs_left_queued() -> Any:
+    """The runs page groups asked for stay queued under ``dag.test()``: removed after each test, so that no other test
+    of the session's Airflow database finds them."""
+    yield
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        for run in session.query(DagRun).filter(DagRun.dag_id == DAG_ID, DagRun.run_id.like(f"{NEXT_GROUP_PREFIX}%")):
+            session.delete(run)
+
+
+def _pages_by_run(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT run_id, count(*) FROM qcmdb.sync_queue WHERE direction = 'download' GROUP BY run_id")
+        )
+        return {str(r): int(n) for r, n in rows}
+
+
+def _searches(qualys_sim: SimHandle) -> int:
+    stats = requests.get(f"{qualys_sim.url}/sim/control/stats", timeout=10).json()
+    return sum(n for endpoint, n in stats["by_endpoint"].items() if "search" in endpoint)
+
+
+def test_a_first_sync_in_page_groups_hands_over_from_run_to_run_and_writes_every_asset_once(
+    airflow_db: None, staging: Engine, qualys_sim: SimHandle, cmdb: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, monkeypatch, schedule_extra=GROUP)  # 40 assets, 10 a page: 4 pages
+    estate = qualys_sim.estate()
+    dag = _dag()
+    assert dag.max_active_runs == 2  # one run loads while the next one fetches
+
+    first = dag.test()
+    assert str(first.state) == "success"
+    assert _states(first)["continue_sync"] == "success"
+    asked = _next_runs()
+    assert len(asked) == 1  # it asked for the next run ...
+    assert _pages_by_run(staging) == {first.run_id: 2}  # ... after its group of 2 pages, and asked Qualys for no more
+    assert _searches(qualys_sim) == 2
+    with staging.connect() as conn:
+        loaded = conn.execute(text("SELECT count(*) FROM qcmdb.asset_classification WHERE state = 'loaded'")).scalar()
+    assert loaded == 20  # and loaded its own group
+
+    runs = [first]
+    while len(runs) < 5:  # the scheduler's part: start each run asked for (dag.test starts a run of its own)
+        run = dag.test()
+        assert str(run.state) == "success", _states(run)
+        runs.append(run)
+        if _states(run)["continue_sync"] == "skipped":
+            break
+    # run 2 fetches pages 3-4, which end the window; its group is then full, so run 3 looks at what changed since the
+    # first run began (nothing) and asks for no further run
+    assert [_pages_by_run(staging).get(r.run_id, 0) for r in runs] == [2, 2, 0]
+    assert _searches(qualys_sim) == 5  # each page asked for once, and the last run's empty window
+    assert len(_next_runs()) == 2
+
+    with staging.connect() as conn:
+        states = dict(conn.execute(text("SELECT state, count(*) FROM qcmdb.asset_classification GROUP BY state")).all())
+        staged = conn.execute(text("SELECT count(*) FROM qcmdb.staged_asset")).scalar()
+        resume = conn.execute(text("SELECT resume FROM qcmdb.schedule_state WHERE schedule = 't'")).scalar()
+    assert staged == estate["count"] == 40
+    assert states.get("loaded", 0) + states.get("failed", 0) == 40 and not states.get("approved")
+    assert resume is None  # the window is complete: the next scheduled run starts from the watermark
+    tables = requests.get(f"{cmdb.url}/sim/control/cmdb", timeout=10).json()["tables"]
+    assert tables["sys_object_source"] == states.get("loaded")  # one CI per loaded asset: none written twice
+
+
+def test_a_since_run_is_never_cut_into_page_groups(
+    airflow_db: None, staging: Engine, qualys_sim: SimHandle, cmdb: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``since`` (or backfill) window is not the schedule's resume point: a next run could not carry it on."""
+    write_config(tmp_path, monkeypatch, schedule_extra=GROUP)
+    run = _dag().test(run_conf={"since": "2000-01-01T00:00:00Z"})
+    assert str(run.state) == "success"
+    assert _states(run)["continue_sync"] == "skipped"
+    assert _pages_by_run(staging) == {run.run_id: 4}
