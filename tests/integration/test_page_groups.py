@@ -121,3 +121,67 @@ def test_a_since_run_is_never_cut_into_page_groups(
     assert str(run.state) == "success"
     assert _states(run)["continue_sync"] == "skipped"
     assert _pages_by_run(staging) == {run.run_id: 4}
+
+
+CLONED_SERIAL = "VMW-4211-7C3A-CLONE"
+
+
+def test_a_serial_two_page_groups_share_identifies_neither_asset_once_both_are_staged(
+    airflow_db: None, staging: Engine, qualys_sim: SimHandle, cmdb: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cloned serial number whose two assets fall in different page groups. The first group's run cannot know the
+    clone yet and loads its asset with the serial; once the second group is staged the serial is shared, so that run
+    sends its asset without it (never a payload with the serial twice: IRE refuses the whole payload) and sends the
+    first asset again without it: both end as their own CIs, with what one run over the whole estate would send."""
+    write_config(tmp_path, monkeypatch, schedule_extra=GROUP)  # 40 assets, 10 a page, 2 pages a group
+    assets = sorted(qualys_sim.estate()["assets"], key=lambda a: a["assetId"])
+    first, second = assets[8]["assetId"], assets[22]["assetId"]  # a Windows computer, a mainframe
+    for asset in (first, second):
+        qualys_sim.control("overrides", assetId=asset, fields={"biosSerialNumber": CLONED_SERIAL})
+    dag = _dag()
+
+    def serial(asset: int) -> str | None:
+        with staging.connect() as conn:
+            return conn.execute(
+                text("SELECT payload ->> 'serial_number' FROM qcmdb.asset_classification WHERE asset_id = :a"),
+                {"a": asset},
+            ).scalar_one_or_none()
+
+    run = dag.test()
+    assert str(run.state) == "success", _states(run)
+    assert serial(first) == CLONED_SERIAL and serial(second) is None  # its clone is not staged yet
+    while _states(run)["continue_sync"] != "skipped":
+        run = dag.test()
+        assert str(run.state) == "success", _states(run)
+
+    with staging.connect() as conn:
+        rows = {
+            r.asset_id: r
+            for r in conn.execute(
+                text(
+                    "SELECT asset_id, state, cmdb_sys_id, reason, payload FROM qcmdb.asset_classification "
+                    "WHERE asset_id IN (:a, :b)"
+                ),
+                {"a": first, "b": second},
+            )
+        }
+        refused = conn.execute(
+            text("SELECT count(*) FROM qcmdb.asset_classification WHERE failure_code LIKE 'DUPLICATE%'")
+        ).scalar_one()
+    assert refused == 0
+    assert {r.state for r in rows.values()} == {"loaded"}
+    assert rows[first].cmdb_sys_id != rows[second].cmdb_sys_id  # not merged into one CI
+    for row in rows.values():
+        assert "serial_number" not in row.payload  # sent again without it, as one run would have sent it
+        assert f"serial number '{CLONED_SERIAL}' (shared with another asset)" in (row.reason or ""), row.reason
+    serials = requests.get(
+        f"{cmdb.url}/api/now/table/cmdb_serial_number",
+        params={"sysparm_query": f"serial_number={CLONED_SERIAL}", "sysparm_fields": "cmdb_ci"},
+        auth=("sn_integration", "sn-Passw0rd"),
+        headers={"Accept": "application/json"},
+        timeout=30,
+    ).json()["result"]
+    # the first group's load wrote it on its asset's CI (it could not know better); the second asset never got it
+    assert [s["cmdb_ci"]["value"] if isinstance(s["cmdb_ci"], dict) else s["cmdb_ci"] for s in serials] == [
+        rows[first].cmdb_sys_id
+    ]

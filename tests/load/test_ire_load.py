@@ -159,21 +159,23 @@ def test_a_placeholder_mac_never_identifies_a_ci(staging, cmdb: Sn) -> None:  # 
     assert {a["mac_address"] for a in adapters} == {""}
 
 
-def test_a_page_group_load_sends_what_was_classified_by_the_time_it_began_and_leaves_the_rest(staging, cmdb) -> None:  # type: ignore[no-untyped-def]
-    """A page-group run's load ends (so the next run can start fetching) instead of following the classifications
-    a later run makes meanwhile: those wait for that run's load. A later classification is stood in for by a
-    ``classified_at`` in the future; a load of the ordinary kind takes them all."""
+def test_a_page_group_load_ends_with_its_own_runs_classify_and_leaves_a_later_runs_group(staging, cmdb) -> None:  # type: ignore[no-untyped-def]
+    """A page-group run's load ends with what its own run classified (so the next run can start fetching) instead of
+    following the classifications a later run makes meanwhile: those wait for that run's load. A later run's
+    classification is stood in for by another run id and a ``classified_at`` an hour on; a load of the ordinary kind
+    takes them all."""
     ids = _three(staging)
     auto_approve(staging, "t")
     with staging.begin() as conn:
+        first = conn.execute(select(asset_classification.c.classified_run).limit(1)).scalar_one()
         conn.execute(
             update(asset_classification)
             .where(asset_classification.c.asset_id == ids[2])
-            .values(classified_at=func.now() + text("interval '1 hour'"))
+            .values(classified_at=func.now() + text("interval '1 hour'"), classified_run="next_group__later")
         )
-    grouped = load_approved(staging, _hook(), MAPPINGS, "t", own_group=True)
+    grouped = load_approved(staging, _hook(), MAPPINGS, "t", group_run=first)
     assert (grouped.sent, grouped.loaded) == (2, 2)
     assert counts(staging, "t") == {"loaded": 2, "approved": 1}
-    rest = load_approved(staging, _hook(), MAPPINGS, "t")
-    assert (rest.sent, rest.loaded) == (1, 1)
+    later = load_approved(staging, _hook(), MAPPINGS, "t", group_run="next_group__later")
+    assert (later.sent, later.loaded) == (1, 1)
     assert counts(staging, "t") == {"loaded": 3}

@@ -145,6 +145,40 @@ def test_shared_and_placeholder_identifiers_are_not_sent_as_lookups_and_the_asse
     assert "'To be filled by O.E.M.' (a placeholder)" in " ".join(payload.notes[("s", first)])
 
 
+def test_a_serial_a_clone_staged_since_classify_has_identifies_nothing_and_classify_takes_it_out(staging) -> None:  # type: ignore[no-untyped-def]
+    """BY-10 across page groups: an asset classified while its serial was its own; its clone is staged later (the
+    next page group, a new clone). The payload is built from staging as it is now: the serial is neither a lookup
+    nor a CI value, and the asset says why. The next classify takes the serial out of its classification too."""
+    from sqlalchemy import text
+
+    linux = {"os_category_1": "Linux", "os_category_2": "Server"}
+    first = stage(staging, os=linux, bios_serial_number="VMware-42 11 22")
+    with staging.begin() as conn:
+        conn.execute(
+            insert(STAGED_CHILDREN["serial_number"]).values(
+                source="s", asset_id=first, serial_number="VMware-42 11 22", serial_type="bios"
+            )
+        )
+    run(staging)
+    alone = build_payload(staging, MAPPINGS, "t", [("s", first)])
+    assert alone.items[alone.main_index[("s", first)]]["values"]["serial_number"] == "VMware-42 11 22"
+
+    stage(staging, os=linux, bios_serial_number="VMware-42 11 22")  # the clone, not classified yet
+    payload = build_payload(staging, MAPPINGS, "t", [("s", first)])
+    main = payload.items[payload.main_index[("s", first)]]
+    assert "serial_number" not in main["values"]
+    assert [lk for lk in main["lookup"] if lk["className"] == "cmdb_serial_number"] == []
+    assert "serial number 'VMware-42 11 22' (shared with another asset)" in " ".join(payload.notes[("s", first)])
+
+    assert run(staging).classified == 2  # the clone, and the first asset again
+    with staging.connect() as conn:
+        kept = conn.execute(
+            text("SELECT payload ->> 'serial_number' FROM qcmdb.asset_classification WHERE asset_id = :a"), {"a": first}
+        ).scalar_one()
+    assert kept is None
+    assert run(staging).classified == 0  # and that settles it
+
+
 def test_the_payload_and_its_digest_do_not_depend_on_the_order_staging_holds_the_rows_in(staging) -> None:  # type: ignore[no-untyped-def]
     """BY-12 compares digests of what two schedules send: a plan that reads an asset's rows in another order (after
     autovacuum's ANALYZE, a restage, a HOT update) must not make the same asset look changed and be sent again."""

@@ -163,7 +163,10 @@ def classify_assets(
                  ON c.schedule = {sch} AND c.source = a.source AND c.asset_id = a.asset_id
             WHERE a.source = {src}
               AND (c.asset_id IS NULL OR c.mapping_version <> {ver} OR c.content_hash <> v.content_hash
-                   OR c.class_override IS DISTINCT FROM {override})
+                   OR c.class_override IS DISTINCT FROM {override}
+                   -- its serial number identified it when classified, and another asset staged since has it too
+                   -- (an earlier page group's asset, a clone new in the source): not an identifier any more
+                   OR {normal_serial_sql("c.payload ->> 'serial_number'")} IN (SELECT v FROM shared_serial))
               {"AND a.asset_id < CAST(:below AS bigint)" if below is not None else ""}
         ),
         hardware(category1, category2, target_class) AS (VALUES {hardware}),

@@ -100,29 +100,38 @@ def identifying_mac_sql(column: str) -> str:
     return f"(coalesce({column}, '') <> '' AND {normal_mac_sql(column)} NOT IN ({placeholders}))"
 
 
-def shared_values_sql(schema: str, source_param: str) -> dict[str, str]:
-    """SQL selecting, per identifier kind, the values more than one staged asset of the source holds (in their
-    compared form): ``serial`` (serial numbers, BIOS serial included), ``mac`` and ``name``."""
+def identifier_values_sql(schema: str, source_param: str) -> dict[str, str]:
+    """SQL selecting, per identifier kind, each staged asset's values of the source (``v``, in their compared form,
+    and ``asset_id``): ``serial`` (serial numbers, BIOS serial included), ``mac`` and ``name``."""
     src = source_param
     return {
         "serial": f"""
-            SELECT v FROM (
-                SELECT {normal_serial_sql("serial_number")} AS v, asset_id FROM "{schema}".staged_serial_number
-                WHERE source = {src}
-                UNION
-                SELECT {normal_serial_sql("bios_serial_number")}, asset_id FROM "{schema}".staged_asset
-                WHERE source = {src} AND bios_serial_number IS NOT NULL
-            ) x WHERE v <> '' GROUP BY v HAVING count(DISTINCT asset_id) > 1""",
+            SELECT {normal_serial_sql("serial_number")} AS v, asset_id FROM "{schema}".staged_serial_number
+            WHERE source = {src}
+            UNION ALL
+            SELECT {normal_serial_sql("bios_serial_number")}, asset_id FROM "{schema}".staged_asset
+            WHERE source = {src} AND bios_serial_number IS NOT NULL""",
         "mac": f"""
-            SELECT {normal_mac_sql("mac_address")} AS v FROM "{schema}".staged_network_interface
-            WHERE source = {src} AND coalesce(mac_address, '') <> ''
-            GROUP BY 1 HAVING count(DISTINCT asset_id) > 1""",
+            SELECT {normal_mac_sql("mac_address")} AS v, asset_id FROM "{schema}".staged_network_interface
+            WHERE source = {src} AND coalesce(mac_address, '') <> ''""",
         "name": f"""
             SELECT lower(btrim(coalesce(nullif(name, ''), nullif(dns_name, ''), nullif(netbios_name, ''),
-                                        ip_address))) AS v
-            FROM "{schema}".staged_asset WHERE source = {src}
-            GROUP BY 1 HAVING count(*) > 1""",
+                                        ip_address))) AS v, asset_id
+            FROM "{schema}".staged_asset WHERE source = {src}""",
     }
+
+
+def shared_values_sql(schema: str, source_param: str, among: str | None = None) -> dict[str, str]:
+    """SQL selecting, per identifier kind (see :func:`identifier_values_sql`), the values more than one staged asset
+    of the source holds; with ``among`` (an SQL array of asset ids), only values these assets hold."""
+    out = {}
+    for kind, values in identifier_values_sql(schema, source_param).items():
+        mine = f" AND v IN (SELECT m.v FROM ({values}) m WHERE m.asset_id = ANY({among}))" if among else ""
+        out[kind] = (
+            f"SELECT v FROM ({values}) x WHERE coalesce(v, '') <> ''{mine} "
+            "GROUP BY v HAVING count(DISTINCT asset_id) > 1"
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -154,15 +163,23 @@ class SharedIdentifiers:
         return None
 
 
-def shared_identifiers(engine: Engine, sources: set[str]) -> SharedIdentifiers:
-    """The serial numbers and MAC addresses several staged assets of ``sources`` hold (one query per kind)."""
+def shared_identifiers(
+    engine: Engine, sources: set[str], among: list[tuple[str, int]] | None = None
+) -> SharedIdentifiers:
+    """The serial numbers, MAC addresses and names several staged assets of ``sources`` hold (one query per kind);
+    with ``among`` (assets as (source, asset id)), only these assets' values, read from staging as it is now."""
     serials: set[str] = set()
     macs: set[str] = set()
     names: set[str] = set()
     with engine.connect() as conn:
         for source in sorted(sources):
-            sql = shared_values_sql(SCHEMA, ":source")
-            serials.update(str(v) for v in conn.execute(text(sql["serial"]), {"source": source}).scalars())
-            macs.update(str(v) for v in conn.execute(text(sql["mac"]), {"source": source}).scalars())
-            names.update(str(v) for v in conn.execute(text(sql["name"]), {"source": source}).scalars() if v)
+            params: dict[str, Any] = {"source": source}
+            if among is not None:
+                params["ids"] = [a for s, a in among if s == source]
+                if not params["ids"]:
+                    continue
+            sql = shared_values_sql(SCHEMA, ":source", "CAST(:ids AS bigint[])" if among is not None else None)
+            serials.update(str(v) for v in conn.execute(text(sql["serial"]), params).scalars())
+            macs.update(str(v) for v in conn.execute(text(sql["mac"]), params).scalars())
+            names.update(str(v) for v in conn.execute(text(sql["name"]), params).scalars())
     return SharedIdentifiers(frozenset(serials), frozenset(macs), frozenset(names))

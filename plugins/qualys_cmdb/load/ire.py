@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, bindparam, text
 
-from qualys_cmdb.classify.identifiers import SharedIdentifiers, shared_identifiers
+from qualys_cmdb.classify.identifiers import shared_identifiers
 from qualys_cmdb.classify.mappings import Mappings
 from qualys_cmdb.config import IRE_CONCURRENCY_MAX
 from qualys_cmdb.hooks.servicenow import IreOutcome, ServiceNowHook
@@ -109,12 +109,21 @@ def waiting(
         return [(s, int(a)) for s, a in conn.execute(text(sql), params)]
 
 
-def load_cutoff(engine: Engine) -> datetime:
-    """The database's clock now: a page-group run's load sends the assets classified by the moment it holds the load
-    lock, and leaves those a later run classifies meanwhile to that run's load (so each load ends, and the next run
-    of the schedule can start fetching, while the CMDB stays busy)."""
+def load_cutoff(engine: Engine, schedule: str, run_id: str) -> datetime:
+    """Where a page-group run's load stops: at the end of its own run's classify (the latest moment it classified an
+    asset; when it classified none, the end of its classify step, else now). What a later run classifies meanwhile
+    is left to that run's load, so each load ends with its own group and the next run of the schedule can start
+    fetching while the CMDB stays busy; what earlier runs left approved is sent."""
+    sql = f"""
+        SELECT coalesce(
+            (SELECT max(classified_at) FROM "{SCHEMA}".asset_classification
+             WHERE schedule = :schedule AND classified_run = :run),
+            (SELECT max(finished_at) FROM "{SCHEMA}".run_step
+             WHERE schedule = :schedule AND run_id = :run AND step = 'classify'),
+            clock_timestamp())
+    """
     with engine.connect() as conn:
-        return conn.execute(text("SELECT clock_timestamp()")).scalar_one()  # type: ignore[no-any-return]
+        return conn.execute(text(sql), {"schedule": schedule, "run": run_id}).scalar_one()  # type: ignore[no-any-return]
 
 
 def count_waiting(engine: Engine, schedule: str, state: str = "approved") -> int:
@@ -137,10 +146,10 @@ def load_approved(
     concurrency: int = 1,
     source: str | None = None,
     lifetime: Lifetime | None = None,
-    own_group: bool = False,
+    group_run: str | None = None,
 ) -> LoadResult:
-    """Send every approved, changed asset of ``schedule`` to IRE (with ``own_group``, a page-group run: those
-    classified by the time it holds the load lock, see :func:`load_cutoff`); record each outcome. Once ``lifetime``
+    """Send every approved, changed asset of ``schedule`` to IRE (with ``group_run``, the id of a page-group run:
+    those classified by the end of that run's classify, see :func:`load_cutoff`); record each outcome. Once ``lifetime``
     is over it sends no further batch (the batches in flight finish and are recorded): the assets not sent stay
     approved for the next run.
 
@@ -173,9 +182,8 @@ def load_approved(
         return {key for sent in in_flight.values() for key in sent.main_index}
 
     with schedule_held(engine, Step.LOAD, source or schedule), ThreadPoolExecutor(concurrency, "ire-request") as pool:
-        shared = shared_identifiers(engine, {source} if source else sources_of(engine, schedule))
-        cutoff = load_cutoff(engine) if own_group else None
-        payload = _next_batch(engine, mappings, schedule, batch_size, set(), result, shared, cutoff)
+        cutoff = load_cutoff(engine, schedule, group_run) if group_run else None
+        payload = _next_batch(engine, mappings, schedule, batch_size, set(), result, cutoff)
         while True:
             while payload is not None and len(in_flight) < concurrency and failure is None and not stopping:
                 if result.batches and lifetime is not None and lifetime.exceeded():
@@ -188,7 +196,7 @@ def load_approved(
                 in_flight[answer] = payload
                 result.peak_in_flight = max(result.peak_in_flight, len(in_flight))
                 answer.add_done_callback(completed.put)
-                payload = _next_batch(engine, mappings, schedule, batch_size, sending(), result, shared, cutoff)
+                payload = _next_batch(engine, mappings, schedule, batch_size, sending(), result, cutoff)
             if not in_flight:
                 break
             done = completed.get()
@@ -203,7 +211,7 @@ def load_approved(
             recorded = _record_batch(engine, schedule, sent, done.result(), result)
             if any(r[0] == schedule for r in recorded.restored) and payload is None:
                 # a CI's keeper goes back: there is one more batch
-                payload = _next_batch(engine, mappings, schedule, batch_size, sending(), result, shared)
+                payload = _next_batch(engine, mappings, schedule, batch_size, sending(), result, cutoff)
     result.calls = hook.calls - calls_before
     if failure is not None:
         raise failure
@@ -252,18 +260,22 @@ def _next_batch(
     batch_size: int,
     in_flight: set[tuple[str, int]],
     result: LoadResult,
-    shared: SharedIdentifiers,
     cutoff: datetime | None = None,
 ) -> Payload | None:
     """The payload of the next ``batch_size`` approved assets that are not in the batch being sent (assets another
-    schedule of the source already wrote the same way are recorded on the way, and not sent)."""
+    schedule of the source already wrote the same way are recorded on the way, and not sent).
+
+    Which of their identifiers other staged assets hold too is read for each batch (see
+    :func:`~qualys_cmdb.classify.identifiers.shared_identifiers`): the source's staging changes while a load runs
+    (the next page group's run, another schedule of the source stages), and an identifier that has become shared
+    must not identify anything, nor appear twice in one payload (IRE refuses the whole payload)."""
     while True:
         keys = [
             k for k in waiting(engine, schedule, "approved", batch_size + len(in_flight), cutoff) if k not in in_flight
         ]
         if not keys:
             return None
-        payload = build_payload(engine, mappings, schedule, keys[:batch_size], shared)
+        payload = build_payload(engine, mappings, schedule, keys[:batch_size])
         skipped = sent_by_siblings(engine, schedule, payload.sent_hashes())
         if not skipped:
             return payload

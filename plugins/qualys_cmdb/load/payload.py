@@ -120,7 +120,8 @@ def build_payload(
     keys: list[tuple[str, int]],
     shared: SharedIdentifiers | None = None,
 ) -> Payload:
-    """The IRE payload for the assets ``keys`` as ``schedule`` classified them (read from staging in one query)."""
+    """The IRE payload for the assets ``keys`` as ``schedule`` classified them (read from staging in one query).
+    ``shared``: the identifiers other staged assets hold too; by default, read for these assets now."""
     payload = Payload()
     if not keys:
         return payload
@@ -156,8 +157,8 @@ def build_payload(
         rows = conn.execute(text(sql), params).mappings().all()
         payload.package_details = package_details(conn, mappings, rows)
     pushed = pushed_cis(engine, keys)  # BY-11: assets that are CIs the CMDB pushed to Qualys
-    if shared is None:
-        shared = shared_identifiers(engine, {k[0] for k in keys})
+    if shared is None:  # as staging is now: another run may have staged assets that share them since classify
+        shared = shared_identifiers(engine, {k[0] for k in keys}, among=keys)
     for row in rows:
         _add_asset(payload, mappings, dict(row), pushed.get((row["source"], int(row["asset_id"]))), shared)
     return payload
@@ -203,6 +204,9 @@ def _add_asset(
     shared = shared or SharedIdentifiers()
     lookup = []
     unused: list[str] = []  # identifiers not sent as such (BY-10), said on the asset
+    if values.get("serial_number") and (why := shared.serial_problem(values["serial_number"])):
+        # classified before another asset with it was staged (an earlier page group): not an identifier any more
+        unused.append(f"serial number {values.pop('serial_number')!r} ({why})")
     for section, (cls, _) in LOOKUPS.items():
         for r in row[section]:
             found = _mapped(r, maps[section])

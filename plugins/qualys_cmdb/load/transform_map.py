@@ -99,11 +99,11 @@ def load_via_import_set(
     *,
     source: str | None = None,
     lifetime: Lifetime | None = None,
-    own_group: bool = False,
+    group_run: str | None = None,
 ) -> LoadResult:
     """Send every approved, changed asset of ``schedule`` through the Import Set table ``staging_table``, and its
-    related-table rows through the Table API (with ``own_group``, only those classified by the time it holds the
-    load lock: :func:`~qualys_cmdb.load.ire.load_cutoff`).
+    related-table rows through the Table API (with ``group_run``, the id of a page-group run: only those classified by
+    the end of that run's classify, see :func:`~qualys_cmdb.load.ire.load_cutoff`).
 
     Holds the load lock of the schedule's ``source`` (a second run, or another schedule of the source, waits and then
     finds the outcomes this one recorded). Raises
@@ -113,7 +113,7 @@ def load_via_import_set(
     result = LoadResult()
     calls_before = hook.calls
     with schedule_held(engine, Step.LOAD, source or schedule):
-        cutoff = load_cutoff(engine) if own_group else None
+        cutoff = load_cutoff(engine, schedule, group_run) if group_run else None
         try:
             while True:
                 keys = waiting(engine, schedule, "approved", batch_size, cutoff)
