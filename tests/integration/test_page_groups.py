@@ -86,7 +86,12 @@ def test_a_first_sync_in_page_groups_hands_over_from_run_to_run_and_writes_every
     assert _searches(qualys_sim) == 2
     with staging.connect() as conn:
         loaded = conn.execute(text("SELECT count(*) FROM qcmdb.asset_classification WHERE state = 'loaded'")).scalar()
-    assert loaded == 20  # and loaded its own group
+    assert loaded == 20  # and loaded its own group ...
+    stats = requests.get(f"{cmdb.url}/sim/control/stats", timeout=10).json()["by_endpoint"]
+    ire_calls = sum(n for endpoint, n in stats.items() if "identifyreconcile" in endpoint.lower())
+    # ... in two batches of 10, one on each of the default 2 connections (not one of 20), and one more: the group
+    # holds two hosts with one name, and the one sent without it goes again with it once the CMDB knows it
+    assert ire_calls == 3, stats
 
     runs = [first]
     while len(runs) < 5:  # the scheduler's part: start each run asked for (dag.test starts a run of its own)
@@ -110,6 +115,9 @@ def test_a_first_sync_in_page_groups_hands_over_from_run_to_run_and_writes_every
     assert resume is None  # the window is complete: the next scheduled run starts from the watermark
     tables = requests.get(f"{cmdb.url}/sim/control/cmdb", timeout=10).json()["tables"]
     assert tables["sys_object_source"] == states.get("loaded")  # one CI per loaded asset: none written twice
+    with staging.connect() as conn:
+        counted_by = set(conn.execute(text("SELECT DISTINCT computed_by FROM qcmdb.report_figure")).scalars())
+    assert counted_by == {f"run {runs[-1].run_id} of t"}  # the runs that handed over left the Overview's count to it
 
 
 def test_a_since_run_is_never_cut_into_page_groups(

@@ -179,3 +179,15 @@ def test_a_page_group_load_ends_with_its_own_runs_classify_and_leaves_a_later_ru
     later = load_approved(staging, _hook(), MAPPINGS, "t", group_run="next_group__later")
     assert (later.sent, later.loaded) == (1, 1)
     assert counts(staging, "t") == {"loaded": 3}
+
+
+def test_even_batches_cut_a_page_groups_load_into_whole_waves_of_equal_batches() -> None:
+    from qualys_cmdb.load.ire import even_batches
+
+    assert even_batches(600, 500, 2) == 300  # 300 + 300 on two connections, not 500 + 100
+    assert even_batches(5100, 500, 2) == 425  # 6 waves of two
+    assert even_batches(50_000, 500, 2) == 500  # a large load keeps the full batch
+    assert even_batches(40, 500, 2) == 20
+    assert even_batches(1, 500, 4) == 1
+    assert even_batches(0, 500, 2) == 500
+    assert even_batches(700, 500, 1) == 350  # one connection: two batches either way, of equal size

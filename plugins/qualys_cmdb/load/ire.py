@@ -126,14 +126,29 @@ def load_cutoff(engine: Engine, schedule: str, run_id: str) -> datetime:
         return conn.execute(text(sql), {"schedule": schedule, "run": run_id}).scalar_one()  # type: ignore[no-any-return]
 
 
-def count_waiting(engine: Engine, schedule: str, state: str = "approved") -> int:
-    """How many of the schedule's assets in ``state`` differ from what the CMDB last confirmed (would be sent)."""
+def count_waiting(engine: Engine, schedule: str, state: str = "approved", classified_by: datetime | None = None) -> int:
+    """How many of the schedule's assets in ``state`` differ from what the CMDB last confirmed (would be sent); with
+    ``classified_by``, of those classified by then."""
     sql = f"""
         SELECT count(*) FROM "{SCHEMA}".asset_classification
         WHERE schedule = :schedule AND state = :state AND payload_hash IS DISTINCT FROM loaded_hash
+          AND (CAST(:by AS timestamptz) IS NULL OR classified_at <= CAST(:by AS timestamptz))
     """
+    params = {"schedule": schedule, "state": state, "by": classified_by}
     with engine.connect() as conn:
-        return int(conn.execute(text(sql), {"schedule": schedule, "state": state}).scalar_one())
+        return int(conn.execute(text(sql), params).scalar_one())
+
+
+def even_batches(waiting: int, batch_size: int, concurrency: int) -> int:
+    """The batch size that sends ``waiting`` assets in as few waves of ``concurrency`` batches as ``batch_size``
+    allows, every batch of about the same size: a page group's load (a few thousand assets) ends when its slowest
+    batch does, and a group of 600 cut 500 + 100 on two connections would take as long as 500 alone, where
+    300 + 300 takes about 60 % of it (an IRE request's time grows with the CIs and items it carries)."""
+    if waiting <= 0:
+        return batch_size
+    batches = -(-waiting // batch_size)
+    batches = -(-batches // concurrency) * concurrency  # whole waves
+    return max(1, min(batch_size, -(-waiting // batches)))
 
 
 def load_approved(
@@ -183,6 +198,8 @@ def load_approved(
 
     with schedule_held(engine, Step.LOAD, source or schedule), ThreadPoolExecutor(concurrency, "ire-request") as pool:
         cutoff = load_cutoff(engine, schedule, group_run) if group_run else None
+        if group_run and concurrency > 1:  # a group's load: its connections finish together
+            batch_size = even_batches(count_waiting(engine, schedule, classified_by=cutoff), batch_size, concurrency)
         payload = _next_batch(engine, mappings, schedule, batch_size, set(), result, cutoff)
         while True:
             while payload is not None and len(in_flight) < concurrency and failure is None and not stopping:
