@@ -193,3 +193,6 @@ def test_a_serial_two_page_groups_share_identifies_neither_asset_once_both_are_s
     assert [s["cmdb_ci"]["value"] if isinstance(s["cmdb_ci"], dict) else s["cmdb_ci"] for s in serials] == [
         rows[first].cmdb_sys_id
     ]
+    with staging.connect() as conn:
+        counted_by = set(conn.execute(text("SELECT DISTINCT computed_by FROM qcmdb.report_figure")).scalars())
+    assert counted_by == {f"run {run.run_id} of t"}  # a run that does not hand over counts the Overview itself

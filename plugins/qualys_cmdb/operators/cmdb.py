@@ -73,12 +73,7 @@ class ApproveOrWaitOperator(ScheduleOperator):
         finally:
             hook.close()
         # the Overview shows the staged data and what waits while people decide (its pending report opens that list)
-        if context["ti"].xcom_pull(task_ids="fetch", key=HANDED_OVER):
-            # page groups: the next run goes on with the next group and counts them once its data is in (at 50,000
-            # assets a count is some 25 s of the database's time, which the next group's run needs)
-            self.log.info("the Overview's report figures are counted by the run of the next page group")
-        else:
-            _count_report_figures(self.log, engine, app_log, f"run {context['run_id']} of {schedule.name}")
+        _count_report_figures(self.log, engine, app_log, context, schedule.name)
         deadline = datetime.now(UTC) + timedelta(minutes=schedule.approval_wait_minutes)
         page = approvals_page(context["run_id"], schedule.name)
         app_log.info(
@@ -262,12 +257,7 @@ class RunSummaryOperator(ScheduleOperator):
             cmdb_refusals=problems.cmdb_refusals,
             shared_ci=problems.shared_ci,
         )
-        if context["ti"].xcom_pull(task_ids="fetch", key=HANDED_OVER):
-            # page groups: the next run goes on with the next group and counts them once its data is in (at 50,000
-            # assets a count is some 25 s of the database's time, which the next group's run needs)
-            self.log.info("the Overview's report figures are counted by the run of the next page group")
-        else:
-            _count_report_figures(self.log, engine, app_log, f"run {context['run_id']} of {schedule.name}")
+        _count_report_figures(self.log, engine, app_log, context, schedule.name)
         if problems:
             message = problems.message(schedule.name)
             self.log.error("%s", message)
@@ -275,12 +265,17 @@ class RunSummaryOperator(ScheduleOperator):
         return {"staged_assets": summary["staged_assets"], "cmdb_states": summary["cmdb"]["assets_by_state"]}
 
 
-def _count_report_figures(log: Any, engine: Any, app_log: Any, by: str) -> None:
+def _count_report_figures(log: Any, engine: Any, app_log: Any, context: Context, schedule: str) -> None:
     """The Overview's figures (qualys_cmdb.ui.report_figures), counted now that the run's data is in: the page reads
     them instead of counting. What the run did not change is kept. A failure to count them never fails the run (the
-    next run, a decision or Refresh counts them)."""
+    next run, a decision or Refresh counts them). A run that handed over to the next page group's run leaves them to
+    it (at 50,000 assets a count is some 25 s of the database's time, which the next group's run needs)."""
     from qualys_cmdb.ui.report_figures import refresh_after_run
 
+    if context["ti"].xcom_pull(task_ids="fetch", key=HANDED_OVER):
+        log.info("the Overview's report figures are counted by the run of the next page group")
+        return
+    by = f"run {context['run_id']} of {schedule}"
     try:
         done = refresh_after_run(engine, by=by)
     except Exception as exc:
