@@ -34,9 +34,11 @@ IRE_POST = "POST /api/now/identifyreconcile"
 
 class Held:
     """Holds every IRE request inside the simulator until ``parties`` of them are there (a cyclic barrier), and
-    notes the ``JSESSIONID`` cookie each one carried (None: the first request of an HTTP session)."""
+    notes the ``JSESSIONID`` cookie each one carried (None: the first request of an HTTP session). With
+    ``first_only``, only the first ``parties`` requests are held (for a load whose number of batches is not a
+    multiple of ``parties``)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, parties: int) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, parties: int, first_only: bool = False) -> None:
         from simulators.servicenow import ire
 
         self.barrier = threading.Barrier(parties, timeout=60)
@@ -47,7 +49,9 @@ class Held:
         def held(inst: Any, req: Any, user: Any) -> Any:
             with self._lock:
                 self.sessions.append(_session_cookie(req.header("Cookie")))
-            self.barrier.wait()
+                hold = not first_only or len(self.sessions) <= parties
+            if hold:
+                self.barrier.wait()
             return real(inst, req, user)
 
         monkeypatch.setattr(ire, "handle", held)
@@ -130,6 +134,47 @@ def test_one_batch_at_a_time_sends_as_many_calls_as_before_on_one_session(
     assert _cis(cmdb) == 5
 
 
+def test_a_free_connection_takes_the_waiting_batch_before_the_answer_before_it_is_recorded(
+    staging: Engine, cmdb: Sn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One connection: the second batch goes out as soon as the first is answered, while the first's outcomes are
+    still being stored (the connection never waits for this thread). Recording the first batch here waits until the
+    simulator has the second request: a load that recorded before it sent on could not finish."""
+    from qualys_cmdb.load import ire as load_ire
+
+    from simulators.servicenow import ire
+
+    _servers(staging, 4)
+    second_request = threading.Event()
+    arrived = 0
+    real_handle, real_record = ire.handle, load_ire._record_batch
+
+    def handle(inst: Any, req: Any, user: Any) -> Any:
+        nonlocal arrived
+        arrived += 1  # one connection: the simulator's requests come one at a time
+        if arrived == 2:
+            second_request.set()
+        return real_handle(inst, req, user)
+
+    recorded_while_second_in_flight: list[bool] = []
+
+    def record(*args: Any, **kwargs: Any) -> Any:
+        if not recorded_while_second_in_flight:
+            recorded_while_second_in_flight.append(second_request.wait(timeout=60))  # the timeout: a safety net
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(ire, "handle", handle)
+    monkeypatch.setattr(load_ire, "_record_batch", record)
+    hook = _hook()
+    try:
+        result = load_approved(staging, hook, MAPPINGS, "t", batch_size=2, concurrency=1)
+    finally:
+        hook.close()
+    assert recorded_while_second_in_flight == [True]
+    assert (result.loaded, result.batches, result.calls, result.peak_in_flight) == (4, 2, 2, 1)
+    assert counts(staging, "t") == {"loaded": 4} and _cis(cmdb) == 4
+
+
 def test_a_parallel_batch_that_fails_records_nothing_of_its_own_and_a_rerun_sends_it_once(
     staging: Engine, cmdb: Sn
 ) -> None:
@@ -167,10 +212,13 @@ def test_an_answer_lost_after_commit_on_a_parallel_batch_writes_no_ci_twice(
     assert _cis(cmdb) == 6 and len(set(_loaded_sys_ids(staging))) == 6
 
 
-def test_the_lifetime_stops_new_batches_and_records_those_in_flight(staging: Engine, cmdb: Sn) -> None:
+def test_the_lifetime_stops_new_batches_and_records_those_in_flight(
+    staging: Engine, cmdb: Sn, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from qualys_cmdb.lifetime import Lifetime
 
     _servers(staging, 10)
+    Held(monkeypatch, 3)  # the three batches sent are in the simulator at once
     looks = iter([0.0] + [0.0] * 2 + [3600.0] * 100)  # created; two looks within the lifetime; then over
     lifetime = Lifetime(10, clock=lambda: next(looks))
     hook = _hook()
@@ -229,6 +277,7 @@ def test_the_load_task_sends_ire_concurrency_batches_at_once(
 
     sim = start_sim(monkeypatch, assets=24, seed=3)
     cmdb = start_cmdb(monkeypatch)
+    Held(monkeypatch, 3, first_only=True)  # the first three IRE requests are answered once all three are there
     try:
         path = write_config(tmp_path, monkeypatch, batch=10, schedule_extra="    auto_approve: true")
         path.write_text(path.read_text() + "  ire_batch_size: 4\n  ire_concurrency: 3\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import re
+import threading
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ class LoadResult:
     switches: list[tuple[str, str]] = field(default_factory=list)  # ("source/asset id", "class sys_id") switched
     skipped: SkippedRows = field(default_factory=SkippedRows)  # detail rows not sent (nameless, duplicate software …)
     batches: int = 0  # batches sent
-    peak_in_flight: int = 0  # the most batches in flight at once (sent, their outcomes not recorded yet)
+    peak_in_flight: int = 0  # the most IRE requests in flight at once
     stopped_reason: str | None = None  # the max transaction lifetime stopped it with approved assets left
 
     def add(self, recorded: Recorded) -> None:
@@ -173,16 +174,17 @@ def load_approved(
     the source already wrote with the same values is recorded without a call, see :func:`sent_by_siblings`).
     Each batch's outcomes move its assets out of 'approved', so the batches walk through them all once.
 
-    Up to ``concurrency`` batches are in flight at once (``properties.ire_concurrency``), each request waiting in a
-    thread of its own (the wait frees the interpreter) on an HTTP session of its own (see
-    :class:`~qualys_cmdb.hooks.servicenow.ServiceNowHook`); while they are, the next batch is read and built, from
-    approved assets none of them holds. This thread stores each batch's outcomes as it completes, one batch at a
-    time, in the order they complete. With 1, one request is in flight while the next batch is built, and its
-    outcomes are stored before the next is sent.
+    Up to ``concurrency`` requests are in flight at once (``properties.ire_concurrency``), each waiting in a thread
+    of its own (the wait frees the interpreter) on an HTTP session of its own (see
+    :class:`~qualys_cmdb.hooks.servicenow.ServiceNowHook`). One more batch waits, built, for the first connection
+    that is free, so a connection goes on at once when its answer comes and never waits for this thread; and this
+    thread builds the batch after that meanwhile, from approved assets no batch sent or waiting holds. It stores each
+    batch's outcomes as it completes, one batch at a time, in the order they complete.
 
     A request that fails (the hook raises after its own retries) records nothing of its batch: its assets stay
-    approved and the next run sends them again. No further batch is sent; the others in flight finish and are
-    recorded (what the CMDB confirmed is never left unrecorded), then the first failure is raised.
+    approved and the next run sends them again. No further batch is sent (the one waiting for a connection is taken
+    back if no connection has taken it yet); those in flight finish and are recorded (what the CMDB confirmed is never
+    left unrecorded), then the first failure is raised. The lifetime stops the same way.
     """
     batch_size = max(1, min(batch_size, MAX_IRE_BATCH))
     concurrency = max(1, min(concurrency, MAX_IRE_CONCURRENCY))
@@ -190,11 +192,21 @@ def load_approved(
     calls_before = hook.calls
     failure: BaseException | None = None
     stopping = False  # the lifetime is over: send nothing more
-    in_flight: dict[Future[list[IreOutcome]], Payload] = {}
+    submitted = 0  # batches handed to the connections
+    in_flight: dict[Future[list[IreOutcome]], Payload] = {}  # sent or waiting for a connection, not recorded yet
     completed: queue.SimpleQueue[Future[list[IreOutcome]]] = queue.SimpleQueue()  # in the order they complete
+    requests = _RequestsInFlight()
 
     def sending() -> set[tuple[str, int]]:
         return {key for sent in in_flight.values() for key in sent.main_index}
+
+    def send(payload: Payload) -> list[IreOutcome]:
+        with requests:
+            return hook.identify_reconcile(payload.items, mappings.discovery_source, relations=payload.relations)
+
+    def take_back_the_waiting() -> None:
+        for answer in in_flight:
+            answer.cancel()  # only a batch no connection has taken yet: it records nothing and stays approved
 
     with schedule_held(engine, Step.LOAD, source or schedule), ThreadPoolExecutor(concurrency, "ire-request") as pool:
         cutoff = load_cutoff(engine, schedule, group_run) if group_run else None
@@ -202,26 +214,28 @@ def load_approved(
             batch_size = even_batches(count_waiting(engine, schedule, classified_by=cutoff), batch_size, concurrency)
         payload = _next_batch(engine, mappings, schedule, batch_size, set(), result, cutoff)
         while True:
-            while payload is not None and len(in_flight) < concurrency and failure is None and not stopping:
-                if result.batches and lifetime is not None and lifetime.exceeded():
+            while payload is not None and len(in_flight) <= concurrency and failure is None and not stopping:
+                if submitted and lifetime is not None and lifetime.exceeded():
                     stopping = True
+                    take_back_the_waiting()
                     break
-                result.batches += 1
-                answer = pool.submit(
-                    hook.identify_reconcile, payload.items, mappings.discovery_source, relations=payload.relations
-                )
+                answer = pool.submit(send, payload)
+                submitted += 1
                 in_flight[answer] = payload
-                result.peak_in_flight = max(result.peak_in_flight, len(in_flight))
                 answer.add_done_callback(completed.put)
                 payload = _next_batch(engine, mappings, schedule, batch_size, sending(), result, cutoff)
             if not in_flight:
                 break
             done = completed.get()
             sent = in_flight.pop(done)
+            if done.cancelled():  # taken back before a connection took it: never sent
+                continue
+            result.batches += 1
             error = done.exception()
             if error is not None:  # nothing of the batch is recorded: its assets stay approved for the next run
                 if failure is None:
                     failure = error
+                    take_back_the_waiting()
                 else:
                     log.warning("another IRE batch of %d asset(s) failed too: %s", len(sent.main_index), error)
                 continue
@@ -230,11 +244,30 @@ def load_approved(
                 # a CI's keeper goes back: there is one more batch
                 payload = _next_batch(engine, mappings, schedule, batch_size, sending(), result, cutoff)
     result.calls = hook.calls - calls_before
+    result.peak_in_flight = requests.peak
     if failure is not None:
         raise failure
     if stopping and lifetime is not None:  # said once the batches in flight are recorded: what was really sent
         result.stopped_reason = lifetime.reason(f"{result.batches} batch(es), {result.sent} asset(s) sent")
     return result
+
+
+class _RequestsInFlight:
+    """Counts the IRE requests in flight (``with``: one request), and the most at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.now = 0
+        self.peak = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.now -= 1
 
 
 def sent_by_siblings(engine: Engine, schedule: str, hashes: dict[tuple[str, int], str]) -> int:

@@ -58,6 +58,7 @@ class Payload:
     #: A related table's values of a package, by (table, software key): read and mapped once per batch, not once per
     #: install (a batch of 500 assets has some 60,000 installs of a few thousand packages); see package_details().
     package_details: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict, repr=False)
+    _sent_hashes: dict[tuple[str, int], str] | None = field(default=None, repr=False, compare=False)
 
     def owners(self) -> list[tuple[str, int]]:
         """For every item index, the asset it belongs to (an asset's dependents follow its main item)."""
@@ -85,18 +86,24 @@ class Payload:
         out.notes = {k: v for k, v in self.notes.items() if k not in keys}
         out.unnamed = self.unnamed - keys
         out.skipped = self.skipped.without(keys)
+        if self._sent_hashes is not None:  # each asset keeps its items, so its digest
+            out._sent_hashes = {k: v for k, v in self._sent_hashes.items() if k not in keys}
         return out
 
     def sent_hashes(self) -> dict[tuple[str, int], str]:
         """Per asset, a digest of everything its items tell the CMDB (the CI, lookups, related and dependent
-        items): two schedules that would send an asset the same way get the same digest."""
-        grouped: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        for owner, item in zip(self.owners(), self.items, strict=True):
-            grouped.setdefault(owner, []).append(item)
-        return {
-            key: hashlib.md5(msgspec.json.encode(items, order="sorted"), usedforsecurity=False).hexdigest()
-            for key, items in grouped.items()
-        }
+        items): two schedules that would send an asset the same way get the same digest.
+
+        Computed once, for the payload as built (the load asks before it sends and again when it records)."""
+        if self._sent_hashes is None:
+            grouped: dict[tuple[str, int], list[dict[str, Any]]] = {}
+            for owner, item in zip(self.owners(), self.items, strict=True):
+                grouped.setdefault(owner, []).append(item)
+            self._sent_hashes = {
+                key: hashlib.md5(msgspec.json.encode(items, order="sorted"), usedforsecurity=False).hexdigest()
+                for key, items in grouped.items()
+            }
+        return self._sent_hashes
 
 
 def _rows_sql(kind: str, columns: list[str]) -> str:
@@ -174,7 +181,7 @@ def _value(row: dict[str, Any], source: FieldSource) -> Any:
 
 def _sn_value(value: Any) -> str:
     """ServiceNow takes every value as a string, date-times as ``YYYY-MM-DD HH:MM:SS`` in UTC."""
-    if isinstance(value, str) and _ISO.match(value):
+    if isinstance(value, str) and len(value) >= 20 and value[10] == "T" and _ISO.match(value):  # cheap checks first
         return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, bool):
         return "true" if value else "false"  # a boolean field's own spelling (str() would give "True")

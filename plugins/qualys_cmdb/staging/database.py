@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL
 
@@ -114,7 +115,11 @@ def get_engine(url: URL | None = None) -> Engine:
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+            # JSON and JSONB values (a batch's payloads, detail rows) decoded by msgspec: several times json.loads'
+            # speed, the same Python objects
+            engine = create_engine(
+                url, pool_pre_ping=True, pool_size=4, max_overflow=4, json_deserializer=msgspec.json.decode
+            )
             _engines[key] = engine
         return engine
 
