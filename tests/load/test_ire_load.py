@@ -9,8 +9,8 @@ from qualys_cmdb.approval.decisions import Selection, auto_approve, counts, retr
 from qualys_cmdb.classify.mappings import load_mappings
 from qualys_cmdb.hooks.servicenow import ServiceNowHook, SnRetryPolicy
 from qualys_cmdb.load.ire import load_approved, preview_pending
-from qualys_cmdb.staging.schema import asset_classification
-from sqlalchemy import func, select, text, update
+from qualys_cmdb.staging.schema import STAGED_CHILDREN, asset_classification
+from sqlalchemy import func, insert, select, text, update
 
 from tests.classify.test_classify import change, run, stage
 from tests.conftest import REPO
@@ -179,6 +179,57 @@ def test_a_page_group_load_ends_with_its_own_runs_classify_and_leaves_a_later_ru
     later = load_approved(staging, _hook(), MAPPINGS, "t", group_run="next_group__later")
     assert (later.sent, later.loaded) == (1, 1)
     assert counts(staging, "t") == {"loaded": 3}
+
+
+def test_an_asset_another_runs_classify_changes_while_its_batch_is_in_flight_is_sent_again_with_the_change(  # type: ignore[no-untyped-def]
+    staging, cmdb: Sn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page group's load beside the next run: while an asset's batch is at the CMDB, the next run stages its clone
+    and classifies (the serial is shared now: classify takes it out). The outcome is of the payload that was sent:
+    the CI is recorded, the new classification keeps the state classify gave it (not marked loaded), and once
+    approved the next load sends the asset again without the serial."""
+    from simulators.servicenow import ire
+
+    linux = {"os_category_1": "Linux", "os_category_2": "Server"}
+    serial = "VMware-42 11 22"
+
+    def staged_with_serial() -> int:
+        asset = stage(staging, os=linux, bios_serial_number=serial)
+        with staging.begin() as conn:
+            conn.execute(
+                insert(STAGED_CHILDREN["serial_number"]).values(
+                    source="s", asset_id=asset, serial_number=serial, serial_type="bios"
+                )
+            )
+        return asset
+
+    first = staged_with_serial()
+    run(staging)
+    auto_approve(staging, "t")
+    real = ire.handle
+    clone: list[int] = []
+
+    def handle(inst, req, user):  # type: ignore[no-untyped-def]
+        if not clone:  # the first IRE request: the next run stages the clone and classifies meanwhile
+            clone.append(staged_with_serial())
+            assert run(staging).classified == 2  # the clone, and the first asset without its serial
+        return real(inst, req, user)
+
+    monkeypatch.setattr(ire, "handle", handle)
+    result = load_approved(staging, _hook(), MAPPINGS, "t")
+    assert (result.sent, result.loaded) == (1, 1)
+    with staging.connect() as conn:
+        row = conn.execute(select(asset_classification).where(asset_classification.c.asset_id == first)).one()
+    assert row.state == "pending" and row.cmdb_sys_id  # the CI is known; the change waits for approval
+    assert row.loaded_hash != row.payload_hash and row.payload.get("serial_number") is None
+
+    auto_approve(staging, "t")
+    again = load_approved(staging, _hook(), MAPPINGS, "t")
+    assert again.sent == 2  # the first asset's change and the clone
+    assert counts(staging, "t") == {"loaded": 2}
+    with staging.connect() as conn:
+        hashes = conn.execute(select(asset_classification.c.loaded_hash, asset_classification.c.payload_hash)).all()
+    assert all(loaded == current for loaded, current in hashes)
 
 
 def test_even_batches_cut_a_page_groups_load_into_whole_waves_of_equal_batches() -> None:

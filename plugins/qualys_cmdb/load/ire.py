@@ -389,6 +389,7 @@ def _record_batch(
                 {
                     "source": key[0],
                     "asset_id": key[1],
+                    "built_from": payload.built_from.get(key),
                     "reason": short_reason(*first, more=len(others)),
                     "detail": "\n".join(answers[key])[:DETAIL_CHARS],
                     "code": codes.get(key, "NOT_CONFIRMED"),
@@ -410,6 +411,7 @@ def _record_batch(
                     "op": op,
                     "note": note,
                     "sent_hash": hashes[key],
+                    "built_from": payload.built_from.get(key),
                 }
             )
     unnamed = [
@@ -441,25 +443,37 @@ def record_outcomes(
 
     A failed asset's ``reason`` is stored as one readable line (:func:`one_line`, at most :data:`REASON_CHARS`
     characters); its ``detail`` (or, without one, a reason that had to be cut) is kept whole in ``failure_detail``.
+
+    An outcome carries ``built_from``, the classification's payload_hash its items were built from (None: as it is
+    now). When a classify of another run changed the classification while the batch was in flight (a page group
+    that made the asset's serial shared, a re-run), the outcome is of the old values: a loaded asset records the CI
+    and that the old payload is loaded (``loaded_hash``) but keeps the state classify gave it, so the new payload
+    goes to approval and the next load like any change; a failure of the old payload is not recorded at all.
     """
     with engine.begin() as conn:
         held, restored = _shared_ci(conn, schedule, loaded)
         restored += [k for k in send_again or [] if (k[1], k[2]) not in held and k not in restored]
         loaded = [
-            {"sent_hash": None, **r, "schedule": schedule} for r in loaded if (r["source"], r["asset_id"]) not in held
+            {"sent_hash": None, "built_from": None, **r, "schedule": schedule}
+            for r in loaded
+            if (r["source"], r["asset_id"]) not in held
         ]
-        failed = [{**f, "schedule": schedule, "code": f.get("code") or "CMDB_ERROR"} for f in failed]
-        failed += [{**h, "schedule": schedule} for h in held.values()]
+        failed = [
+            {"built_from": None, **f, "schedule": schedule, "code": f.get("code") or "CMDB_ERROR"} for f in failed
+        ]
+        failed += [{"built_from": None, **h, "schedule": schedule} for h in held.values()]
         failed = [{**f, **_reason_and_detail(f)} for f in failed]
         if loaded:
             conn.execute(
                 text(f"""
                     UPDATE "{SCHEMA}".asset_classification
-                    SET state = 'loaded', loaded_hash = payload_hash, loaded_at = now(), cmdb_sys_id = :sys_id,
+                    SET state = CASE WHEN payload_hash IS NOT DISTINCT FROM coalesce(:built_from, payload_hash)
+                                     THEN 'loaded' ELSE state END,
+                        loaded_hash = coalesce(:built_from, payload_hash), loaded_at = now(), cmdb_sys_id = :sys_id,
                         cmdb_class = :cls, last_operation = :op, reason = :note, failure_code = NULL,
                         failure_detail = NULL, load_attempt_at = NULL, load_attempt_hash = NULL, sent_hash = :sent_hash
                     WHERE schedule = :schedule AND source = :source AND asset_id = :asset_id
-                """).bindparams(bindparam("note"), bindparam("sent_hash")),
+                """).bindparams(bindparam("note"), bindparam("sent_hash"), bindparam("built_from")),
                 loaded,
             )
         if failed:
@@ -469,7 +483,8 @@ def record_outcomes(
                     SET state = 'failed', reason = :reason, failure_code = :code, failure_detail = :detail,
                         load_attempt_at = NULL, load_attempt_hash = NULL
                     WHERE schedule = :schedule AND source = :source AND asset_id = :asset_id
-                """),
+                      AND payload_hash IS NOT DISTINCT FROM coalesce(:built_from, payload_hash)
+                """).bindparams(bindparam("built_from")),
                 failed,
             )
         if restored:

@@ -58,6 +58,9 @@ class Payload:
     #: A related table's values of a package, by (table, software key): read and mapped once per batch, not once per
     #: install (a batch of 500 assets has some 60,000 installs of a few thousand packages); see package_details().
     package_details: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict, repr=False)
+    #: Per asset, the classification's payload_hash the items were built from: what the load records as loaded (a
+    #: classify of another run may change the classification while the batch is in flight)
+    built_from: dict[tuple[str, int], str] = field(default_factory=dict, repr=False)
     _sent_hashes: dict[tuple[str, int], str] | None = field(default=None, repr=False, compare=False)
 
     def owners(self) -> list[tuple[str, int]]:
@@ -86,6 +89,7 @@ class Payload:
         out.notes = {k: v for k, v in self.notes.items() if k not in keys}
         out.unnamed = self.unnamed - keys
         out.skipped = self.skipped.without(keys)
+        out.built_from = {k: v for k, v in self.built_from.items() if k not in keys}
         if self._sent_hashes is not None:  # each asset keeps its items, so its digest
             out._sent_hashes = {k: v for k, v in self._sent_hashes.items() if k not in keys}
         return out
@@ -144,7 +148,7 @@ def build_payload(
         "WHERE i.source = a.source AND i.asset_id = a.asset_id) picked)"
     )
     sql = f"""
-        SELECT a.source, a.asset_id, c.target_class, c.payload, a.last_modified_date,
+        SELECT a.source, a.asset_id, c.target_class, c.payload, c.payload_hash, a.last_modified_date,
                EXISTS (SELECT 1 FROM "{SCHEMA}".asset_classification k WHERE k.source = a.source
                        AND k.asset_id = a.asset_id AND k.cmdb_sys_id IS NOT NULL) AS known,
                {details_sql(mappings)} AS details, {related_rows_sql(mappings)} AS related_rows,
@@ -206,6 +210,8 @@ def _add_asset(
 ) -> None:
     key = (row["source"], int(row["asset_id"]))
     main_id = f"qualys-{row['source']}-{row['asset_id']}"
+    if row.get("payload_hash"):
+        payload.built_from[key] = row["payload_hash"]
     values, cut = truncate(dict(row["payload"] or {}), mappings.field_lengths)
     maps = mappings.child_fields
     shared = shared or SharedIdentifiers()
