@@ -252,6 +252,52 @@ def test_placeholder_and_shared_identifiers_never_identify_an_asset(staging) -> 
     assert got[mac_a]["state"] == got[mac_b]["state"] == "pending"
 
 
+def test_an_asset_whose_name_or_mac_became_shared_since_it_was_classified_is_judged_again_and_held(staging) -> None:  # type: ignore[no-untyped-def]
+    """BY-10 across page groups: an asset classified while its name (or its MAC address) was its own; the next page
+    group stages its twin. Classify judges it again, as one run would have: held, not sent to be merged with the
+    twin. One that its own MAC address identifies, or that the CMDB knows already, is not judged again."""
+    linux = {"os_category_1": "Linux", "os_category_2": "Server"}
+    shared_mac = "00:0c:29:aa:bb:cc"
+
+    def with_mac(asset: int) -> int:
+        with staging.begin() as conn:
+            conn.execute(
+                insert(STAGED_CHILDREN["network_interface"]).values(
+                    source="s", asset_id=asset, interface_name="eth0", mac_address=shared_mac
+                )
+            )
+        return asset
+
+    named = stage(staging, os=linux, name="build", bios_serial_number=None, nic=False)
+    mac_only = with_mac(stage(staging, os=linux, name=None, bios_serial_number=None, nic=False))
+    own_mac = stage(staging, os=linux, name="web", bios_serial_number=None)  # a MAC address of its own
+    known = stage(staging, os=linux, name="db", bios_serial_number=None, nic=False)
+    assert run(staging).classified == 4
+    with staging.begin() as conn:  # the CMDB confirmed it: its Qualys asset id identifies it from now on
+        conn.execute(
+            update(asset_classification)
+            .where(asset_classification.c.asset_id == known)
+            .values(state="loaded", cmdb_sys_id="b" * 32)
+        )
+    assert {a: classified(staging)[a]["state"] for a in (named, mac_only, own_mac)} == dict.fromkeys(
+        (named, mac_only, own_mac), "pending"
+    )
+
+    # the next page group: a twin of each
+    twin = stage(staging, os=linux, name="Build ", bios_serial_number=None, nic=False)
+    mac_clone = with_mac(stage(staging, os=linux, name="other", bios_serial_number=None, nic=False))
+    stage(staging, os=linux, name="WEB", bios_serial_number=None)
+    stage(staging, os=linux, name="DB", bios_serial_number=None, nic=False)
+    assert run(staging).classified == 6  # the four new ones, and the two that their twins now leave unidentified
+    got = classified(staging)
+    assert (got[named]["state"], got[named]["failure_code"]) == ("failed", "SHARED_IDENTIFIER")
+    assert (got[twin]["state"], got[twin]["failure_code"]) == ("failed", "SHARED_IDENTIFIER")
+    assert (got[mac_only]["state"], got[mac_only]["failure_code"]) == ("failed", "NOT_IDENTIFIABLE")
+    assert got[mac_clone]["state"] == "pending"  # its name is its own
+    assert got[own_mac]["state"] == "pending" and got[known]["state"] == "loaded"
+    assert run(staging).classified == 0  # and that settles it
+
+
 def test_an_asset_the_cmdb_already_knows_is_not_held_for_a_name_that_became_shared(staging) -> None:  # type: ignore[no-untyped-def]
     linux = {"os_category_1": "Linux", "os_category_2": "Server"}
     first = stage(staging, os=linux, name="db01", bios_serial_number=None, nic=False)

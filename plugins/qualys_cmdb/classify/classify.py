@@ -166,7 +166,19 @@ def classify_assets(
                    OR c.class_override IS DISTINCT FROM {override}
                    -- its serial number identified it when classified, and another asset staged since has it too
                    -- (an earlier page group's asset, a clone new in the source): not an identifier any more
-                   OR {normal_serial_sql("c.payload ->> 'serial_number'")} IN (SELECT v FROM shared_serial))
+                   OR {normal_serial_sql("c.payload ->> 'serial_number'")} IN (SELECT v FROM shared_serial)
+                   -- its name or its MAC address identified it, and another asset staged since has it too: judged
+                   -- again, it is held (unless the CMDB knows it by its Qualys asset id by now)
+                   OR (c.failure_code IS NULL AND NOT (c.target_class = ANY({vm_classes}))
+                       AND c.payload ->> 'serial_number' IS NULL
+                       AND (c.payload ->> 'name' IS NULL
+                            OR lower(btrim(c.payload ->> 'name')) IN (SELECT v FROM shared_name))
+                       AND NOT EXISTS (SELECT 1 FROM {nic} n WHERE n.source = a.source AND n.asset_id = a.asset_id
+                                       AND {identifying_mac_sql("n.mac_address")}
+                                       AND {normal_mac_sql("n.mac_address")} NOT IN (SELECT v FROM shared_mac))
+                       AND NOT EXISTS (SELECT 1 FROM "{SCHEMA}".asset_classification k
+                                       WHERE k.source = a.source AND k.asset_id = a.asset_id
+                                         AND k.cmdb_sys_id IS NOT NULL)))
               {"AND a.asset_id < CAST(:below AS bigint)" if below is not None else ""}
         ),
         hardware(category1, category2, target_class) AS (VALUES {hardware}),
