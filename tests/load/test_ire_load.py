@@ -17,7 +17,6 @@ from tests.conftest import REPO
 from tests.integration.test_servicenow_hook import Sn, start_servicenow
 
 MAPPINGS = load_mappings(REPO / "include" / "mappings")
-IRE_POST = "POST /api/now/identifyreconcile"
 
 
 @pytest.fixture
@@ -228,67 +227,6 @@ def test_an_asset_another_runs_classify_changes_while_its_batch_is_in_flight_is_
     again = load_approved(staging, _hook(), MAPPINGS, "t")
     assert again.sent == 2  # the first asset's change and the clone
     assert counts(staging, "t") == {"loaded": 2}
-    with staging.connect() as conn:
-        hashes = conn.execute(select(asset_classification.c.loaded_hash, asset_classification.c.payload_hash)).all()
-    assert all(loaded == current for loaded, current in hashes)
-
-
-def test_a_page_group_load_builds_its_first_batches_while_the_load_before_holds_the_lock(  # type: ignore[no-untyped-def]
-    staging, cmdb: Sn, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A page group's load waits for the load of the group before; meanwhile it builds its first batches, and once
-    it holds the lock it sends of them only what is still as it was built: here the load before has loaded one of
-    the assets meanwhile (not sent twice), and a later run's classify changed another (left to that run's load)."""
-    import threading
-
-    from qualys_cmdb.load import ire as load_ire
-    from qualys_cmdb.staging.locks import Step, schedule_held
-
-    ids = _three(staging)
-    auto_approve(staging, "t")
-    with staging.connect() as conn:
-        run_id = conn.execute(select(asset_classification.c.classified_run).limit(1)).scalar_one()
-    built: list[list[int]] = []
-    first_built = threading.Event()
-    real_build = load_ire.build_payload
-
-    def build(engine, mappings, schedule, keys, *args, **kwargs):  # type: ignore[no-untyped-def]
-        payload = real_build(engine, mappings, schedule, keys, *args, **kwargs)
-        built.append([k[1] for k in keys])
-        first_built.set()
-        return payload
-
-    monkeypatch.setattr(load_ire, "build_payload", build)
-    results: list[object] = []
-    with schedule_held(staging, Step.LOAD, "s"):  # the load of the group before
-        loading = threading.Thread(
-            target=lambda: results.append(
-                load_approved(staging, _hook(), MAPPINGS, "t", batch_size=10, group_run=run_id, source="s")
-            )
-        )
-        loading.start()
-        assert first_built.wait(timeout=60)  # the timeout is a safety net: the build does not wait for the lock
-        assert built == [ids] and cmdb.control("stats", method="GET")["by_method_endpoint"].get(IRE_POST) is None
-        with staging.begin() as conn:  # meanwhile: the load before loads ids[0]; a classify changes ids[1]
-            conn.execute(
-                update(asset_classification)
-                .where(asset_classification.c.asset_id == ids[0])
-                .values(state="loaded", loaded_hash=asset_classification.c.payload_hash, cmdb_sys_id="c" * 32)
-            )
-        with staging.begin() as conn:
-            change(conn, ids[1], "changed-meanwhile", name="renamed-meanwhile")
-        run(staging)
-        auto_approve(staging, "t")
-    loading.join(timeout=120)
-    assert not loading.is_alive()
-    (result,) = results
-    assert (result.sent, result.loaded, result.batches) == (1, 1, 1)  # type: ignore[attr-defined]
-    assert built == [ids]  # nothing built twice
-    assert counts(staging, "t") == {"loaded": 2, "approved": 1}
-    later = load_approved(staging, _hook(), MAPPINGS, "t", batch_size=10)  # the later run's load
-    assert (later.sent, later.loaded) == (1, 1) and built[-1] == [ids[1]]
-    assert counts(staging, "t") == {"loaded": 3}
-    assert cmdb.control("stats", method="GET")["by_method_endpoint"][IRE_POST] == 2
     with staging.connect() as conn:
         hashes = conn.execute(select(asset_classification.c.loaded_hash, asset_classification.c.payload_hash)).all()
     assert all(loaded == current for loaded, current in hashes)

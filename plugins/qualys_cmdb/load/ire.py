@@ -95,23 +95,17 @@ def short_reason(code: str, class_name: str, message: str, more: int = 0) -> str
 
 
 def waiting(
-    engine: Engine,
-    schedule: str,
-    state: str,
-    limit: int,
-    classified_by: datetime | None = None,
-    classified_run: str | None = None,
+    engine: Engine, schedule: str, state: str, limit: int, classified_by: datetime | None = None
 ) -> list[tuple[str, int]]:
     """The first ``limit`` assets of ``schedule`` in ``state`` that differ from what the CMDB last confirmed; with
-    ``classified_by``, only those classified by then; with ``classified_run``, only those that run classified."""
+    ``classified_by``, only those classified by then."""
     sql = f"""
         SELECT source, asset_id FROM "{SCHEMA}".asset_classification
         WHERE schedule = :schedule AND state = :state AND payload_hash IS DISTINCT FROM loaded_hash
           AND (CAST(:by AS timestamptz) IS NULL OR classified_at <= CAST(:by AS timestamptz))
-          AND (CAST(:run AS text) IS NULL OR classified_run = CAST(:run AS text))
         ORDER BY source, asset_id LIMIT :limit
     """
-    params = {"schedule": schedule, "state": state, "limit": limit, "by": classified_by, "run": classified_run}
+    params = {"schedule": schedule, "state": state, "limit": limit, "by": classified_by}
     with engine.connect() as conn:
         return [(s, int(a)) for s, a in conn.execute(text(sql), params)]
 
@@ -133,22 +127,15 @@ def load_cutoff(engine: Engine, schedule: str, run_id: str) -> datetime:
         return conn.execute(text(sql), {"schedule": schedule, "run": run_id}).scalar_one()  # type: ignore[no-any-return]
 
 
-def count_waiting(
-    engine: Engine,
-    schedule: str,
-    state: str = "approved",
-    classified_by: datetime | None = None,
-    classified_run: str | None = None,
-) -> int:
+def count_waiting(engine: Engine, schedule: str, state: str = "approved", classified_by: datetime | None = None) -> int:
     """How many of the schedule's assets in ``state`` differ from what the CMDB last confirmed (would be sent); with
-    ``classified_by``, of those classified by then; with ``classified_run``, of those that run classified."""
+    ``classified_by``, of those classified by then."""
     sql = f"""
         SELECT count(*) FROM "{SCHEMA}".asset_classification
         WHERE schedule = :schedule AND state = :state AND payload_hash IS DISTINCT FROM loaded_hash
           AND (CAST(:by AS timestamptz) IS NULL OR classified_at <= CAST(:by AS timestamptz))
-          AND (CAST(:run AS text) IS NULL OR classified_run = CAST(:run AS text))
     """
-    params = {"schedule": schedule, "state": state, "by": classified_by, "run": classified_run}
+    params = {"schedule": schedule, "state": state, "by": classified_by}
     with engine.connect() as conn:
         return int(conn.execute(text(sql), params).scalar_one())
 
@@ -194,13 +181,6 @@ def load_approved(
     thread builds the batch after that meanwhile, from approved assets no batch sent or waiting holds. It stores each
     batch's outcomes as it completes, one batch at a time, in the order they complete.
 
-    A page group's load (``group_run``) usually waits for the load of the group before it: meanwhile it builds its
-    first batches, ``concurrency`` + 1 of them, from what its own run classified, so that its connections start the
-    moment the lock is free instead of one batch's building after another. Once it holds the lock, each of them
-    keeps only the assets still approved and classified as they were when it was built (see
-    :func:`_still_as_built`): the load before may have sent some, a later classify may have changed some (those go
-    in a later batch, built anew).
-
     A request that fails (the hook raises after its own retries) records nothing of its batch: its assets stay
     approved and the next run sends them again. No further batch is sent (the one waiting for a connection is taken
     back if no connection has taken it yet); those in flight finish and are recorded (what the CMDB confirmed is never
@@ -217,16 +197,8 @@ def load_approved(
     completed: queue.SimpleQueue[Future[list[IreOutcome]]] = queue.SimpleQueue()  # in the order they complete
     requests = _RequestsInFlight()
 
-    ready: list[Payload] = []  # built before the lock, not handed to a connection yet
-    cutoff = load_cutoff(engine, schedule, group_run) if group_run else None
-
     def sending() -> set[tuple[str, int]]:
-        return {key for sent in (*in_flight.values(), *ready) for key in sent.main_index}
-
-    def next_payload() -> Payload | None:
-        if ready:
-            return ready.pop(0)
-        return _next_batch(engine, mappings, schedule, batch_size, sending(), result, cutoff)
+        return {key for sent in in_flight.values() for key in sent.main_index}
 
     def send(payload: Payload) -> list[IreOutcome]:
         with requests:
@@ -236,18 +208,11 @@ def load_approved(
         for answer in in_flight:
             answer.cancel()  # only a batch no connection has taken yet: it records nothing and stays approved
 
-    if group_run:
-        if concurrency > 1:  # a group's load: its connections finish together
-            own = count_waiting(engine, schedule, classified_by=cutoff, classified_run=group_run)
-            batch_size = even_batches(own, batch_size, concurrency)
-        keys = waiting(engine, schedule, "approved", batch_size * (concurrency + 1), cutoff, classified_run=group_run)
-        ready = [
-            build_payload(engine, mappings, schedule, keys[n : n + batch_size]) for n in range(0, len(keys), batch_size)
-        ]
     with schedule_held(engine, Step.LOAD, source or schedule), ThreadPoolExecutor(concurrency, "ire-request") as pool:
-        ready = [p for p in (_still_as_built(engine, schedule, built) for built in ready) if p is not None]
-        ready = [p for p in (_by_siblings(engine, schedule, built, result) for built in ready) if p is not None]
-        payload = next_payload()
+        cutoff = load_cutoff(engine, schedule, group_run) if group_run else None
+        if group_run and concurrency > 1:  # a group's load: its connections finish together
+            batch_size = even_batches(count_waiting(engine, schedule, classified_by=cutoff), batch_size, concurrency)
+        payload = _next_batch(engine, mappings, schedule, batch_size, set(), result, cutoff)
         while True:
             while payload is not None and len(in_flight) <= concurrency and failure is None and not stopping:
                 if submitted and lifetime is not None and lifetime.exceeded():
@@ -258,7 +223,7 @@ def load_approved(
                 submitted += 1
                 in_flight[answer] = payload
                 answer.add_done_callback(completed.put)
-                payload = next_payload()
+                payload = _next_batch(engine, mappings, schedule, batch_size, sending(), result, cutoff)
             if not in_flight:
                 break
             done = completed.get()
@@ -277,7 +242,7 @@ def load_approved(
             recorded = _record_batch(engine, schedule, sent, done.result(), result)
             if any(r[0] == schedule for r in recorded.restored) and payload is None:
                 # a CI's keeper goes back: there is one more batch
-                payload = next_payload()
+                payload = _next_batch(engine, mappings, schedule, batch_size, sending(), result, cutoff)
     result.calls = hook.calls - calls_before
     result.peak_in_flight = requests.peak
     if failure is not None:
@@ -360,43 +325,14 @@ def _next_batch(
         ]
         if not keys:
             return None
-        payload = _by_siblings(engine, schedule, build_payload(engine, mappings, schedule, keys[:batch_size]), result)
-        if payload is not None:
+        payload = build_payload(engine, mappings, schedule, keys[:batch_size])
+        skipped = sent_by_siblings(engine, schedule, payload.sent_hashes())
+        if not skipped:
             return payload
-
-
-def _by_siblings(engine: Engine, schedule: str, payload: Payload, result: LoadResult) -> Payload | None:
-    """``payload`` without the assets another schedule of the source already wrote the same way (recorded on the way,
-    see :func:`sent_by_siblings`); None when none is left."""
-    skipped = sent_by_siblings(engine, schedule, payload.sent_hashes())
-    if not skipped:
-        return payload
-    result.by_siblings += skipped
-    still = set(waiting_among(engine, schedule, list(payload.main_index)))
-    return payload.without(set(payload.main_index) - still) if still else None
-
-
-def _still_as_built(engine: Engine, schedule: str, payload: Payload) -> Payload | None:
-    """``payload`` (built a while ago) with only the assets that are still approved, still differ from what the CMDB
-    confirmed, and are classified as they were when it was built (their payload_hash); None when none is."""
-    keys = list(payload.built_from)
-    sql = f"""
-        SELECT source, asset_id FROM "{SCHEMA}".asset_classification
-        WHERE schedule = :schedule AND state = 'approved' AND payload_hash IS DISTINCT FROM loaded_hash
-          AND (source, asset_id, payload_hash)
-              IN (SELECT * FROM unnest(CAST(:s AS text[]), CAST(:i AS bigint[]), CAST(:h AS text[])))
-    """
-    params = {
-        "schedule": schedule,
-        "s": [k[0] for k in keys],
-        "i": [k[1] for k in keys],
-        "h": [payload.built_from[k] for k in keys],
-    }
-    with engine.connect() as conn:
-        still = {(str(s), int(a)) for s, a in conn.execute(text(sql), params)}
-    if not still:
-        return None
-    return payload if still == set(payload.main_index) else payload.without(set(payload.main_index) - still)
+        result.by_siblings += skipped
+        still = set(waiting_among(engine, schedule, list(payload.main_index)))
+        if still:
+            return payload.without(set(payload.main_index) - still)
 
 
 def sources_of(engine: Engine, schedule: str) -> set[str]:
