@@ -447,9 +447,10 @@ def record_outcomes(
     An outcome carries ``built_from``, the classification's payload_hash its items were built from (None: as it is
     now). When a classify of another run changed the classification while the batch was in flight (a page group
     that made the asset's serial shared, a re-run), the outcome is of the old values: a loaded asset records the CI
-    and that the old payload is loaded (``loaded_hash``) but keeps the state classify gave it, so the new payload
-    goes to approval and the next load like any change; a failure of the old payload is not recorded at all.
+    and that the old payload is loaded (``loaded_hash``) but keeps the state and reason classify gave it, so the new
+    payload goes to approval and the next load like any change; a failure of the old payload is not recorded at all.
     """
+    as_built = "payload_hash IS NOT DISTINCT FROM coalesce(:built_from, payload_hash)"  # not changed in flight
     with engine.begin() as conn:
         held, restored = _shared_ci(conn, schedule, loaded)
         restored += [k for k in send_again or [] if (k[1], k[2]) not in held and k not in restored]
@@ -467,11 +468,13 @@ def record_outcomes(
             conn.execute(
                 text(f"""
                     UPDATE "{SCHEMA}".asset_classification
-                    SET state = CASE WHEN payload_hash IS NOT DISTINCT FROM coalesce(:built_from, payload_hash)
-                                     THEN 'loaded' ELSE state END,
+                    SET state = CASE WHEN {as_built} THEN 'loaded' ELSE state END,
+                        reason = CASE WHEN {as_built} THEN :note ELSE reason END,
+                        failure_code = CASE WHEN {as_built} THEN NULL ELSE failure_code END,
+                        failure_detail = CASE WHEN {as_built} THEN NULL ELSE failure_detail END,
                         loaded_hash = coalesce(:built_from, payload_hash), loaded_at = now(), cmdb_sys_id = :sys_id,
-                        cmdb_class = :cls, last_operation = :op, reason = :note, failure_code = NULL,
-                        failure_detail = NULL, load_attempt_at = NULL, load_attempt_hash = NULL, sent_hash = :sent_hash
+                        cmdb_class = :cls, last_operation = :op, load_attempt_at = NULL, load_attempt_hash = NULL,
+                        sent_hash = :sent_hash
                     WHERE schedule = :schedule AND source = :source AND asset_id = :asset_id
                 """).bindparams(bindparam("note"), bindparam("sent_hash"), bindparam("built_from")),
                 loaded,
@@ -482,8 +485,7 @@ def record_outcomes(
                     UPDATE "{SCHEMA}".asset_classification
                     SET state = 'failed', reason = :reason, failure_code = :code, failure_detail = :detail,
                         load_attempt_at = NULL, load_attempt_hash = NULL
-                    WHERE schedule = :schedule AND source = :source AND asset_id = :asset_id
-                      AND payload_hash IS NOT DISTINCT FROM coalesce(:built_from, payload_hash)
+                    WHERE schedule = :schedule AND source = :source AND asset_id = :asset_id AND {as_built}
                 """).bindparams(bindparam("built_from")),
                 failed,
             )
