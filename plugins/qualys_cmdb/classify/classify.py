@@ -139,6 +139,17 @@ def classify_assets(
         if name_field
         else "SELECT NULL::text AS v WHERE false"
     )
+    # a network adapter with a MAC address of its own (no other asset of the source has it) identifies the asset
+    own_nic = (
+        f"EXISTS (SELECT 1 FROM {nic} n WHERE n.source = a.source AND n.asset_id = a.asset_id "
+        f"AND {identifying_mac_sql('n.mac_address')} "
+        f"AND {normal_mac_sql('n.mac_address')} NOT IN (SELECT v FROM shared_mac))"
+    )
+    # the CMDB knows the asset (any schedule's load confirmed its CI): its Qualys asset id identifies it
+    known = (
+        f'EXISTS (SELECT 1 FROM "{SCHEMA}".asset_classification k '
+        "WHERE k.source = a.source AND k.asset_id = a.asset_id AND k.cmdb_sys_id IS NOT NULL)"
+    )
     # MATERIALIZED: each asset's payload is built once. Inlined, the CTE's expressions would be copied into every
     # place that reads them (the CI, its hash, three failure checks): 7 payloads per asset, and 1.7x the time.
     sql = f"""
@@ -150,12 +161,7 @@ def classify_assets(
                    v.content_hash AS _content_hash,
                    CASE {when_rules or "WHEN false THEN NULL"} END AS _rule_no,
                    jsonb_strip_nulls({payload}) AS _payload,
-                   EXISTS (SELECT 1 FROM {nic} n WHERE n.source = a.source AND n.asset_id = a.asset_id
-                           AND {identifying_mac_sql("n.mac_address")}
-                           AND {normal_mac_sql("n.mac_address")} NOT IN (SELECT v FROM shared_mac)) AS _has_nic,
-                   EXISTS (SELECT 1 FROM "{SCHEMA}".asset_classification k
-                           WHERE k.source = a.source AND k.asset_id = a.asset_id AND k.cmdb_sys_id IS NOT NULL
-                          ) AS _known
+                   {own_nic} AS _has_nic, {known} AS _known
             FROM {SOURCE_FROM}
             JOIN "{SCHEMA}".schedule_asset v
                  ON v.schedule = {sch} AND v.source = a.source AND v.asset_id = a.asset_id
@@ -173,12 +179,7 @@ def classify_assets(
                        AND c.payload ->> 'serial_number' IS NULL
                        AND (c.payload ->> 'name' IS NULL
                             OR lower(btrim(c.payload ->> 'name')) IN (SELECT v FROM shared_name))
-                       AND NOT EXISTS (SELECT 1 FROM {nic} n WHERE n.source = a.source AND n.asset_id = a.asset_id
-                                       AND {identifying_mac_sql("n.mac_address")}
-                                       AND {normal_mac_sql("n.mac_address")} NOT IN (SELECT v FROM shared_mac))
-                       AND NOT EXISTS (SELECT 1 FROM "{SCHEMA}".asset_classification k
-                                       WHERE k.source = a.source AND k.asset_id = a.asset_id
-                                         AND k.cmdb_sys_id IS NOT NULL)))
+                       AND NOT {own_nic} AND NOT {known}))
               {"AND a.asset_id < CAST(:below AS bigint)" if below is not None else ""}
         ),
         hardware(category1, category2, target_class) AS (VALUES {hardware}),
