@@ -29,6 +29,7 @@ from qualys_cmdb.operators.cmdb import (
     ApproveOrWaitOperator,
     BatchApprovalOperator,
     LoadCmdbOperator,
+    OverviewFiguresOperator,
     RunSummaryOperator,
 )
 from qualys_cmdb.operators.export import (
@@ -115,7 +116,8 @@ def _code(value: str | None) -> str:
 
 def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | None = None) -> DAG:
     """The ``qualys_to_cmdb__<name>`` DAG: fetch → parse (mapped) → stage → classify → approve → load
-    [→ retire_stale_cis, when the schedule asks for it] → summary."""
+    [→ retire_stale_cis, when the schedule asks for it] → summary; beside classify → … → load, stage →
+    overview_figures → summary."""
     source = config.source(schedule.source)
     doc = (
         f"Qualys → CMDB sync **{schedule.name}** from source **{source.name}** ({source.api}).\n\n"
@@ -186,7 +188,10 @@ def intake_dag(config: QualysCmdbConfig, schedule: Schedule, config_path: str | 
             )
         load = LoadCmdbOperator(task_id="load", **common)
         summary = RunSummaryOperator(task_id="summary", trigger_rule=TriggerRule.NONE_FAILED, **common)
+        # the Overview's figures of staged data are final once stage is done: counted beside classify and load
+        figures = OverviewFiguresOperator(task_id="overview_figures", **common)
         fetch >> parse >> stage >> classify >> approve >> load
+        stage >> figures >> summary
         if schedule.pages_per_run:  # page groups: the next run fetches while this one goes on
             fetch >> ContinueSyncOperator(task_id="continue_sync", dag_id=schedule.dag_id)
         if schedule.retire_stale_cis:  # BY-7, opt-in: after the load (which may have brought assets back)

@@ -61,11 +61,13 @@ def test_the_benchmark_runs_and_counts_right(airflow_db: None, tmp_path: Path) -
     assert all(seconds > 0 for seconds in size["simulators_cpu_s"].values())
     assert report["wall_s"] >= size["size_wall_s"] > 0
     assert "simulators' CPU in the first sync" in result.stdout and "whole benchmark:" in result.stdout
-    # the Overview rendered cold from the figures the runs' summary steps stored (its time is printed, not checked)
+    # the Overview rendered cold from the figures the runs' overview_figures and summary steps stored (its time is
+    # printed, not checked)
     overview = size["overview"]
     assert overview["status"] == [200, 200] and overview["reports"] == 17
     assert overview["figures_stored"] is True  # nothing was counted for the page: the summary step had done it
     assert overview["recounted"] > 0 and len(overview["summary_s"]) == 3
+    assert len(overview["figures_s"]) == 3 and overview["figures_s"][0] > 0  # the first pass ran overview_figures
     assert "Overview cold" in result.stdout
     # a first sync under the simulators' latency model, against the API-bound limit of what it asked for
     latency = report["latency"]

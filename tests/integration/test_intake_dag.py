@@ -435,9 +435,10 @@ def test_end_to_end_from_qualys_into_the_cmdb_and_an_unchanged_rerun_makes_no_cm
 ) -> None:
     """dag.test() from the Qualys simulator into the ServiceNow simulator, with auto-approve."""
     import requests
+    from qualys_cmdb.ui.report_figures import DECISION_REPORTS, STAGED_DATA_REPORTS
 
     write_config(tmp_path, monkeypatch, batch=25, schedule_extra="    auto_approve: true")
-    _run_dag()
+    first = _run_dag()
     with staging.connect() as conn:
         states = dict(conn.execute(text("SELECT state, count(*) FROM qcmdb.asset_classification GROUP BY state")).all())
         expected = dict(
@@ -461,10 +462,28 @@ def test_end_to_end_from_qualys_into_the_cmdb_and_an_unchanged_rerun_makes_no_cm
     assert summary["tables"]["sys_object_source"] == states["loaded"]
     assert summary["tables"]["cmdb_software_instance"] > 0 and summary["tables"]["cmdb_ci_file_system"] > 0
 
+    def counted_by() -> dict[tuple[str, str], str]:  # the Overview's figures of the source: who counted each
+        with staging.connect() as conn:
+            query = "SELECT report_id, source, computed_by FROM qcmdb.report_figure WHERE source <> ''"
+            rows = conn.execute(text(query))
+            return {(r.report_id, r.source): r.computed_by for r in rows}
+
+    # the figures of staged data were counted by overview_figures, beside classify and load; the summary kept them
+    # (the run changed no staged data since) and counted only what the decisions and the load changed
+    by_first = counted_by()
+    assert {r for r, _ in by_first} == set(STAGED_DATA_REPORTS) | set(DECISION_REPORTS)
+    for (report, _), who in by_first.items():
+        once_staged = f"run {first.run_id} of t, once staged"
+        assert who == (once_staged if report in STAGED_DATA_REPORTS else f"run {first.run_id} of t"), report
+
     calls_before = requests.get(f"{cmdb.url}/sim/control/stats", timeout=10).json()["total"]
-    _run_dag()
+    again = _run_dag()
     calls_after = requests.get(f"{cmdb.url}/sim/control/stats", timeout=10).json()["total"]
     assert calls_after == calls_before  # BY-1: an unchanged rerun costs zero CMDB calls
+    by_again = counted_by()  # nothing staged changed: the rerun counted the decisions' reports only
+    assert by_again == {
+        key: who if key[0] in STAGED_DATA_REPORTS else f"run {again.run_id} of t" for key, who in by_first.items()
+    }
 
 
 def test_the_run_waits_for_people_and_loads_what_they_approved(
@@ -636,4 +655,7 @@ schedules:
     assert hand_over.upstream_task_ids == {"fetch"} and not hand_over.downstream_task_ids
     assert hand_over.trigger_dag_id == "qualys_to_cmdb__grouped"
     assert "continue_sync" not in whole.task_ids
+    for dag in (grouped, whole):  # the Overview's figures of staged data: counted beside classify → … → load
+        figures = dag.get_task("overview_figures")
+        assert (figures.upstream_task_ids, figures.downstream_task_ids) == ({"stage"}, {"summary"})
     assert "at most 40 page(s)" in (grouped.doc_md or "")

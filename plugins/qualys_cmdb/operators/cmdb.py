@@ -1,9 +1,9 @@
-"""Thin Airflow operators for the CMDB side: approve_or_wait and load."""
+"""Thin Airflow operators for the CMDB side: approve_or_wait, load, the summary and the Overview's figures."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
@@ -72,8 +72,9 @@ class ApproveOrWaitOperator(ScheduleOperator):
             preview_pending(engine, hook, load_mappings(), schedule.name, config.properties.ire_batch_size)
         finally:
             hook.close()
-        # the Overview shows the staged data and what waits while people decide (its pending report opens that list)
-        _count_report_figures(self.log, engine, app_log, context, schedule.name)
+        # the Overview shows what waits while people decide (its pending report opens that list); the staged data's
+        # figures are counted beside this step (overview_figures)
+        _count_report_figures(self.log, engine, app_log, context, schedule.name, what="decisions")
         deadline = datetime.now(UTC) + timedelta(minutes=schedule.approval_wait_minutes)
         page = approvals_page(context["run_id"], schedule.name)
         app_log.info(
@@ -265,19 +266,44 @@ class RunSummaryOperator(ScheduleOperator):
         return {"staged_assets": summary["staged_assets"], "cmdb_states": summary["cmdb"]["assets_by_state"]}
 
 
-def _count_report_figures(log: Any, engine: Any, app_log: Any, context: Context, schedule: str) -> None:
+#: What the Overview's report figures count at each point of a run (qualys_cmdb.ui.report_figures).
+FigureCount = Literal["staged", "decisions", "run"]
+
+
+class OverviewFiguresOperator(ScheduleOperator):
+    """The Overview's figures of staged data, counted once the run has staged its assets, beside classify, approval
+    and load: the summary then counts only what decisions changed. Never fails the run (the summary, a decision or
+    Refresh counts what it could not)."""
+
+    ui_color = "#eaecee"
+
+    def execute(self, context: Context) -> None:
+        _, schedule, _, engine, app_log = self.setup(context)
+        _count_report_figures(self.log, engine, app_log, context, schedule.name, what="staged")
+
+
+def _count_report_figures(
+    log: Any, engine: Any, app_log: Any, context: Context, schedule: str, *, what: FigureCount = "run"
+) -> None:
     """The Overview's figures (qualys_cmdb.ui.report_figures), counted now that the run's data is in: the page reads
-    them instead of counting. What the run did not change is kept. A failure to count them never fails the run (the
-    next run, a decision or Refresh counts them). A run that handed over to the next page group's run leaves them to
-    it (at 50,000 assets a count is some 25 s of the database's time, which the next group's run needs)."""
-    from qualys_cmdb.ui.report_figures import refresh_after_run
+    them instead of counting. ``what``: the reports of staged data (after stage), the reports decisions change (while
+    an approval waits), or every report (the summary; what the run did not change since is kept). A failure to count
+    them never fails the run (the next run, a decision or Refresh counts them). A run that handed over to the next
+    page group's run leaves them to it (at 50,000 assets a count is some 25 s of the database's time, which the next
+    group's run needs)."""
+    from qualys_cmdb.ui.report_figures import DECISION_REPORTS, refresh, refresh_after_run, refresh_after_stage
 
     if context["ti"].xcom_pull(task_ids="fetch", key=HANDED_OVER):
         log.info("the Overview's report figures are counted by the run of the next page group")
         return
     by = f"run {context['run_id']} of {schedule}"
     try:
-        done = refresh_after_run(engine, by=by)
+        if what == "staged":
+            done = refresh_after_stage(engine, by=f"{by}, once staged")
+        elif what == "decisions":
+            done = refresh(engine, by=by, reports=DECISION_REPORTS)
+        else:
+            done = refresh_after_run(engine, by=by)
     except Exception as exc:
         log.warning("the Overview's report figures could not be counted: %s", exc)
         app_log.warning("scheduler", f"the Overview's report figures could not be counted: {exc}")

@@ -3,7 +3,9 @@
 Counting a whole estate for the 17 reports takes seconds (the software reports read every install row: millions at
 50,000 assets), too long for a page. The figures are computed instead:
 
-* at the end of each Qualys → CMDB run (the summary step, :func:`refresh_after_run`);
+* in each Qualys → CMDB run: the reports of staged data as soon as the run has staged its assets (the
+  ``overview_figures`` step, beside classify and load, :func:`refresh_after_stage`), and the rest at its end (the
+  summary step, :func:`refresh_after_run`, which keeps what the staged data still says);
 * after decisions that change counts (approve, reject, retry, in the UI or the CLI): only the reports a decision can
   change (:data:`DECISION_REPORTS`: approved, pending, failed, synced, stale CIs), :func:`refresh_after_decisions`;
 * when someone presses the Overview's Refresh button (everything, :func:`refresh` with ``force``);
@@ -64,6 +66,8 @@ def kind(spec: ReportSpec) -> Kind:
 
 #: The reports decisions change (their figures are refreshed after each decision).
 DECISION_REPORTS: tuple[str, ...] = tuple(r for r, s in REPORTS.items() if kind(s) == "decisions")
+#: The reports of staged data alone (and the software catalog): what a run's stage step settles.
+STAGED_DATA_REPORTS: tuple[str, ...] = tuple(r for r in REPORTS if r not in DECISION_REPORTS)
 #: The reports whose figures of every source are the sum of each source's.
 SUMMED_REPORTS: tuple[str, ...] = tuple(r for r, s in REPORTS.items() if kind(s) in ("staged", "software"))
 
@@ -341,6 +345,13 @@ def refresh_after_run(engine: Engine, *, by: str) -> RefreshResult:
     return refresh(engine, by=by)
 
 
+def refresh_after_stage(engine: Engine, *, by: str) -> RefreshResult:
+    """The figures of staged data, once a run has staged its assets: these no longer change in the run (classify,
+    approval and load change decisions only), so they are counted while it classifies and loads, and the run's
+    :func:`refresh_after_run` finds them unchanged. What the stage did not change is kept."""
+    return refresh(engine, by=by, reports=STAGED_DATA_REPORTS)
+
+
 def refresh_after_decisions(engine: Engine, sources: Iterable[str] | None, *, by: str) -> RefreshResult | None:
     """The figures decisions change, of the decided assets' ``sources`` (every source if None) and of all sources.
     Never raises: a decision stands whether or not its figures could be counted (the next run or Refresh counts
@@ -469,6 +480,7 @@ def clear(engine: Engine) -> None:
 __all__ = [
     "ALL",
     "DECISION_REPORTS",
+    "STAGED_DATA_REPORTS",
     "STORED_BARS",
     "SUMMED_REPORTS",
     "Figure",
@@ -481,4 +493,5 @@ __all__ = [
     "refresh",
     "refresh_after_decisions",
     "refresh_after_run",
+    "refresh_after_stage",
 ]
