@@ -358,8 +358,10 @@ class Bench:
         latency_assets: int = 0,
         sweep_assets: int = 0,
         latency_scale: float = LATENCY_SCALE,
+        latency_runs: str = "both",
     ) -> None:
         self.sizes = sizes
+        self.latency_runs = latency_runs  # the first syncs of latency_assets: one run, page groups, or both
         self.latency_assets = latency_assets
         self.sweep_assets = sweep_assets
         self.latency_scale = latency_scale
@@ -526,8 +528,9 @@ class Bench:
         plan: list[tuple[int, int | None, int | None]] = [
             (self.sweep_assets, n, None) for n in LATENCY_SWEEP if self.sweep_assets
         ]
-        if self.latency_assets:
+        if self.latency_assets and self.latency_runs in ("one", "both"):
             plan.append((self.latency_assets, None, None))
+        if self.latency_assets and self.latency_runs in ("groups", "both"):
             groups = math.ceil(math.ceil(self.latency_assets / PAGE_SIZE) / PAGE_GROUPS)
             plan.append((self.latency_assets, None, groups))  # the same first sync in page groups
         runs = []
@@ -982,6 +985,12 @@ def main(argv: list[str]) -> int:
         help=f"first syncs of this many assets under the model with ire_concurrency {LATENCY_SWEEP} (0: none)",
     )
     parser.add_argument("--latency-scale", type=float, default=LATENCY_SCALE, help="the model's time scale")
+    parser.add_argument(
+        "--latency-runs",
+        choices=("one", "groups", "both"),
+        default="both",
+        help="the first sync of --latency-assets as one run, in page groups, or both (default)",
+    )
     args = parser.parse_args(argv)
     sizes = args.assets or [int(s) for s in os.environ.get("BENCH_ASSETS", "5000 50000").replace(",", " ").split()]
     bench = Bench(
@@ -994,6 +1003,7 @@ def main(argv: list[str]) -> int:
         latency_assets=args.latency_assets,
         sweep_assets=args.latency_sweep_assets,
         latency_scale=args.latency_scale,
+        latency_runs=args.latency_runs,
     )
     report = bench.run()
     print(render(report))
