@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote_plus
 
@@ -64,6 +65,9 @@ class TaskTry:
     try_number: int
     state: str | None
     hostname: str
+    queued: datetime | None = None  # when the scheduler queued it for a worker
+    started: datetime | None = None
+    ended: datetime | None = None  # None: still running (or never ran)
 
     @property
     def label(self) -> str:
@@ -150,6 +154,19 @@ class AirflowApi:
         tis = self.call("GET", path, params={"limit": 1000})["task_instances"]
         return sorted((_try(ti) for ti in tis), key=lambda t: (t.task_id, t.map_index))
 
+    def tasks_started_by(self, moment: datetime) -> list[TaskTry]:
+        """The latest try of every task instance of any DAG and run that started by ``moment`` (every page)."""
+        found: list[TaskTry] = []
+        while True:
+            page = self.call(
+                "GET",
+                "/api/v2/dags/~/dagRuns/~/taskInstances",
+                params={"start_date_lte": moment.isoformat(), "limit": 100, "offset": len(found)},
+            )
+            found += [_try(ti) for ti in page["task_instances"]]
+            if not page["task_instances"] or len(found) >= int(page["total_entries"]):
+                return found
+
     def tries_of(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[TaskTry]:
         """Every try of one task instance, oldest first."""
         path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/{map_index}/tries"
@@ -213,4 +230,11 @@ def _try(ti: dict[str, Any]) -> TaskTry:
         try_number=int(ti.get("try_number") or 0),
         state=ti.get("state"),
         hostname=str(ti.get("hostname") or ""),
+        queued=_moment(ti.get("queued_when")),
+        started=_moment(ti.get("start_date")),
+        ended=_moment(ti.get("end_date")),
     )
+
+
+def _moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None

@@ -26,7 +26,7 @@ class Slice:
         return f"qualys_to_cmdb__{self.schedule}"
 
 
-INTAKE = Slice("e2e_intake", "Windows", software=True)  # a: parse spread over both workers
+INTAKE = Slice("e2e_intake", "Windows", software=True)  # a: parse spread over the workers as they are free
 HITL = Slice("e2e_hitl", "Mac", approval="hitl")  # b: answered through Airflow's REST API
 REVIEW = Slice("e2e_review", "Unix", approval="plugin")  # b: answered through the plugin's endpoint
 BACKFILL = Slice("e2e_backfill", "Embedded", interval="0 0 1 * *")  # c: monthly, backfilled
