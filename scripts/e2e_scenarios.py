@@ -74,7 +74,7 @@ class Scenario:
 
 
 # ------------------------------------------------------------------------------------------------------------ a
-def intake_over_both_workers(e2e: E2E) -> checks.Outcome:
+def intake_over_the_workers(e2e: E2E) -> checks.Outcome:
     """a. A triggered intake run end to end through load, ``parse`` mapped over the workers as they are free."""
     out = checks.Outcome()
     run_id = e2e.trigger(INTAKE.dag_id)
@@ -390,7 +390,7 @@ def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
 
 #: In this order: d last, since it leaves one worker.
 SCENARIOS = (
-    Scenario("a", "intake run end to end, parse over the workers as they are free", intake_over_both_workers),
+    Scenario("a", "intake run end to end, parse over the workers as they are free", intake_over_the_workers),
     Scenario("b", "approval: Airflow HITL REST API and the plugin's endpoint", approvals),
     Scenario("c", "airflow backfill create over two past intervals", backfill_two_intervals),
     Scenario("e", "CMDB → Qualys and housekeeping DAGs", reverse_and_housekeeping),

@@ -30,7 +30,7 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 SHAPE = "software=120,ports=8,interfaces=2,volumes=3,cloud=0.1"
 PAGE_SIZE = 300
@@ -62,6 +62,8 @@ LATENCY_SWEEP = (1, 2, 4)  # ire_concurrency values measured under the model
 PAGE_GROUPS = 10  # the page-group run under the model: its pages_per_run cuts the first sync into about this many runs
 CHAIN_PARALLELISM = 4  # the scheduler's task slots for the page-group run: two runs' steps side by side
 ESTIMATE_ASSETS = 100_000  # the hours-to-first-sync table
+#: Which first syncs of the latency assets a bench runs: one run, page groups, or both.
+LatencyRuns = Literal["one", "groups", "both"]
 
 
 # ---------------------------------------------------------------------------------------------- child processes
@@ -358,7 +360,7 @@ class Bench:
         latency_assets: int = 0,
         sweep_assets: int = 0,
         latency_scale: float = LATENCY_SCALE,
-        latency_runs: str = "both",
+        latency_runs: LatencyRuns = "both",
     ) -> None:
         self.sizes = sizes
         self.latency_runs = latency_runs  # the first syncs of latency_assets: one run, page groups, or both
