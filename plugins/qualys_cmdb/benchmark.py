@@ -874,7 +874,7 @@ def render(report: dict[str, Any]) -> str:
     head = f"{'':34}" + "".join(f"{s['assets']:>16,} assets" for s in sizes)
 
     def line(label: str, values: list[str]) -> str:
-        return f"{label:34}" + "".join(f"{v:>23}" for v in values)
+        return f"{label:34}" + "".join(f" {v:>22}" for v in values)  # a value wider than its column stays apart
 
     out = [
         f"Benchmark {report['date']} · {report['machine']['cpus']} CPUs · seed {report['seed']} · {report['shape']}",
