@@ -439,7 +439,11 @@ class Bench:
             )
         figures = dict(json.loads(result.stdout.strip().splitlines()[-1]))
         if figures.get("state", "success") != "success":
-            print(f"  the DAG run ended {figures['state']}; task logs: {self.work / 'airflow' / 'logs'}", flush=True)
+            held = ", ".join(f"{code} {n}" for code, n in _failure_codes().items())
+            why = f" (its summary fails a run whose assets were held or refused: {held})" if held else ""
+            print(
+                f"  the DAG run ended {figures['state']}{why}; task logs: {self.work / 'airflow' / 'logs'}", flush=True
+            )
         return figures
 
     def _config(self, concurrency: int | None = None, pages_per_run: int | None = None) -> None:
@@ -779,6 +783,20 @@ def _outcomes() -> dict[str, int]:
     with get_engine(embedded_url(STAGING_DB)).connect() as conn:
         rows = conn.execute(text("SELECT state, count(*) FROM qcmdb.asset_classification GROUP BY state"))
         return {str(state): int(n) for state, n in rows}
+
+
+def _failure_codes() -> dict[str, int]:
+    """The bench schedule's failed assets by their short code (``SHARED_IDENTIFIER``, the CMDB's error code …)."""
+    from sqlalchemy import text
+
+    from qualys_cmdb.staging.database import embedded_url, get_engine
+
+    sql = """
+        SELECT coalesce(failure_code, '?'), count(*) FROM qcmdb.asset_classification
+        WHERE state = 'failed' GROUP BY 1 ORDER BY 2 DESC, 1
+    """
+    with get_engine(embedded_url(STAGING_DB)).connect() as conn:
+        return {str(code): int(n) for code, n in conn.execute(text(sql))}
 
 
 def _free_port() -> int:
