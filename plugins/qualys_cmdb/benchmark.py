@@ -30,7 +30,7 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 SHAPE = "software=120,ports=8,interfaces=2,volumes=3,cloud=0.1"
 PAGE_SIZE = 300
@@ -439,7 +439,7 @@ class Bench:
             )
         figures = dict(json.loads(result.stdout.strip().splitlines()[-1]))
         if figures.get("state", "success") != "success":
-            held = ", ".join(f"{code} {n}" for code, n in _failure_codes().items())
+            held = ", ".join(f"{code} {n}" for code, n in _outcomes(failed_by_code=True).items())
             why = f" (its summary fails a run whose assets were held or refused: {held})" if held else ""
             print(
                 f"  the DAG run ended {figures['state']}{why}; task logs: {self.work / 'airflow' / 'logs'}", flush=True
@@ -774,29 +774,17 @@ def _cleanup(engine: Any, size: int) -> dict[str, Any]:
     return figures
 
 
-def _outcomes() -> dict[str, int]:
-    """The bench schedule's assets by classification state (loaded, failed, …) in the staging database."""
+def _outcomes(failed_by_code: bool = False) -> dict[str, int]:
+    """The bench schedule's assets by classification state (loaded, failed, …) in the staging database; with
+    ``failed_by_code``, its failed assets by their short code (``SHARED_IDENTIFIER``, the CMDB's error code …)."""
     from sqlalchemy import text
 
     from qualys_cmdb.staging.database import embedded_url, get_engine
 
+    key, where = ("coalesce(failure_code, '?')", "WHERE state = 'failed'") if failed_by_code else ("state", "")
+    sql = f"SELECT {key}, count(*) FROM qcmdb.asset_classification {where} GROUP BY 1 ORDER BY 2 DESC, 1"
     with get_engine(embedded_url(STAGING_DB)).connect() as conn:
-        rows = conn.execute(text("SELECT state, count(*) FROM qcmdb.asset_classification GROUP BY state"))
-        return {str(state): int(n) for state, n in rows}
-
-
-def _failure_codes() -> dict[str, int]:
-    """The bench schedule's failed assets by their short code (``SHARED_IDENTIFIER``, the CMDB's error code …)."""
-    from sqlalchemy import text
-
-    from qualys_cmdb.staging.database import embedded_url, get_engine
-
-    sql = """
-        SELECT coalesce(failure_code, '?'), count(*) FROM qcmdb.asset_classification
-        WHERE state = 'failed' GROUP BY 1 ORDER BY 2 DESC, 1
-    """
-    with get_engine(embedded_url(STAGING_DB)).connect() as conn:
-        return {str(code): int(n) for code, n in conn.execute(text(sql))}
+        return {str(name): int(n) for name, n in conn.execute(text(sql))}
 
 
 def _free_port() -> int:
@@ -1012,7 +1000,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--latency-scale", type=float, default=LATENCY_SCALE, help="the model's time scale")
     parser.add_argument(
         "--latency-runs",
-        choices=("one", "groups", "both"),
+        choices=get_args(LatencyRuns),
         default="groups",
         help="the first sync of --latency-assets in page groups (default: the product's way, the target's), "
         "as one run, or both (one run adds about 35 minutes at the default scale)",
